@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One-command set-up on a fresh Debian/Ubuntu machine (run from the repository root).
+# System packages: WordNet (METEOR offline) and Chromium (the leaderboard page's browser test).
+# Python: a virtual environment in .venv with lmolt-hub and all its extras.
+# Nothing here downloads from huggingface.co.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+if command -v apt-get >/dev/null; then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    wordnet-base wordnet-sense-index chromium chromium-driver git
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -d .venv ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+# torch first and pinned, so nothing can pull a CUDA build.
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e ".[all]"
+.venv/bin/lmolt-hub setup-wordnet
+echo "lmolt-hub is set up: source .venv/bin/activate"

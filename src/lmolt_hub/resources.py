@@ -1,0 +1,29 @@
+"""Paths of the data shipped inside the package (see resources/data/SOURCES.md)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+DATA = Path(str(files("lmolt_hub") / "resources" / "data"))
+CHEBI20_DIR = DATA / "chebi20"
+MOLT5_PREDICTIONS_DIR = DATA / "molt5_predictions"
+SCIBERT_VOCAB = DATA / "scibert_scivocab_uncased" / "vocab.txt"
+PAPER_TABLES = DATA / "paper_tables.json"
+HUB_CARDS = Path(str(files("lmolt_hub") / "hub_cards"))
+
+
+def chebi20_split(split: str) -> Path:
+    """``test`` or ``validation`` TSV (CID, SMILES, description)."""
+    path = CHEBI20_DIR / f"{split}.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"no bundled ChEBI-20 split {split!r}: expected {path}")
+    return path
+
+
+def molt5_predictions(size: str, direction: str) -> Path:
+    """Bundled MolT5 outputs on the ChEBI-20 test set, e.g. ("large", "caption2smiles")."""
+    path = MOLT5_PREDICTIONS_DIR / f"molt5-{size}-{direction}.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"no bundled MolT5 predictions for {size}/{direction}: expected {path}")
+    return path

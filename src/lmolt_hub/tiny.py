@@ -1,0 +1,83 @@
+"""Tiny models built from config, with a tokenizer trained on the bundled data.
+
+They let every feature run offline on a laptop CPU in seconds: the quickstart
+and the tests train, merge, push and evaluate them exactly like the 7B models.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from lmolt_hub.resources import chebi20_split
+
+SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+
+
+def _corpus(splits: tuple[str, ...] = ("test", "validation")) -> Iterator[str]:
+    for split in splits:
+        with open(chebi20_split(split), encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                yield row["SMILES"]
+                yield row["description"]
+
+
+def build_tiny_tokenizer(vocab_size: int = 1024):
+    """A byte-level BPE tokenizer trained on the bundled ChEBI-20 text (deterministic)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
+    fast.padding_side = "left"  # generation pads on the left; trainers set their own side
+    fast.model_max_length = 1024
+    return fast
+
+
+def build_tiny_llama(tokenizer, seed: int = 0, hidden_size: int = 64, num_layers: int = 2):
+    """A random-init Llama small enough to train on CPU in seconds."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
+    return model
+
+
+def save_tiny_llama(path: Path, seed: int = 0) -> Path:
+    """Write a tiny Llama with its tokenizer to ``path`` (safetensors) and return it."""
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_llama(tokenizer, seed=seed)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
