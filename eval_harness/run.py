@@ -1,0 +1,22 @@
+"""Evaluate a checkpoint on the 3k unseen pairs, or score a predictions file.
+
+    python eval_harness/run.py --model <hub-id-or-path> [--limit 100] [--directions caption2smiles]
+    accelerate launch eval_harness/run.py --model <hub-id>        # shard generation over GPUs
+    python eval_harness/run.py --predictions preds.txt --direction smiles2caption
+
+Same as ``lmolt-hub eval``; see ``--help`` and docs/readme/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lmolt_hub.evaluation import cli
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    cli.add_arguments(parser)
+    sys.exit(cli.main(parser.parse_args()))

@@ -1,0 +1,212 @@
+"""Command line of the evaluation harness (``lmolt-hub eval`` and ``eval_harness/run.py``).
+
+Two modes:
+- ``--model ID_OR_PATH``: generate with the checkpoint, then score (``evaluate_model``);
+- ``--predictions FILE --direction D``: score an existing predictions file
+  (official TSV or JSONL) without a model (``score_predictions_file``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from lmolt_hub.prompts import DIRECTIONS
+
+
+def _directions(value: str) -> list[str]:
+    names = [v.strip() for v in value.replace(",", " ").split() if v.strip()]
+    if names in (["both"], ["all"]):
+        return list(DIRECTIONS)
+    bad = [n for n in names if n not in DIRECTIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown direction(s) {bad or value!r}; choose from {', '.join(DIRECTIONS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _key_value(value: str) -> tuple[str, Any]:
+    if "=" not in value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    key, raw = value.split("=", 1)
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from lmolt_hub.evaluation.generation import BACKENDS
+    from lmolt_hub.evaluation.loading import DTYPES
+    from lmolt_hub.evaluation.tasks import PROMPT_FORMATS
+
+    what = p.add_argument_group("what to evaluate (one of)")
+    what.add_argument("--model", help="Hub model id or local path (full model or PEFT adapter)")
+    what.add_argument("--predictions", help="score this predictions file (official TSV or JSONL) instead")
+    what.add_argument("--revision", help="model revision (branch, tag or commit); default main")
+    what.add_argument("--direction", choices=DIRECTIONS, help="direction of --predictions")
+    what.add_argument("--model-name", help="name recorded for --predictions results (e.g. org/model)")
+
+    data = p.add_argument_group("evaluation set")
+    data.add_argument(
+        "--eval-dataset",
+        help="Hub dataset id or local file; default <org>/lmolt-eval-3k (org from $LMOLT_ORG)",
+    )
+    data.add_argument("--eval-revision", help="revision of the evaluation dataset")
+    data.add_argument("--split", default="test")
+    data.add_argument(
+        "--directions",
+        type=_directions,
+        default=list(DIRECTIONS),
+        help="comma-separated directions (default: both)",
+    )
+    data.add_argument("--limit", type=int, help="evaluate only the first N pairs (quick runs)")
+    data.add_argument(
+        "--prompt-format",
+        choices=PROMPT_FORMATS,
+        default="auto",
+        help="paper: the paper's templates; chat: those inside the checkpoint's chat template; "
+        "raw: the bare source (auto: raw for seq2seq models, else paper)",
+    )
+
+    load = p.add_argument_group("loading")
+    load.add_argument("--dtype", choices=DTYPES, default="auto")
+    load.add_argument("--load-in-4bit", action="store_true", help="NF4 4-bit quantisation (bitsandbytes)")
+    load.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository")
+    load.add_argument("--allow-pickle", action="store_true", help="allow pickle (*.bin) weights")
+    load.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+
+    gen = p.add_argument_group("generation")
+    gen.add_argument("--backend", choices=BACKENDS, default="auto")
+    gen.add_argument("--batch-size", type=int, default=16)
+    gen.add_argument("--max-new-tokens", type=int, default=512)
+    gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
+    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--top-k", type=int, default=0)
+    gen.add_argument("--num-beams", type=int, default=1)
+    gen.add_argument("--repetition-penalty", type=float, default=1.0)
+    gen.add_argument("--seed", type=int, default=0, help="seed of sampling and of the bootstrap")
+    gen.add_argument(
+        "--cache-dir", help="generation cache (default $LMOLT_CACHE or ~/.cache/lmolt-hub/generations)"
+    )
+    gen.add_argument("--no-cache", action="store_true", help="neither read nor write the generation cache")
+
+    sc = p.add_argument_group("scoring and output")
+    sc.add_argument(
+        "--nli-model",
+        help="NLI cross-encoder for M->L hallucination (default cross-encoder/nli-deberta-v3-base)",
+    )
+    sc.add_argument(
+        "--metric-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra option for lmolt_hub.metrics.score (repeatable; VALUE parsed as JSON if it can be)",
+    )
+    sc.add_argument("--bootstrap-resamples", type=int, default=1000, help="0 disables confidence intervals")
+    sc.add_argument("--output-dir", default="results")
+    sc.add_argument(
+        "--push-results", action="store_true", help="upload to the results dataset and the model card"
+    )
+    sc.add_argument("--results-repo", help="results dataset (default <org>/lmolt-results)")
+    sc.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    for direction, metrics in doc["results"].items():
+        print(f"\n{direction} (n={doc['n_samples'].get(direction)})")
+        cis = doc["confidence_intervals"].get(direction, {})
+        for name, value in {**metrics, **doc["hallucination"].get(direction, {})}.items():
+            ci = cis.get(name)
+            shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+            extra = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and None not in ci else ""
+            print(f"  {name:<22} {shown}{extra}")
+    if doc.get("results_path"):
+        print(f"\nresults: {doc['results_path']}")
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from lmolt_hub.evaluation import score_predictions_file
+    from lmolt_hub.evaluation.generation import GenerationParams
+    from lmolt_hub.evaluation.loading import LoadOptions
+    from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
+
+    options = dict(args.metric_option)
+    if args.predictions:
+        if not args.direction:
+            raise ValueError("--predictions needs --direction (smiles2caption or caption2smiles)")
+        return score_predictions_file(
+            args.predictions,
+            args.direction,
+            output_dir=args.output_dir,
+            model_name=args.model_name,
+            revision=args.revision,
+            nli_model=args.nli_model,
+            metric_options=options,
+            bootstrap_resamples=args.bootstrap_resamples,
+            seed=args.seed,
+            push_results=args.push_results,
+            results_repo=args.results_repo,
+        )
+    cfg = EvalConfig(
+        revision=args.revision,
+        eval_dataset=args.eval_dataset,
+        eval_revision=args.eval_revision,
+        split=args.split,
+        directions=args.directions,
+        limit=args.limit,
+        prompt_format=args.prompt_format,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        generation=GenerationParams(
+            max_new_tokens=args.max_new_tokens,
+            do_sample=args.do_sample,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            num_beams=args.num_beams,
+            repetition_penalty=args.repetition_penalty,
+            seed=args.seed,
+        ),
+        load=LoadOptions(
+            dtype=args.dtype,
+            load_in_4bit=args.load_in_4bit,
+            trust_remote_code=args.trust_remote_code,
+            allow_pickle=args.allow_pickle,
+            device=args.device,
+        ),
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        output_dir=args.output_dir,
+        nli_model=args.nli_model,
+        metric_options=options,
+        bootstrap_resamples=args.bootstrap_resamples,
+        seed=args.seed,
+        push_results=args.push_results,
+        results_repo=args.results_repo,
+        show_progress=not args.quiet,
+    )
+    return evaluate_model(args.model, cfg)
+
+
+def main(args: argparse.Namespace) -> int:
+    from lmolt_hub.evaluation.loading import ModelLoadError
+    from lmolt_hub.evaluation.tasks import EvalSetError
+    from lmolt_hub.results import ResultsValidationError
+
+    if bool(args.model) == bool(args.predictions):
+        print("error: pass exactly one of --model or --predictions", file=sys.stderr)
+        return 2
+    try:
+        doc = _run(args)
+    except (ModelLoadError, EvalSetError, ResultsValidationError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if doc:  # {} on non-main accelerate processes
+        _print_summary(doc)
+    return 0

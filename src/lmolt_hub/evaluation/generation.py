@@ -1,0 +1,320 @@
+"""Generation backends behind one interface, and the single output post-processing function.
+
+Backends turn prompts into *raw* continuations (the decoded new tokens, up to
+and including the first EOS). ``postprocess`` turns a raw continuation into the
+answer that is scored. ``generate_all`` adds the cache, sharding over
+``accelerate`` processes, and a progress bar.
+
+- ``hf``: transformers ``generate``; prompts sorted by length and batched with
+  left padding (so the batches are dense and each prompt ends where generation
+  starts), greedy unless sampling is asked for.
+- ``vllm``: optional (``pip install lmolt-hub[vllm]``); used by ``--backend
+  auto`` when vllm is installed and a GPU is present.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from lmolt_hub.prompts import SECTION_MARKERS
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "hf", "vllm")
+OnBatch = Callable[[list[int], list[str]], None]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Every parameter that changes what is generated (all of it is recorded and keys the cache)."""
+
+    max_new_tokens: int = 512
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    num_beams: int = 1
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.do_sample and self.temperature <= 0:
+            raise ValueError("sampling needs temperature > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def postprocess(raw: str, prompt: str = "", eos_tokens: Sequence[str] = ("</s>",)) -> str:
+    """The scored answer of one raw continuation.
+
+    1. Strip the prompt if the backend echoed it (some return prompt + continuation).
+    2. Stop at the first EOS token text (``eos_tokens``; the tokenizer's EOS and pad).
+    3. Stop at the next section marker of the paper's template (``prompts.SECTION_MARKERS``,
+       e.g. ``"\\n\\nInstruction:"``): a model that keeps going writes a new example there.
+    4. Trim surrounding whitespace.
+    """
+    text = raw
+    for echo in (prompt, prompt.rstrip()):
+        if echo and text.startswith(echo):
+            text = text[len(echo) :]
+            break
+    cut = len(text)
+    for stop in (*[e for e in eos_tokens if e], *SECTION_MARKERS):
+        i = text.find(stop)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut].strip()
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, on_batch: OnBatch | None = None
+    ) -> list[str]:
+        """Raw continuations of ``prompts``, in the order given; ``on_batch(indices, raws)`` after each batch."""
+        ...
+
+    def stop_strings(self) -> tuple[str, ...]:
+        """Text of the tokens that end an answer (EOS, pad) for ``postprocess``."""
+        ...
+
+
+class HFBackend:
+    """transformers ``generate``, batched and length-sorted, left padding."""
+
+    name = "hf"
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16) -> None:
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, max(1, batch_size)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+
+    def stop_strings(self) -> tuple[str, ...]:
+        t = self.tokenizer
+        return tuple(dict.fromkeys(s for s in (t.eos_token, t.pad_token) if s))
+
+    def _eos_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = ids if isinstance(ids, list) else [ids]
+        return {i for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
+
+    def _generate_kwargs(self, params: GenerationParams) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "do_sample": params.do_sample,
+            "num_beams": params.num_beams,
+            "repetition_penalty": params.repetition_penalty,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if params.do_sample:
+            kw |= {"temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+        else:  # unset sampling knobs so a checkpoint's generation_config cannot warn or interfere
+            kw |= {"temperature": None, "top_p": None, "top_k": None}
+        return kw
+
+    def _decode(self, new_tokens: list[int], eos: set[int]) -> str:
+        # Keep tokens up to and including the first EOS; drop padding after it.
+        out: list[int] = []
+        for t in new_tokens:
+            out.append(t)
+            if t in eos:
+                break
+        pad = self.tokenizer.pad_token_id
+        if pad is not None and pad not in eos:
+            out = [t for t in out if t != pad]
+        return self.tokenizer.decode(out, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, on_batch: OnBatch | None = None
+    ) -> list[str]:
+        import torch
+
+        if not prompts:
+            return []
+        tok = self.tokenizer
+        # Only the decoder-only path relies on the prompt's own BOS; the tokenizer adds it as in training.
+        lengths = [len(ids) for ids in tok(list(prompts))["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # longest first: OOM shows early
+        outputs: list[str] = [""] * len(prompts)
+        eos = self._eos_ids()
+        device = self.model.device
+        kwargs = self._generate_kwargs(params)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
+            if params.do_sample:
+                torch.manual_seed(params.seed + start)
+            with torch.inference_mode():
+                gen = self.model.generate(**enc, **kwargs)
+            new = gen if self.is_seq2seq else gen[:, enc["input_ids"].shape[1] :]
+            for row, i in zip(new.tolist(), idx, strict=True):
+                if self.is_seq2seq and row and row[0] == self.model.config.decoder_start_token_id:
+                    row = row[1:]
+                outputs[i] = self._decode(row, eos)
+            if on_batch:
+                on_batch(idx, [outputs[i] for i in idx])
+        return outputs
+
+
+class VLLMBackend:
+    """vLLM offline inference (GPU). Adapters are served with vLLM's LoRA support."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_path: str,
+        tokenizer: Any,
+        adapter_path: str | None = None,
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        batch_size: int | None = None,
+    ) -> None:
+        from vllm import LLM
+
+        self.tokenizer = tokenizer
+        self.adapter_path = adapter_path
+        self.chunk = 1024
+        self.llm = LLM(
+            model=model_path,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            enable_lora=adapter_path is not None,
+            max_num_seqs=batch_size or 256,
+        )
+
+    def stop_strings(self) -> tuple[str, ...]:
+        t = self.tokenizer
+        return tuple(dict.fromkeys(s for s in (t.eos_token, t.pad_token) if s))
+
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, on_batch: OnBatch | None = None
+    ) -> list[str]:
+        from vllm import SamplingParams
+
+        sp = SamplingParams(
+            max_tokens=params.max_new_tokens,
+            temperature=params.temperature if params.do_sample else 0.0,
+            top_p=params.top_p if params.do_sample else 1.0,
+            top_k=(params.top_k or -1) if params.do_sample else -1,
+            repetition_penalty=params.repetition_penalty,
+            seed=params.seed,
+            skip_special_tokens=False,
+            stop=list(SECTION_MARKERS),
+            include_stop_str_in_output=True,
+        )
+        lora = None
+        if self.adapter_path:
+            from vllm.lora.request import LoRARequest
+
+            lora = LoRARequest("adapter", 1, self.adapter_path)
+        # vLLM schedules its own batches; chunks bound what a crash can lose and drive the progress bar.
+        raws: list[str] = []
+        for start in range(0, len(prompts), self.chunk):
+            chunk = list(prompts[start : start + self.chunk])
+            outs = self.llm.generate(chunk, sp, lora_request=lora, use_tqdm=False)
+            texts = [o.outputs[0].text for o in outs]
+            raws += texts
+            if on_batch:
+                on_batch(list(range(start, start + len(chunk))), texts)
+        return raws
+
+
+def vllm_available() -> bool:
+    """vllm is importable and a CUDA GPU is present."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def choose_backend(name: str, seq2seq: bool = False, load_in_4bit: bool = False) -> str:
+    """``auto`` -> ``vllm`` when usable for this model, else ``hf``; an explicit choice is checked."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    usable = vllm_available() and not seq2seq and not load_in_4bit
+    if name == "vllm" and not usable:
+        raise RuntimeError(
+            "--backend vllm needs vllm installed (pip install 'lmolt-hub[vllm]'), a CUDA GPU, and a "
+            "decoder-only model loaded without --load-in-4bit"
+        )
+    if name == "auto":
+        return "vllm" if usable else "hf"
+    return name
+
+
+def _distributed_state():
+    """accelerate's process state (rank, world size) when accelerate is installed, else None."""
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        return None
+    return PartialState()
+
+
+def generate_all(
+    backend: Backend,
+    prompts: Sequence[str],
+    params: GenerationParams,
+    cache: Any = None,
+    desc: str = "generating",
+    show_progress: bool = True,
+) -> tuple[list[str], int]:
+    """Raw outputs of ``prompts`` (in order) and how many were generated (not cached).
+
+    Cached prompts are skipped; the rest are split across ``accelerate`` processes
+    (round-robin over the length-sorted list, so every process gets similar work),
+    appended to the cache after every batch, and gathered back in order on every
+    process.
+    """
+    from tqdm.auto import tqdm
+
+    unique = list(dict.fromkeys(prompts))
+    done: dict[str, str] = cache.get(unique) if cache is not None else {}
+    pending = [p for p in unique if p not in done]
+    state = _distributed_state()
+    rank, world = (state.process_index, state.num_processes) if state is not None else (0, 1)
+    mine = pending[rank::world]
+    bar = tqdm(
+        total=len(pending),
+        desc=desc,
+        unit="sample",
+        dynamic_ncols=True,
+        disable=not show_progress or rank != 0 or not pending,
+    )
+    produced: dict[str, str] = {}
+
+    def on_batch(indices: list[int], raws: list[str]) -> None:
+        pairs = [(mine[i], raw) for i, raw in zip(indices, raws, strict=True)]
+        produced.update(pairs)
+        if cache is not None:
+            cache.append(pairs)  # durable before the next batch starts
+        bar.update(len(pairs) * world)  # the other processes advance at about the same rate
+
+    try:
+        backend.generate(mine, params, on_batch=on_batch)
+    finally:
+        bar.close()
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        produced = dict(gather_object(list(produced.items())))
+    done.update(produced)
+    missing = [p for p in unique if p not in done]
+    if missing:
+        raise RuntimeError(f"{len(missing)} prompts got no output (a process failed?)")
+    return [done[p] for p in prompts], len(pending)

@@ -1,0 +1,279 @@
+"""Load any checkpoint for evaluation: a Hub id or a local path, a full model or a PEFT adapter.
+
+Safety first: ``trust_remote_code`` stays off unless asked, and pickle weights
+(``*.bin``, ``*.pt``) are refused unless ``allow_pickle``; when both formats
+exist only the safetensors files are downloaded. Every Hub download is pinned
+to the commit sha that ``model_info`` resolved, and the shas (model, adapter,
+base) are recorded so the results say exactly what was evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+SAFE_WEIGHTS = (".safetensors",)
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+# Other frameworks' weights and exports we never need.
+_IGNORE = ["*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.gguf", "*.ot", "*.tflite", "original/*"]
+_ADAPTER_CONFIG = "adapter_config.json"
+
+
+class ModelLoadError(RuntimeError):
+    """A checkpoint could not be resolved or loaded; the message names the problem and the fix."""
+
+
+@dataclass
+class ModelRef:
+    """Where a checkpoint lives and what it is, before any weights are loaded."""
+
+    id: str
+    revision: str | None
+    path: Path  # local directory with the files
+    sha: str | None  # Hub commit (None for local paths)
+    content_sha256: str | None  # hash of local weight + config files (cache key for local paths)
+    is_adapter: bool
+    is_seq2seq: bool = False
+    base: ModelRef | None = None
+
+    def key(self) -> str:
+        """What identifies these weights: the Hub commit, else the content hash."""
+        return self.sha or f"sha256:{self.content_sha256}"
+
+
+@dataclass
+class LoadOptions:
+    dtype: str = "auto"
+    load_in_4bit: bool = False
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    device: str | None = None  # None: cuda when available, else cpu
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    ref: ModelRef
+    options: LoadOptions
+    info: dict[str, Any] = field(default_factory=dict)  # the results' "model" block
+
+
+def _is_local(model: str) -> bool:
+    p = Path(model).expanduser()
+    return p.exists() or model.startswith((".", "/", "~"))
+
+
+def _weight_files(names: list[str]) -> tuple[list[str], list[str]]:
+    safe = [n for n in names if n.endswith(SAFE_WEIGHTS)]
+    pickled = [n for n in names if n.endswith(PICKLE_WEIGHTS) and not n.endswith("training_args.bin")]
+    return safe, pickled
+
+
+def _check_weights(model: str, names: list[str], allow_pickle: bool) -> list[str]:
+    """Patterns to skip when downloading; raise when only pickle weights exist and they are not allowed."""
+    safe, pickled = _weight_files(names)
+    if safe:
+        return [f"*{ext}" for ext in PICKLE_WEIGHTS]  # safetensors preferred: never fetch pickles
+    if pickled and not allow_pickle:
+        raise ModelLoadError(
+            f"{model}: only pickle weights ({', '.join(sorted(pickled)[:3])}) and no safetensors; loading "
+            "pickles can run arbitrary code. Convert the checkpoint to safetensors, or pass --allow-pickle "
+            "if you trust it."
+        )
+    if not safe and not pickled:
+        raise ModelLoadError(f"{model}: no model or adapter weights found (expected *.safetensors)")
+    return []
+
+
+def _content_hash(path: Path) -> str:
+    """sha256 over the config, tokenizer and weight files of a local checkpoint (sorted, with names)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if rel.startswith(".") or "/." in rel or rel == "README.md":
+            continue  # caches and cards do not change the outputs
+        h.update(rel.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 24), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _hub_snapshot(model: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        info = HfApi().model_info(model, revision=revision)
+    except GatedRepoError as exc:
+        raise ModelLoadError(
+            f"{model}: the repository is gated; accept its terms on the Hub and log in (hf auth login)"
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise ModelLoadError(f"{model}: revision {revision!r} not found") from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelLoadError(
+            f"{model!r} is neither a local directory nor a model on the Hub "
+            "(check the id, or log in if it is private)"
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise ModelLoadError(f"{model}: the Hub refused model_info ({exc})") from exc
+    names = [s.rfilename for s in (info.siblings or [])]
+    ignore = _check_weights(model, names, allow_pickle) + _IGNORE
+    path = snapshot_download(model, revision=info.sha, ignore_patterns=ignore)
+    return Path(path), info.sha
+
+
+def resolve(model: str, revision: str | None = None, allow_pickle: bool = False, _depth: int = 0) -> ModelRef:
+    """Find ``model`` (local path or Hub id), fetch its files, and resolve an adapter's base."""
+    if _depth > 3:
+        raise ModelLoadError(f"{model}: adapter chain too deep (an adapter whose base is an adapter ...)")
+    if _is_local(model):
+        path = Path(model).expanduser().resolve()
+        if not path.is_dir():
+            raise ModelLoadError(f"local model path {path} does not exist or is not a directory")
+        names = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+        _check_weights(model, names, allow_pickle)
+        sha, content = None, _content_hash(path)
+    else:
+        path, sha = _hub_snapshot(model, revision, allow_pickle)
+        content = None
+    ref = ModelRef(id=model, revision=revision, path=path, sha=sha, content_sha256=content, is_adapter=False)
+    adapter_cfg = path / _ADAPTER_CONFIG
+    if adapter_cfg.exists():
+        cfg = json.loads(adapter_cfg.read_text())
+        base_id = cfg.get("base_model_name_or_path")
+        if not base_id:
+            raise ModelLoadError(f"{model}: {_ADAPTER_CONFIG} has no base_model_name_or_path")
+        ref.is_adapter = True
+        ref.base = resolve(base_id, cfg.get("revision"), allow_pickle, _depth + 1)
+        ref.is_seq2seq = ref.base.is_seq2seq
+    else:
+        config_file = path / "config.json"
+        if not config_file.exists():
+            raise ModelLoadError(
+                f"{model}: no config.json (and no {_ADAPTER_CONFIG}): not a transformers model"
+            )
+        ref.is_seq2seq = bool(json.loads(config_file.read_text()).get("is_encoder_decoder", False))
+    return ref
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    if name not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
+    return "auto" if name == "auto" else getattr(torch, name)
+
+
+def _device(opt: LoadOptions) -> str:
+    import torch
+
+    return opt.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _load_weights(ref: ModelRef, opt: LoadOptions):
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    cls = AutoModelForSeq2SeqLM if ref.is_seq2seq else AutoModelForCausalLM
+    safe, _ = _weight_files([p.name for p in ref.path.rglob("*") if p.is_file()])
+    kwargs: dict[str, Any] = {
+        "dtype": _torch_dtype(opt.dtype),
+        "trust_remote_code": opt.trust_remote_code,
+        "use_safetensors": (bool(safe) or None) if opt.allow_pickle else True,
+    }
+    if opt.load_in_4bit:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        kwargs["device_map"] = {"": _device(opt)}
+    try:
+        model = cls.from_pretrained(str(ref.path), **kwargs)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"{ref.id}: needs custom code from the repository; pass --trust-remote-code if you trust it"
+            ) from exc
+        raise
+    if not opt.load_in_4bit:
+        model.to(_device(opt))
+    return model
+
+
+def _load_tokenizer(ref: ModelRef, opt: LoadOptions):
+    from transformers import AutoTokenizer
+
+    # An adapter repo may ship its own tokenizer (e.g. with added tokens); otherwise use the base's.
+    src = ref
+    if ref.is_adapter and not any(
+        (ref.path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")
+    ):
+        src = ref.base
+    tok = AutoTokenizer.from_pretrained(str(src.path), trust_remote_code=opt.trust_remote_code)
+    tok.padding_side = "left"  # decoder-only generation pads on the left
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None) -> dict[str, Any]:
+    """The results' ``model`` block."""
+    arch = None
+    if model is not None:
+        archs = getattr(getattr(model, "config", None), "architectures", None)
+        arch = archs[0] if archs else type(model).__name__
+    return {
+        "id": ref.id,
+        "revision": ref.revision,
+        "sha": ref.sha,
+        "adapter_sha": ref.sha if ref.is_adapter else None,
+        "base_model": ref.base.id if ref.base else None,
+        "base_sha": ref.base.sha if ref.base else None,
+        "dtype": opt.dtype,
+        "load_in_4bit": opt.load_in_4bit,
+        "is_adapter": ref.is_adapter,
+        "architecture": arch,
+        "local_path": str(ref.path) if ref.sha is None else None,
+        "content_sha256": ref.content_sha256,
+        "base_content_sha256": ref.base.content_sha256 if ref.base else None,
+    }
+
+
+def load_model(
+    model: str, revision: str | None = None, options: LoadOptions | None = None, ref: ModelRef | None = None
+) -> LoadedModel:
+    """Resolve (unless ``ref`` is given) and load ``model`` in eval mode; an adapter is applied to its base."""
+    opt = options or LoadOptions()
+    ref = ref or resolve(model, revision, opt.allow_pickle)
+    if ref.is_adapter:
+        from peft import PeftModel
+
+        base = _load_weights(ref.base, opt)
+        net = PeftModel.from_pretrained(base, str(ref.path), is_trainable=False)
+    else:
+        net = _load_weights(ref, opt)
+    net.eval()
+    tok = _load_tokenizer(ref, opt)
+    return LoadedModel(model=net, tokenizer=tok, ref=ref, options=opt, info=model_info_block(ref, opt, net))

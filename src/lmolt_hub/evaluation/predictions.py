@@ -1,0 +1,151 @@
+"""``--predictions FILE``: score an existing predictions file, no model needed.
+
+The file is an official MolT5 / L+M-24 TSV (``SMILES|description, ground
+truth, output``) or JSONL, read by ``lmolt_hub.metrics.io.read_predictions``.
+The results document has ``kind: "predictions"``, the file's sha256 and row
+count, and the same metric blocks as a model run, so the leaderboard treats
+both alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub import results as R
+from lmolt_hub.evaluation.scoring import metrics_version, score_direction
+from lmolt_hub.prompts import check_direction
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _get(row: Any, *names: str) -> Any:
+    for n in names:
+        if isinstance(row, dict) and n in row:
+            return row[n]
+        if hasattr(row, n):
+            return getattr(row, n)
+    raise KeyError(names[0])
+
+
+def _columns(data: Any) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(ids, sources, references, outputs) from what ``read_predictions`` returns (rows or columns)."""
+    if isinstance(data, tuple) and len(data) == 3 and all(isinstance(c, list) for c in data):
+        sources, refs, outs = data
+        return [str(i) for i in range(len(refs))], *map(lambda c: [str(x) for x in c], (sources, refs, outs))
+    if not isinstance(data, list) and hasattr(data, "references"):
+        refs = list(data.references)
+        outs = list(_get(data, "predictions", "outputs"))
+        srcs = list(getattr(data, "sources", None) or [""] * len(refs))
+        ids = list(getattr(data, "ids", None) or range(len(refs)))
+        return [str(i) for i in ids], srcs, refs, outs
+    ids, srcs, refs, outs = [], [], [], []
+    for n, row in enumerate(data):
+        ids.append(str(row.get("id", n)) if isinstance(row, dict) else str(n))
+        srcs.append(str(_get(row, "source", "SMILES", "description", "input")))
+        refs.append(str(_get(row, "reference", "ground truth", "ground_truth", "target")))
+        outs.append(str(_get(row, "prediction", "output", "predictions")))
+    return ids, srcs, refs, outs
+
+
+def score_predictions_file(
+    path: str | Path,
+    direction: str,
+    *,
+    output_dir: str | Path = "results",
+    model_name: str | None = None,
+    revision: str | None = None,
+    nli_model: str | None = None,
+    metric_options: dict[str, Any] | None = None,
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+    push_results: bool = False,
+    results_repo: str | None = None,
+) -> dict[str, Any]:
+    """Score ``path`` for ``direction`` and write ``results_<ts>.json`` + samples + TSV; return the document.
+
+    Written under ``<output_dir>/<model_name as org__name>/<revision or file sha[:12]>/`` (model
+    name defaults to ``predictions__<file stem>``).
+    """
+    from lmolt_hub.metrics.io import read_predictions
+    from lmolt_hub.provenance import command_line, git_sha, library_versions
+
+    started = time.monotonic()
+    direction = check_direction(direction)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"predictions file {path} does not exist")
+    ids, sources, refs, outputs = _columns(read_predictions(path, direction))
+    digest = _sha256(path)
+    options = {**(metric_options or {}), "nli_model": nli_model}
+    scores = score_direction(
+        direction, outputs, refs, options=options, bootstrap_resamples=bootstrap_resamples, seed=seed
+    )
+    name = model_name or f"predictions__{R._safe(path.stem)}"
+    out_dir = R.run_dir(output_dir, name, revision or digest[:12])
+    doc: dict[str, Any] = {
+        "schema_version": R.SCHEMA_VERSION,
+        "kind": "predictions",
+        "created_at": R.utc_now_iso(),
+        "model": {
+            "id": model_name,
+            "revision": revision,
+            "sha": None,
+            "adapter_sha": None,
+            "base_model": None,
+            "base_sha": None,
+            "dtype": None,
+        },
+        "eval_dataset": {"id": None, "revision": None, "n_samples": len(refs)},
+        "predictions_file": {"path": path.name, "sha256": digest, "n_rows": len(refs)},
+        "template_version": None,
+        "prompt_format": None,
+        "generation": None,
+        "metrics_version": metrics_version(),
+        "metric_options": {"nli_model": nli_model, **(metric_options or {})},
+        "directions": [direction],
+        "results": {direction: scores.corpus},
+        "confidence_intervals": {direction: scores.confidence_intervals},
+        "bootstrap": {"n_resamples": bootstrap_resamples, "seed": seed, "confidence": 0.95},
+        "hallucination": {direction: scores.hallucination},
+        "n_samples": {direction: len(refs)},
+        "versions": library_versions(),
+        "git_sha": git_sha(),
+        "command": command_line(),
+        "wall_time_s": 0.0,
+        "samples": {direction: R.samples_filename(direction)},
+        "tsv": {direction: R.tsv_filename(direction)},
+    }
+    rows = [
+        {
+            "id": i,
+            "direction": direction,
+            "source": s,
+            "reference": r,
+            "prompt": None,
+            "raw_output": None,
+            "output": o,
+            "metrics": scores.per_sample[n] if n < len(scores.per_sample) else {},
+        }
+        for n, (i, s, r, o) in enumerate(zip(ids, sources, refs, outputs, strict=True))
+    ]
+    doc["wall_time_s"] = round(time.monotonic() - started, 3)
+    R.validate_results(R.to_jsonable(doc))
+    R.write_samples(rows, out_dir / R.samples_filename(direction))
+    R.write_official_tsv(direction, sources, refs, outputs, out_dir / R.tsv_filename(direction))
+    results_path = R.write_results(doc, out_dir)
+    written = R.read_results(results_path)
+    if push_results:
+        from lmolt_hub.evaluation.publish import push_results as push
+
+        written["push"] = push(results_path, repo=results_repo, update_card=False)
+    written["results_path"] = str(results_path)
+    return written

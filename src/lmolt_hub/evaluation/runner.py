@@ -1,0 +1,270 @@
+"""``evaluate_model``: load, generate (cached), post-process, score, write results."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmolt_hub import results as R
+from lmolt_hub.evaluation.cache import GenerationCache
+from lmolt_hub.evaluation.generation import (
+    GenerationParams,
+    HFBackend,
+    choose_backend,
+    generate_all,
+    postprocess,
+)
+from lmolt_hub.evaluation.loading import LoadOptions, load_model, model_info_block, resolve
+from lmolt_hub.evaluation.scoring import DirectionScores, metrics_version, score_direction
+from lmolt_hub.evaluation.tasks import Task, build_tasks, load_eval_set, resolve_prompt_format
+from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION
+
+log = logging.getLogger(__name__)
+CACHE_FORMAT = 1
+
+
+@dataclass
+class EvalConfig:
+    """Everything ``evaluate_model`` needs besides the model id (the CLI fills it from flags)."""
+
+    revision: str | None = None
+    eval_dataset: str | None = None
+    eval_revision: str | None = None
+    split: str = "test"
+    directions: Sequence[str] = DIRECTIONS
+    limit: int | None = None
+    prompt_format: str = "auto"
+    backend: str = "auto"
+    batch_size: int = 16
+    generation: GenerationParams = field(default_factory=GenerationParams)
+    load: LoadOptions = field(default_factory=LoadOptions)
+    cache_dir: str | None = None
+    use_cache: bool = True
+    output_dir: str = "results"
+    nli_model: str | None = None
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    bootstrap_resamples: int = 1000
+    seed: int = 0
+    push_results: bool = False
+    results_repo: str | None = None
+    show_progress: bool = True
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+    log.warning(msg)
+
+
+def _rank() -> tuple[int, int]:
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        return 0, 1
+    state = PartialState()
+    return state.process_index, state.num_processes
+
+
+def _make_backend(name: str, ref, cfg: EvalConfig):
+    """(backend, model info block): vllm loads its own weights, so the HF model is loaded only for hf."""
+    if name == "vllm":
+        from lmolt_hub.evaluation.generation import VLLMBackend
+        from lmolt_hub.evaluation.loading import _load_tokenizer
+
+        tok = _load_tokenizer(ref, cfg.load)
+        base = ref.base if ref.is_adapter else ref
+        backend = VLLMBackend(
+            str(base.path),
+            tok,
+            adapter_path=str(ref.path) if ref.is_adapter else None,
+            dtype=cfg.load.dtype,
+            trust_remote_code=cfg.load.trust_remote_code,
+        )
+        return backend, model_info_block(ref, cfg.load)
+    loaded = load_model(ref.id, ref.revision, cfg.load, ref=ref)
+    return HFBackend(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size), loaded.info
+
+
+def _cache_fields(ref, cfg: EvalConfig, backend: str) -> dict[str, Any]:
+    # Deliberately absent: batch size and number of processes (they do not change greedy outputs).
+    return {
+        "format": CACHE_FORMAT,
+        "model": ref.key(),
+        "adapter": ref.key() if ref.is_adapter else None,
+        "base": ref.base.key() if ref.base else None,
+        "dtype": cfg.load.dtype,
+        "load_in_4bit": cfg.load.load_in_4bit,
+        "backend": backend,
+        "generation": cfg.generation.to_dict(),
+    }
+
+
+def _generate(task: Task, backend, cfg: EvalConfig, cache) -> tuple[list[str], int]:
+    return generate_all(
+        backend,
+        task.prompts,
+        cfg.generation,
+        cache=cache,
+        desc=task.direction,
+        show_progress=cfg.show_progress,
+    )
+
+
+def _sample_rows(task: Task, raws: list[str], outputs: list[str], scores: DirectionScores) -> list[dict]:
+    rows = []
+    for i, (rid, src, ref, prompt, raw, out) in enumerate(
+        zip(task.ids, task.sources, task.references, task.prompts, raws, outputs, strict=True)
+    ):
+        metrics = scores.per_sample[i] if i < len(scores.per_sample) else {}
+        rows.append(
+            {
+                "id": rid,
+                "direction": task.direction,
+                "source": src,
+                "reference": ref,
+                "prompt": prompt,
+                "raw_output": raw,
+                "output": out,
+                "metrics": metrics,
+            }
+        )
+    return rows
+
+
+def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: Any) -> dict[str, Any]:
+    """Evaluate ``model`` (Hub id or local path; full model or PEFT adapter) and write its results.
+
+    Returns the results document as written (see ``lmolt_hub.results``), plus
+    ``"results_path"``: where it was written. In an ``accelerate`` run only the
+    main process scores and writes; the others return ``{}``.
+    """
+    cfg = config or EvalConfig()
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise TypeError(f"evaluate_model: unknown option {key!r}")
+        setattr(cfg, key, value)
+    started = time.monotonic()
+    rank, world = _rank()
+    if world > 1 and cfg.load.device is None:
+        from accelerate import PartialState
+
+        cfg.load.device = str(PartialState().device)
+
+    eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split, cfg.limit)  # cheap: fail early
+    ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
+    backend_name = choose_backend(cfg.backend, seq2seq=ref.is_seq2seq, load_in_4bit=cfg.load.load_in_4bit)
+    backend, info = _make_backend(backend_name, ref, cfg)
+    prompt_format = resolve_prompt_format(cfg.prompt_format, ref.is_seq2seq)
+    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, getattr(backend, "tokenizer", None))
+
+    cache = GenerationCache(cfg.cache_dir, _cache_fields(ref, cfg, backend_name)) if cfg.use_cache else None
+    generated: dict[str, list[str]] = {}
+    n_generated: dict[str, int] = {}
+    try:
+        for task in tasks:
+            generated[task.direction], n_generated[task.direction] = _generate(task, backend, cfg, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    if rank != 0:
+        return {}
+
+    stops = backend.stop_strings()
+    warnings: list[str] = []
+    per_direction: dict[str, tuple[Task, list[str], list[str], DirectionScores]] = {}
+    options = {**cfg.metric_options, "nli_model": cfg.nli_model if cfg.nli_model else None}
+    for task in tasks:
+        raws = generated[task.direction]
+        outputs = [postprocess(raw, prompt, stops) for raw, prompt in zip(raws, task.prompts, strict=True)]
+        empty = sum(not o for o in outputs)
+        if empty == len(outputs):
+            warnings.append(
+                f"{task.direction}: the model produced no output for any of the {empty} prompts "
+                "(check the prompt format, --max-new-tokens and the tokenizer's EOS)"
+            )
+            _warn(warnings[-1])
+        elif empty:
+            warnings.append(f"{task.direction}: {empty} of {len(outputs)} outputs are empty")
+        opts = dict(options)
+        if task.direction == "caption2smiles":
+            stats = eval_set.fcd_stats(task.references)
+            if stats is not None:
+                opts["fcd_reference_stats"] = stats
+        scores = score_direction(
+            task.direction,
+            outputs,
+            task.references,
+            options=opts,
+            bootstrap_resamples=cfg.bootstrap_resamples,
+            seed=cfg.seed,
+        )
+        per_direction[task.direction] = (task, raws, outputs, scores)
+
+    return _write(
+        model,
+        cfg,
+        info,
+        eval_set,
+        prompt_format,
+        backend_name,
+        world,
+        per_direction,
+        n_generated,
+        warnings,
+        time.monotonic() - started,
+    )
+
+
+def _write(
+    model, cfg, info, eval_set, prompt_format, backend_name, world, per_direction, n_generated, warnings, wall
+) -> dict[str, Any]:
+    from lmolt_hub.provenance import command_line, git_sha, library_versions
+
+    out_dir = R.run_dir(cfg.output_dir, model, cfg.revision)
+    doc: dict[str, Any] = {
+        "schema_version": R.SCHEMA_VERSION,
+        "kind": "model",
+        "created_at": R.utc_now_iso(),
+        "model": info,
+        "eval_dataset": eval_set.info(),
+        "template_version": TEMPLATE_VERSION if prompt_format in ("paper", "chat") else None,
+        "prompt_format": prompt_format,
+        "generation": {
+            "backend": backend_name,
+            "params": cfg.generation.to_dict(),
+            "batch_size": cfg.batch_size,
+            "num_processes": world,
+            "generated": n_generated,
+            "cached": {d: len(t[0].prompts) - n_generated[d] for d, t in per_direction.items()},
+        },
+        "metrics_version": metrics_version(),
+        "metric_options": {"nli_model": cfg.nli_model, **cfg.metric_options},
+        "directions": list(per_direction),
+        "results": {d: t[3].corpus for d, t in per_direction.items()},
+        "confidence_intervals": {d: t[3].confidence_intervals for d, t in per_direction.items()},
+        "bootstrap": {"n_resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "confidence": 0.95},
+        "hallucination": {d: t[3].hallucination for d, t in per_direction.items()},
+        "n_samples": {d: len(t[0].prompts) for d, t in per_direction.items()},
+        "versions": library_versions(),
+        "git_sha": git_sha(),
+        "command": command_line(),
+        "wall_time_s": round(wall, 3),
+        "samples": {d: R.samples_filename(d) for d in per_direction},
+        "tsv": {d: R.tsv_filename(d) for d in per_direction},
+        "warnings": warnings,
+    }
+    R.validate_results(R.to_jsonable(doc))  # refuse before writing anything
+    for d, (task, raws, outputs, scores) in per_direction.items():
+        R.write_samples(_sample_rows(task, raws, outputs, scores), out_dir / R.samples_filename(d))
+        R.write_official_tsv(d, task.sources, task.references, outputs, out_dir / R.tsv_filename(d))
+    path = R.write_results(doc, out_dir)
+    written = R.read_results(path)
+    if cfg.push_results:
+        from lmolt_hub.evaluation.publish import push_results
+
+        written["push"] = push_results(path, repo=cfg.results_repo)
+    written["results_path"] = str(path)
+    return written

@@ -1,0 +1,253 @@
+"""The evaluation set and the per-direction tasks built from it.
+
+The set is a Hub dataset (``<org>/lmolt-eval-3k``, split ``test``, columns ``id,
+molecule, caption``; FCD reference statistics under ``fcd_stats/``) or a local
+file: JSONL/JSON/CSV/parquet with those columns, or a ChEBI-20-style TSV
+(``CID, SMILES, description``), read with QUOTE_NONE.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.naming import EVAL_DATASET
+from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION, build_prompt, check_direction, source_target
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id", "molecule", "caption")
+# Accepted spellings of the required columns (ChEBI-20 / MolT5 files, L+M-24).
+COLUMN_ALIASES = {
+    "id": ("id", "CID", "cid"),
+    "molecule": ("molecule", "SMILES", "smiles"),
+    "caption": ("caption", "description"),
+}
+PROMPT_FORMATS = ("auto", "paper", "chat", "raw")
+FCD_CONVENTION = "fcd_1.1"
+
+
+class EvalSetError(ValueError):
+    """The evaluation set is missing, unreadable or lacks required columns."""
+
+
+def default_org() -> str:
+    return os.environ.get("LMOLT_ORG", "lmolt-hub")
+
+
+def default_eval_dataset() -> str:
+    return f"{default_org()}/{EVAL_DATASET}"
+
+
+@dataclass
+class EvalSet:
+    id: str
+    revision: str | None
+    sha: str | None
+    split: str | None
+    rows: list[dict[str, str]]
+    limit: int | None = None
+    fcd_stats_files: list[str] = field(default_factory=list)  # paths in the Hub repo under fcd_stats/
+    local: bool = False
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "revision": self.revision,
+            "sha": self.sha,
+            "split": self.split,
+            "n_samples": len(self.rows),
+            "limit": self.limit,
+        }
+
+    def fcd_stats(self, references: list[str], convention: str = FCD_CONVENTION):
+        """Precomputed ChemNet statistics of ``references`` from the repo's ``fcd_stats/``, or None."""
+        if self.local or not self.fcd_stats_files:
+            return None
+        try:
+            from lmolt_hub.metrics.fcd import load_stats, stats_filename
+        except ImportError:
+            return None
+        name = f"fcd_stats/{stats_filename(references, convention)}"
+        if name not in self.fcd_stats_files:
+            return None  # e.g. with --limit the references differ from the full set's
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(self.id, name, repo_type="dataset", revision=self.sha or self.revision)
+        log.info("FCD reference statistics from %s/%s", self.id, name)
+        return load_stats(path)
+
+
+def _normalise(rows: list[dict[str, Any]], where: str) -> list[dict[str, str]]:
+    if not rows:
+        raise EvalSetError(f"{where}: the evaluation set is empty")
+    cols = set(rows[0])
+    mapping = {}
+    for want, aliases in COLUMN_ALIASES.items():
+        hit = next((a for a in aliases if a in cols), None)
+        if hit is None:
+            raise EvalSetError(
+                f"{where}: missing column {want!r} (accepted: {', '.join(aliases)}); "
+                f"found {', '.join(sorted(cols)) or 'no columns'}"
+            )
+        mapping[want] = hit
+    out = []
+    for n, row in enumerate(rows):
+        clean = {k: row.get(src) for k, src in mapping.items()}
+        bad = [k for k, v in clean.items() if v is None or (k != "id" and not str(v).strip())]
+        if bad:
+            raise EvalSetError(f"{where}: row {n} has an empty {', '.join(bad)}")
+        out.append({k: str(v) for k, v in clean.items()})
+    return out
+
+
+def _read_local(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix in {".tsv", ".txt", ".csv"}:
+        with open(path, encoding="utf-8", newline="") as f:
+            delim = "," if suffix == ".csv" else "\t"
+            quoting = csv.QUOTE_MINIMAL if suffix == ".csv" else csv.QUOTE_NONE
+            return list(csv.DictReader(f, delimiter=delim, quoting=quoting))
+    if suffix == ".jsonl":
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    if suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, list) else data.get("rows", [])
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    raise EvalSetError(
+        f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .csv, .tsv/.txt, .parquet)"
+    )
+
+
+def _load_hub(repo: str, revision: str | None, split: str) -> EvalSet:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    api = HfApi()
+    try:
+        info = api.dataset_info(repo, revision=revision)
+    except RevisionNotFoundError as exc:
+        raise EvalSetError(f"evaluation dataset {repo}: revision {revision!r} not found") from exc
+    except RepositoryNotFoundError as exc:
+        raise EvalSetError(
+            f"evaluation dataset {repo!r} not found on the Hub ({api.endpoint}); build and push it with "
+            "`lmolt-hub data build`, or pass --eval-dataset <org>/<name> or a local file"
+        ) from exc
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(repo, revision=info.sha, split=split)
+    except ValueError as exc:  # unknown split
+        raise EvalSetError(f"evaluation dataset {repo}: {exc}") from exc
+    files = [s.rfilename for s in (info.siblings or []) if s.rfilename.startswith("fcd_stats/")]
+    rows = _normalise(ds.to_list(), f"{repo}@{revision or 'main'} split {split}")
+    return EvalSet(id=repo, revision=revision, sha=info.sha, split=split, rows=rows, fcd_stats_files=files)
+
+
+def load_eval_set(
+    spec: str | None = None, revision: str | None = None, split: str = "test", limit: int | None = None
+) -> EvalSet:
+    """The evaluation set from a local file or a Hub dataset (default ``<org>/lmolt-eval-3k``)."""
+    spec = spec or default_eval_dataset()
+    path = Path(spec).expanduser()
+    if path.is_file():
+        rows = _normalise(_read_local(path), str(path))
+        es = EvalSet(
+            id=str(path.resolve()), revision=None, sha=_file_sha256(path), split=None, rows=rows, local=True
+        )
+    elif spec.startswith((".", "/", "~")) or path.suffix in {
+        ".jsonl",
+        ".json",
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".parquet",
+    }:
+        raise EvalSetError(f"evaluation file {path} does not exist")
+    else:
+        es = _load_hub(spec, revision, split)
+    if limit is not None:
+        if limit < 1:
+            raise EvalSetError(f"--limit must be >= 1, got {limit}")
+        es.rows, es.limit = es.rows[:limit], limit
+    return es
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Task:
+    """One direction over the evaluation set: sources, references and prompts, aligned by row."""
+
+    direction: str
+    ids: list[str]
+    sources: list[str]
+    references: list[str]
+    prompts: list[str]
+
+
+def format_prompt(direction: str, source: str, prompt_format: str, tokenizer: Any = None) -> str:
+    """The model input: the paper's template, the checkpoint's chat template around it, or the bare source."""
+    if prompt_format == "raw":
+        return source.strip()
+    prompt = build_prompt(direction, source)
+    if prompt_format == "paper":
+        return prompt
+    if prompt_format == "chat":
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise EvalSetError("--prompt-format chat: the checkpoint's tokenizer has no chat template")
+        # The instruction goes in the user turn; the assistant turn replaces the template's "Response: ".
+        user = prompt.removesuffix("Response: ").rstrip()
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
+    raise EvalSetError(
+        f"unknown prompt format {prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}"
+    )
+
+
+def resolve_prompt_format(prompt_format: str, seq2seq: bool) -> str:
+    """``auto``: the bare source for seq2seq models (MolT5 was trained on it), the paper's template otherwise."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise EvalSetError(
+            f"unknown prompt format {prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}"
+        )
+    if prompt_format == "auto":
+        return "raw" if seq2seq else "paper"
+    return prompt_format
+
+
+def build_tasks(
+    eval_set: EvalSet,
+    directions: list[str] | tuple[str, ...] = DIRECTIONS,
+    prompt_format: str = "paper",
+    tokenizer: Any = None,
+) -> list[Task]:
+    tasks = []
+    for direction in directions:
+        check_direction(direction)
+        ids, sources, refs, prompts = [], [], [], []
+        for row in eval_set.rows:
+            source, target = source_target(direction, row["molecule"], row["caption"])
+            ids.append(row["id"])
+            sources.append(source)
+            refs.append(target)
+            prompts.append(format_prompt(direction, source, prompt_format, tokenizer))
+        tasks.append(Task(direction, ids, sources, refs, prompts))
+    return tasks
+
+
+__all__ = ["TEMPLATE_VERSION", "EvalSet", "EvalSetError", "Task", "build_tasks", "load_eval_set"]
