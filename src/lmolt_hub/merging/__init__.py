@@ -1,0 +1,47 @@
+"""Model merging (TIES, SLERP, ...) with mergekit's library API, checked and pushed with a card.
+
+``merge_from_config(path, out_dir, push_to=None)`` is the one call: load and resolve the recipe,
+check the inputs, merge with lazy loading into a temporary directory, check the output, move it
+into place, and (optionally) push it to the Hub in one commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.merging.config import MergeConfigError, MergeRecipe, load_merge_config
+
+__all__ = ["MergeConfigError", "MergeRecipe", "load_merge_config", "merge_from_config"]
+
+
+def merge_from_config(
+    path: str | Path,
+    out_dir: str | Path,
+    push_to: str | None = None,
+    *,
+    variables: dict[str, str] | None = None,
+    overwrite: bool = False,
+    check_generation: bool = True,
+    lazy: bool = True,
+) -> dict[str, Any]:
+    """Merge per a mergekit-schema recipe; returns the merge metadata plus ``output_dir``,
+    ``hub_model_id`` and ``hub_revision`` (the pushed commit sha, or None when not pushed)."""
+    from lmolt_hub.merging.hub import push_merge
+    from lmolt_hub.merging.run import run_merge_recipe
+
+    recipe = load_merge_config(path, variables=variables)
+    meta = run_merge_recipe(
+        recipe,
+        out_dir,
+        overwrite=overwrite,
+        check_generation=check_generation,
+        lazy=lazy,
+        card_name=push_to,
+    )
+    revision = push_merge(out_dir, push_to) if push_to else None
+    return meta | {
+        "output_dir": str(Path(out_dir).resolve()),
+        "hub_model_id": push_to,
+        "hub_revision": revision,
+    }
