@@ -1,0 +1,130 @@
+"""``lmolt-hub leaderboard {init,submit,review,status,build}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from lmolt_hub.leaderboard.validate import MAX_SUBMISSION_BYTES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--org", default=None, help="Hub namespace of the leaderboard (default $LMOLT_ORG or lmolt-hub)"
+    )
+    parser.add_argument(
+        "--repo", default=None, help="leaderboard dataset repo id (default <org>/lmolt-leaderboard)"
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+
+    sub.add_parser("init", help="create the leaderboard dataset repo (maintainers)")
+
+    p = sub.add_parser("submit", help="open a PR with a results file + samples, or an evaluation request")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--results", type=Path, help="results_<ts>.json from the harness (samples next to it)")
+    what.add_argument("--model", help="ask for an evaluation of this Hub model id")
+    p.add_argument("--revision", default=None, help="model revision for --model (default main)")
+
+    p = sub.add_parser("review", help="validate open PRs, comment, merge or close them (maintainers)")
+    p.add_argument("--max-bytes", type=int, default=MAX_SUBMISSION_BYTES, help="size limit of one submission")
+    p.add_argument("--rate-limit", type=int, default=5, help="submissions per namespace per window")
+    p.add_argument("--window-hours", type=float, default=24.0)
+    p.add_argument("--spot-check", type=int, default=0, metavar="N",
+                   help="regenerate N random pairs per direction with the harness; outputs must match exactly")  # fmt: skip
+    p.add_argument("--evaluate", action="store_true", help="run the harness for evaluation requests")
+    p.add_argument("--device", default="cpu", help="device for --spot-check / --evaluate")
+
+    p = sub.add_parser("status", help="state of every submission (pending, running, verified, rejected)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("build", help="regenerate leaderboard.json, the page and the plots")
+    p.add_argument("--output-dir", type=Path, default=Path("leaderboard"))
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--results-dir", type=Path, help="local copy of the leaderboard repo (default: download main)"
+    )
+    src.add_argument("--offline", action="store_true", help="paper rows only, no Hub access")
+    p.add_argument("--no-paper", action="store_true", help="leave out the paper's reported rows")
+    p.add_argument("--baseline", default=None, help="model id of the verified baseline for the aggregate")
+    p.add_argument(
+        "--aggregate-spec", type=Path, default=None, help="JSON file replacing the aggregate definition"
+    )
+
+
+def _repo(args: argparse.Namespace) -> str:
+    from lmolt_hub.leaderboard.submissions import leaderboard_repo
+
+    return args.repo or leaderboard_repo(args.org)
+
+
+def _harness_hooks(args: argparse.Namespace):
+    """Spot-check and evaluation callables backed by the harness (lmolt_hub.evaluation)."""
+    from lmolt_hub.leaderboard import harness
+
+    regenerate = harness.regenerator(device=args.device) if args.spot_check else None
+    evaluate = harness.evaluator(org=args.org, device=args.device) if args.evaluate else None
+    return regenerate, evaluate
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lmolt_hub.leaderboard.build import build
+
+    spec = json.loads(args.aggregate_spec.read_text()) if args.aggregate_spec else None
+    common = {"include_paper": not args.no_paper, "spec": spec, "baseline": args.baseline}
+    if args.offline or args.results_dir:
+        doc = build(args.output_dir, results_root=args.results_dir, **common)
+    else:
+        from huggingface_hub import snapshot_download
+
+        with tempfile.TemporaryDirectory(prefix="lmolt-leaderboard-") as tmp:
+            snapshot_download(_repo(args), repo_type="dataset", revision="main", local_dir=tmp)
+            doc = build(args.output_dir, results_root=tmp, **common)
+    n_verified = sum(r["kind"] == "verified" for r in doc["rows"])
+    print(f"wrote {args.output_dir}/leaderboard.json ({len(doc['rows'])} rows, {n_verified} verified), "
+          f"index.html and plots {', '.join(doc['plots'].values())}")  # fmt: skip
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from lmolt_hub.leaderboard import submissions
+
+    if args.action == "build":
+        return _build(args)
+    repo = _repo(args)
+    if args.action == "init":
+        print(submissions.create_leaderboard_repo(repo))
+        return 0
+    if args.action == "submit":
+        if args.results:
+            done = submissions.submit_results(args.results, repo_id=repo)
+        else:
+            done = submissions.submit_request(args.model, args.revision, repo_id=repo)
+        print(f"opened PR #{done.pr_num} on {repo}: {done.pr_url or ''}\nfolder: {done.folder}")
+        return 0
+    if args.action == "review":
+        regenerate, evaluate = _harness_hooks(args)
+        outcomes = submissions.review(
+            repo, org=args.org, max_bytes=args.max_bytes, rate_limit=args.rate_limit,
+            window_hours=args.window_hours, spot_check_n=args.spot_check, regenerate=regenerate, evaluate=evaluate,
+        )  # fmt: skip
+        for o in outcomes:
+            print(f"PR #{o.pr_num}: {o.state} - {o.reason}")
+        if not outcomes:
+            print("no open submissions")
+        return 0
+    if args.action == "status":
+        rows = submissions.status(repo)
+        if args.json:
+            json.dump(rows, sys.stdout, indent=1)
+            print()
+        else:
+            for r in rows:
+                print(
+                    f"#{r['pr']:<4} {r['state']:<9} {r['title']}"
+                    + (f"  ({r['reason']})" if r["reason"] else "")
+                )
+        return 0
+    raise ValueError(f"unknown action {args.action!r}")

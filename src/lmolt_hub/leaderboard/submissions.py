@@ -1,0 +1,471 @@
+"""Submissions as pull requests to the leaderboard dataset repo, their review, and their status.
+
+Layout of ``<org>/lmolt-leaderboard`` (a dataset repo)::
+
+    submissions/<namespace>/<submission-id>/submission.json   what it is, who, when
+    submissions/<namespace>/<submission-id>/results.json      a harness results file ...
+    submissions/<namespace>/<submission-id>/samples_*.jsonl   ... with its samples
+    submissions/<namespace>/<submission-id>/request.json      or: a request to evaluate a model
+    submissions/<namespace>/<submission-id>/verification.json written by the reviewer on acceptance
+
+A submission only ever *adds* files in its own new folder; ``review`` refuses a
+PR that modifies or deletes anything on ``main``, so accepted data cannot be
+changed or lost by a later submission. Accepted PRs are merged, rejected ones
+are closed, and both get a comment that starts with :data:`REVIEW_MARK` and
+states the reason; ``status`` reads those back.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.leaderboard.records import Record, verified_record
+from lmolt_hub.leaderboard.validate import (
+    MAX_SUBMISSION_BYTES,
+    REQUEST_FILE,
+    RESULTS_FILE,
+    Regenerate,
+    SubmissionError,
+    check_duplicate,
+    check_rate_limit,
+    check_sizes_remote,
+    strict_json,
+    validate_request,
+    validate_results_submission,
+)
+from lmolt_hub.naming import LEADERBOARD_DATASET
+
+SUBMISSIONS_DIR = "submissions"
+SUBMISSION_FILE = "submission.json"
+VERIFICATION_FILE = "verification.json"
+REVIEW_MARK = "**lmolt-hub review:"
+STATES = ("pending", "running", "verified", "rejected")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+# (model_id, revision) -> folder holding a results file (results*.json) and its samples.
+Evaluate = Callable[[str, str], Path]
+
+
+def default_org() -> str:
+    return os.environ.get("LMOLT_ORG", "lmolt-hub")
+
+
+def leaderboard_repo(org: str | None = None) -> str:
+    return f"{org or default_org()}/{LEADERBOARD_DATASET}"
+
+
+def _api(api: Any = None) -> Any:
+    if api is not None:
+        return api
+    from huggingface_hub import HfApi
+
+    return HfApi()
+
+
+def _safe(part: str) -> str:
+    return _SAFE.sub("-", part).strip("-") or "_"
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+CARD = """---
+license: apache-2.0
+pretty_name: lmolt-hub leaderboard submissions
+tags:
+- leaderboard
+- chemistry
+- molecule-captioning
+---
+# lmolt-hub leaderboard
+
+Submissions to the lmolt-hub leaderboard (machine language-molecule translation,
+L+M-24 3k evaluation set). Open a pull request with `lmolt-hub leaderboard submit`;
+`lmolt-hub leaderboard review` validates it, recomputes the metrics from the samples,
+and merges or closes it with a comment. `main` holds accepted submissions only.
+"""
+
+
+def create_leaderboard_repo(repo_id: str, api: Any = None) -> str:
+    """Create the dataset repo with its card if it does not exist; return its id."""
+    from huggingface_hub import CommitOperationAdd
+
+    api = _api(api)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    if not api.file_exists(repo_id, "README.md", repo_type="dataset"):
+        api.create_commit(
+            repo_id,
+            [CommitOperationAdd("README.md", CARD.encode())],
+            commit_message="Leaderboard repository card",
+            repo_type="dataset",
+        )
+    return repo_id
+
+
+# --------------------------------------------------------------------------- submit
+
+
+@dataclass
+class Submitted:
+    folder: str
+    pr_num: int | None
+    pr_url: str | None
+
+
+def _submission_id(model_id: str, revision: str, payload: bytes) -> str:
+    digest = hashlib.sha256(payload).hexdigest()[:10]
+    stamp = _now().strftime("%Y%m%dT%H%M%S")
+    return f"{_safe(model_id.split('/')[-1])}-{_safe(revision)[:12]}-{stamp}-{digest}"
+
+
+def _open_pr(api: Any, repo_id: str, files: dict[str, bytes], title: str, description: str) -> Submitted:
+    from huggingface_hub import CommitOperationAdd
+
+    folder = os.path.dirname(next(iter(files)))
+    info = api.create_commit(
+        repo_id,
+        [CommitOperationAdd(path, data) for path, data in sorted(files.items())],
+        commit_message=title,
+        commit_description=description,
+        repo_type="dataset",
+        create_pr=True,
+    )
+    return Submitted(
+        folder=folder, pr_num=getattr(info, "pr_num", None), pr_url=getattr(info, "pr_url", None)
+    )
+
+
+def submit_results(results_path: Path | str, repo_id: str | None = None, api: Any = None) -> Submitted:
+    """Open a PR adding a harness results file and its samples (found next to it)."""
+    api = _api(api)
+    repo_id = repo_id or leaderboard_repo()
+    results_path = Path(results_path)
+    payload = results_path.read_bytes()
+    results = strict_json(payload, results_path.name)  # refuse obviously broken files before uploading
+    model = (results.get("model") or {}) if isinstance(results, dict) else {}
+    model_id = model.get("id") or "unknown/unknown"
+    revision = model.get("sha") or model.get("revision") or "unknown"
+    namespace = _safe(model_id.split("/")[0]) if "/" in model_id else "_"
+    folder = f"{SUBMISSIONS_DIR}/{namespace}/{_submission_id(model_id, revision, payload)}"
+    files = {f"{folder}/{RESULTS_FILE}": payload}
+    for direction, name in sorted((results.get("samples") or {}).items()):
+        sample_path = results_path.parent / str(name)
+        if Path(str(name)).name != name or not sample_path.is_file():
+            raise FileNotFoundError(f"samples file {name!r} for {direction} not found next to {results_path}")
+        files[f"{folder}/{name}"] = sample_path.read_bytes()
+    meta = {"type": "results", "model": model_id, "revision": revision, "submitted_at": _now().isoformat()}
+    files[f"{folder}/{SUBMISSION_FILE}"] = json.dumps(meta, indent=1, sort_keys=True).encode()
+    return _open_pr(
+        api, repo_id, files, f"Results: {model_id}@{revision[:12]}", f"Submitted results for {model_id}."
+    )
+
+
+def submit_request(
+    model_id: str, revision: str | None = None, repo_id: str | None = None, api: Any = None
+) -> Submitted:
+    """Open a PR asking the maintainers to evaluate ``model_id`` with the harness."""
+    api = _api(api)
+    repo_id = repo_id or leaderboard_repo()
+    request = {"model": model_id, "revision": revision}
+    payload = json.dumps(request, indent=1, sort_keys=True).encode()
+    namespace = _safe(model_id.split("/")[0]) if "/" in model_id else "_"
+    folder = f"{SUBMISSIONS_DIR}/{namespace}/{_submission_id(model_id, revision or 'main', payload)}"
+    meta = {"type": "request", "model": model_id, "revision": revision, "submitted_at": _now().isoformat()}
+    files = {
+        f"{folder}/{REQUEST_FILE}": payload,
+        f"{folder}/{SUBMISSION_FILE}": json.dumps(meta, indent=1, sort_keys=True).encode(),
+    }
+    title = f"Evaluation request: {model_id}@{revision or 'main'}"
+    return _open_pr(api, repo_id, files, title, f"Please evaluate {model_id}.")
+
+
+# --------------------------------------------------------------------------- review
+
+
+@dataclass
+class Outcome:
+    pr_num: int
+    state: str
+    reason: str
+    folder: str | None = None
+    record: Record | None = None
+    checks: list[str] = field(default_factory=list)
+
+
+def _tree(api: Any, repo_id: str, revision: str) -> dict[str, tuple[str | None, int]]:
+    """path -> (blob id, size) of every file at ``revision``."""
+    out = {}
+    for entry in api.list_repo_tree(repo_id, recursive=True, revision=revision, repo_type="dataset"):
+        if hasattr(entry, "size") and not hasattr(entry, "tree_id"):
+            out[entry.path] = (getattr(entry, "blob_id", None), int(entry.size or 0))
+    return out
+
+
+def _new_files(
+    api: Any, repo_id: str, pr_ref: str, main: dict[str, tuple[str | None, int]]
+) -> dict[str, int]:
+    """Files the PR adds (path -> size); refuses PRs that change or delete anything on main."""
+    pr_tree = _tree(api, repo_id, pr_ref)
+    changed = sorted(p for p, (blob, _) in main.items() if p not in pr_tree or pr_tree[p][0] != blob)
+    if changed:
+        raise SubmissionError(
+            f"the PR modifies or deletes existing files ({', '.join(changed[:5])}); submissions may only add files"
+        )
+    added = {p: size for p, (_, size) in pr_tree.items() if p not in main}
+    if not added:
+        raise SubmissionError("the PR adds no files")
+    folders = {os.path.dirname(p) for p in added}
+    parts = next(iter(folders)).split("/")
+    if len(folders) != 1 or len(parts) != 3 or parts[0] != SUBMISSIONS_DIR:
+        raise SubmissionError(
+            f"all files must be in one folder {SUBMISSIONS_DIR}/<namespace>/<id>/, got {sorted(folders)}"
+        )
+    if any(p.startswith(next(iter(folders)) + "/") for p in main):
+        raise SubmissionError(f"folder {next(iter(folders))} already exists on the leaderboard")
+    return added
+
+
+def _download(api: Any, repo_id: str, revision: str, paths: list[str], target: Path) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    for path in paths:
+        hf_hub_download(
+            repo_id,
+            path,
+            repo_type="dataset",
+            revision=revision,
+            local_dir=target,
+            token=getattr(api, "token", None),
+        )
+    return target / os.path.dirname(paths[0])
+
+
+def accepted_records(api: Any, repo_id: str, main: dict[str, tuple[str | None, int]]) -> list[Record]:
+    """Records of every accepted submission on main (for the duplicate check)."""
+    from huggingface_hub import hf_hub_download
+
+    records = []
+    for path in sorted(p for p in main if p.endswith(f"/{RESULTS_FILE}")):
+        local = hf_hub_download(repo_id, path, repo_type="dataset", revision="main")
+        records.append(verified_record(json.loads(Path(local).read_text()), source=path))
+    return records
+
+
+def _comment(state: str, reason: str, extra: str = "") -> str:
+    return f"{REVIEW_MARK} {state}**\n\nReason: {reason}\n" + (f"\n{extra}\n" if extra else "")
+
+
+def _reject(api: Any, repo_id: str, num: int, reason: str, folder: str | None = None) -> Outcome:
+    api.comment_discussion(repo_id, num, _comment("rejected", reason), repo_type="dataset")
+    api.change_discussion_status(repo_id, num, "closed", repo_type="dataset")
+    return Outcome(pr_num=num, state="rejected", reason=reason, folder=folder)
+
+
+def _evaluate_into_pr(
+    api: Any, repo_id: str, pr: Any, folder: str, request: dict, evaluate: Evaluate
+) -> Path:
+    """Run the harness for a request and push its results + samples onto the PR branch."""
+    from huggingface_hub import CommitOperationAdd
+
+    out = Path(evaluate(request["model"], request["revision"]))
+    results_file = sorted(out.glob("results*.json"))[-1]
+    results = json.loads(results_file.read_text())
+    ops = [CommitOperationAdd(f"{folder}/{RESULTS_FILE}", results_file.read_bytes())]
+    ops += [
+        CommitOperationAdd(f"{folder}/{n}", (out / n).read_bytes())
+        for n in sorted(results["samples"].values())
+    ]
+    api.create_commit(
+        repo_id,
+        ops,
+        commit_message="Harness results for the request",
+        repo_type="dataset",
+        revision=pr.git_reference,
+    )
+    return results_file
+
+
+def review_one(
+    api: Any,
+    repo_id: str,
+    pr: Any,
+    *,
+    org: str,
+    main: dict[str, tuple[str | None, int]],
+    accepted: list[Record],
+    history: list[Any],
+    max_bytes: int = MAX_SUBMISSION_BYTES,
+    rate_limit: int = 5,
+    window_hours: float = 24.0,
+    spot_check_n: int = 0,
+    regenerate: Regenerate | None = None,
+    evaluate: Evaluate | None = None,
+) -> Outcome:
+    folder = None
+    try:
+        added = _new_files(api, repo_id, pr.git_reference, main)
+        folder = os.path.dirname(next(iter(added)))
+        check_sizes_remote(added, max_bytes)
+        namespace = folder.split("/")[1]
+        earlier = [
+            d.created_at for d in history if d.num < pr.num and _pr_namespace(api, repo_id, d) == namespace
+        ]
+        check_rate_limit(namespace, pr.created_at, earlier, rate_limit, window_hours)
+        with tempfile.TemporaryDirectory(prefix="lmolt-review-") as tmp:
+            local = _download(api, repo_id, pr.git_reference, sorted(added), Path(tmp))
+            names = {os.path.basename(p) for p in added}
+            if REQUEST_FILE in names and RESULTS_FILE not in names:
+                request = validate_request(local, api=api, max_bytes=max_bytes)
+                if evaluate is None:
+                    msg = (
+                        f"evaluation of {request['model']}@{request['revision'][:12]} queued for a maintainer"
+                    )
+                    api.comment_discussion(repo_id, pr.num, _comment("running", msg), repo_type="dataset")
+                    return Outcome(pr_num=pr.num, state="running", reason=msg, folder=folder)
+                _evaluate_into_pr(api, repo_id, pr, folder, request, evaluate)
+                return review_one(
+                    api, repo_id, pr, org=org, main=main, accepted=accepted, history=history, max_bytes=max_bytes,
+                    rate_limit=rate_limit, window_hours=window_hours, spot_check_n=spot_check_n,
+                    regenerate=regenerate, evaluate=None,
+                )  # fmt: skip
+            verdict = validate_results_submission(
+                local, api=api, org=org, max_bytes=max_bytes, regenerate=regenerate,
+                spot_check_n=spot_check_n, seed=pr.num,
+            )  # fmt: skip
+            if not verdict.results["model"]["id"].startswith(f"{namespace}/"):
+                raise SubmissionError(
+                    f"folder namespace {namespace!r} does not match model {verdict.record.model}"
+                )
+            check_duplicate(verdict.record, accepted)
+    except SubmissionError as exc:
+        return _reject(api, repo_id, pr.num, str(exc), folder)
+    return _accept(api, repo_id, pr, folder, verdict, accepted)
+
+
+def _accept(api: Any, repo_id: str, pr: Any, folder: str, verdict: Any, accepted: list[Record]) -> Outcome:
+    from huggingface_hub import CommitOperationAdd
+
+    verification = {**verdict.verification, "reviewed_at": _now().isoformat(), "pr": pr.num}
+    api.create_commit(
+        repo_id,
+        [
+            CommitOperationAdd(
+                f"{folder}/{VERIFICATION_FILE}", json.dumps(verification, indent=1, sort_keys=True).encode()
+            )
+        ],
+        commit_message="Verification record",
+        repo_type="dataset",
+        revision=pr.git_reference,
+    )
+    spot = verification.get("spot_check")
+    detail = "checks passed: " + ", ".join(verdict.checks)
+    if spot:
+        detail += f"; spot check matched {sum(len(v) for v in spot['ids'].values())} regenerated outputs"
+    api.comment_discussion(repo_id, pr.num, _comment("verified", detail), repo_type="dataset")
+    api.merge_pull_request(repo_id, pr.num, repo_type="dataset")
+    verdict.record.source = f"{folder}/{RESULTS_FILE}"
+    accepted.append(verdict.record)
+    return Outcome(
+        pr_num=pr.num,
+        state="verified",
+        reason=detail,
+        folder=folder,
+        record=verdict.record,
+        checks=verdict.checks,
+    )
+
+
+def _pr_namespace(api: Any, repo_id: str, discussion: Any) -> str | None:
+    """The namespace a PR submits for (from its title ``...: <ns>/<model>@<rev>``)."""
+    match = re.search(r":\s*([^/\s]+)/", discussion.title or "")
+    return _safe(match.group(1)) if match else None
+
+
+def review(
+    repo_id: str | None = None,
+    *,
+    org: str | None = None,
+    api: Any = None,
+    max_bytes: int = MAX_SUBMISSION_BYTES,
+    rate_limit: int = 5,
+    window_hours: float = 24.0,
+    spot_check_n: int = 0,
+    regenerate: Regenerate | None = None,
+    evaluate: Evaluate | None = None,
+) -> list[Outcome]:
+    """Validate every open PR (oldest first): merge accepted ones, close rejected ones, comment on all."""
+    api = _api(api)
+    org = org or default_org()
+    repo_id = repo_id or leaderboard_repo(org)
+    main = _tree(api, repo_id, "main")
+    accepted = accepted_records(api, repo_id, main)
+    history = sorted(
+        (d for d in api.get_repo_discussions(repo_id, repo_type="dataset") if d.is_pull_request),
+        key=lambda d: d.num,
+    )
+    outcomes = []
+    for pr in [d for d in history if d.status == "open"]:
+        outcome = review_one(
+            api, repo_id, pr, org=org, main=main, accepted=accepted, history=history, max_bytes=max_bytes,
+            rate_limit=rate_limit, window_hours=window_hours, spot_check_n=spot_check_n, regenerate=regenerate,
+            evaluate=evaluate,
+        )  # fmt: skip
+        outcomes.append(outcome)
+        if outcome.state == "verified":
+            main = _tree(api, repo_id, "main")
+    return outcomes
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _last_review(comments: list[str]) -> tuple[str | None, str]:
+    for text in reversed(comments):
+        if text.startswith(REVIEW_MARK):
+            state = text[len(REVIEW_MARK) :].split("**", 1)[0].strip()
+            reason = text.split("Reason:", 1)[1].strip().split("\n\n", 1)[0] if "Reason:" in text else ""
+            return state, reason
+    return None, ""
+
+
+def status(repo_id: str | None = None, api: Any = None) -> list[dict[str, Any]]:
+    """Every submission PR with its state (pending, running, verified, rejected) and reason."""
+    api = _api(api)
+    repo_id = repo_id or leaderboard_repo()
+    rows = []
+    for d in sorted(api.get_repo_discussions(repo_id, repo_type="dataset"), key=lambda d: d.num):
+        if not d.is_pull_request:
+            continue
+        details = api.get_discussion_details(repo_id, d.num, repo_type="dataset")
+        comments = [
+            getattr(e, "content", "") or "" for e in details.events if getattr(e, "type", "") == "comment"
+        ]
+        review_state, reason = _last_review(comments)
+        if d.status == "merged":
+            state = "verified"
+        elif d.status == "closed":
+            state = "rejected"
+            reason = reason or "closed without a review comment"
+        else:
+            state = "running" if review_state == "running" else "pending"
+        rows.append(
+            {
+                "pr": d.num,
+                "title": d.title,
+                "author": d.author,
+                "created_at": d.created_at.isoformat(),
+                "state": state,
+                "reason": reason,
+            }
+        )
+    return rows
