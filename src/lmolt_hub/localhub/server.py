@@ -1,0 +1,1023 @@
+"""HTTP front of the local Hub: the subset of the huggingface.co API the unmodified clients use.
+
+Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Bodies are
+streamed in chunks; downloads use ``sendfile``. Errors carry ``X-Error-Code``
+(RepoNotFound, RevisionNotFound, EntryNotFound), which is how the clients type them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import mimetypes
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode
+
+from lmolt_hub.localhub import storage as st
+from lmolt_hub.localhub.storage import HubError, Storage
+
+log = logging.getLogger("lmolt_hub.localhub")
+
+DEFAULT_MAX_BODY = 512 << 20  # JSON / NDJSON request bodies (regular files travel base64 in commits)
+DEFAULT_MAX_LFS = 100 << 30  # one LFS object, streamed to disk
+TYPE_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
+# Extensions the Hub stores in LFS even when the sample looks like text.
+LFS_EXTENSIONS = {
+    ".parquet",
+    ".arrow",
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+    ".npy",
+    ".npz",
+    ".pkl",
+    ".pickle",
+    ".gz",
+    ".zip",
+    ".tar",
+    ".zst",
+    ".xz",
+    ".bz2",
+    ".model",
+    ".gguf",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".pdf",
+    ".wav",
+    ".mp3",
+    ".tflite",
+    ".ot",
+    ".joblib",
+}
+LFS_THRESHOLD = 10 << 20
+TREE_PAGE = 1000
+TREE_PAGE_EXPAND = 50
+
+
+class HubConfig:
+    """Server settings shared by all request threads."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        tokens: list[str] | tuple[str, ...] = (),
+        max_body: int = DEFAULT_MAX_BODY,
+        max_lfs: int = DEFAULT_MAX_LFS,
+    ):
+        self.storage = Storage(root)
+        # "user:token" names the user a token commits as; a bare token commits as "lmolt-user".
+        self.users: dict[str, str] = {}
+        for item in tokens:
+            user, sep, tok = item.rpartition(":")
+            self.users[tok if sep else item] = user if sep else "lmolt-user"
+        self.max_body = max_body
+        self.max_lfs = max_lfs
+        self.secret = secrets.token_bytes(32)  # signs LFS upload URLs (the client PUTs without auth)
+
+    def sign(self, oid: str, size: int) -> str:
+        return hmac.new(self.secret, f"{oid}:{size}".encode(), hashlib.sha256).hexdigest()
+
+
+class HubHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], config: HubConfig):
+        self.config = config
+        super().__init__(address, HubHandler)
+
+
+class _Body:
+    """Reads a request body of known length or in chunked transfer encoding."""
+
+    def __init__(self, rfile, length: int | None, chunked: bool):
+        self.rfile, self.left, self.chunked, self.done = rfile, length, chunked, False
+        self.chunk_left = 0
+
+    def read(self, n: int) -> bytes:
+        if self.chunked:
+            return self._read_chunked(n)
+        if not self.left:
+            return b""
+        data = self.rfile.read(min(n, self.left))
+        self.left -= len(data)
+        return data
+
+    def _read_chunked(self, n: int) -> bytes:
+        if self.done:
+            return b""
+        if self.chunk_left == 0:
+            line = self.rfile.readline(1024)
+            try:
+                self.chunk_left = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise HubError(400, "Malformed chunked body") from None
+            if self.chunk_left == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                self.done = True
+                return b""
+        data = self.rfile.read(min(n, self.chunk_left))
+        self.chunk_left -= len(data)
+        if self.chunk_left == 0:
+            self.rfile.readline(16)
+        return data
+
+    def read_all(self, limit: int) -> bytes:
+        parts, total = [], 0
+        while chunk := self.read(st.CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise HubError(413, f"Request body larger than the limit of {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def lines(self, limit: int) -> Iterator[bytes]:
+        """NDJSON lines, one at a time (a commit body never sits in memory whole)."""
+        buf, total = b"", 0
+        while chunk := self.read(st.CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise HubError(413, f"Request body larger than the limit of {limit} bytes")
+            buf += chunk
+            *complete, buf = buf.split(b"\n")
+            yield from (line for line in complete if line.strip())
+        if buf.strip():
+            yield buf
+
+
+class HubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: HubHTTPServer
+    server_version = "lmolt-hub"
+
+    # ------------------------------------------------------------ plumbing
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from stdlib
+        log.debug("%s %s", self.address_string(), format % args)
+
+    @property
+    def cfg(self) -> HubConfig:
+        return self.server.config
+
+    @property
+    def store(self) -> Storage:
+        return self.server.config.storage
+
+    def base_url(self) -> str:
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}"
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        self.body_consumed = False
+        raw_path, _, query = self.path.partition("?")
+        self.query = parse_qs(query, keep_blank_values=True)
+        # Split the raw path first: a revision like refs%2Fpr%2F1 is one segment.
+        segs = [unquote(s) for s in raw_path.split("/")[1:]]
+        try:
+            length = self.headers.get("Content-Length")
+            chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+            self.body = _Body(self.rfile, int(length) if length else (None if chunked else 0), chunked)
+            self._route(method, segs)
+        except HubError as e:
+            self._error(e)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # a bug must not kill the server thread silently
+            log.exception("internal error on %s %s", method, self.path)
+            self._error(HubError(500, f"Internal error: {type(e).__name__}: {e}"))
+
+    def _error(self, e: HubError) -> None:
+        body = json.dumps({"error": e.message, **e.extra}).encode()
+        headers = {"X-Error-Message": e.message.encode("ascii", "replace").decode()[:500].replace("\n", " ")}
+        if e.code:
+            headers["X-Error-Code"] = e.code
+        if not self._body_drained():
+            self.close_connection = True
+            headers["Connection"] = "close"
+        self._send(e.status, body, "application/json", headers)
+
+    def _body_drained(self) -> bool:
+        """Discard a small unread body so keep-alive stays in sync; give up on big ones."""
+        b = self.body
+        if b.chunked:
+            return b.done
+        if not b.left:
+            return True
+        if b.left > 1 << 20:
+            return False
+        b.read_all(1 << 20)
+        return True
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(obj).encode(), "application/json; charset=utf-8", headers)
+
+    def _read_json(self) -> Any:
+        raw = self.body.read_all(min(self.cfg.max_body, 64 << 20))
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise HubError(400, f"Body is not valid JSON: {e}") from None
+
+    def _read_form_or_json(self) -> dict[str, list[str]]:
+        raw = self.body.read_all(64 << 20)
+        if "json" in (self.headers.get("Content-Type") or ""):
+            obj = json.loads(raw or b"{}")
+            return {k: (v if isinstance(v, list) else [v]) for k, v in obj.items()}
+        return parse_qs(raw.decode(), keep_blank_values=True)
+
+    def _user(self, required: bool) -> str | None:
+        auth = self.headers.get("Authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if token and token in self.cfg.users:
+            return self.cfg.users[token]
+        if required:
+            if not self.cfg.users:
+                raise HubError(403, "This local Hub is read-only: start it with --token to allow writes")
+            if token:
+                raise HubError(401, "Invalid credentials in Authorization header")
+            raise HubError(
+                401, "Writes need a token: set HF_TOKEN (or pass token=) to a token of this local Hub"
+            )
+        return None
+
+    def _check_read(self, repo_type: str, repo_id: str) -> dict:
+        meta = self.store.repo_meta(repo_type, repo_id)
+        if meta.get("private") and self._user(False) is None:
+            raise HubError(404, f"Repository {repo_type} {repo_id!r} not found", "RepoNotFound")
+        return meta
+
+    # ------------------------------------------------------------ routing
+    def _route(self, method: str, segs: list[str]) -> None:
+        if segs == [""] and method in ("GET", "HEAD"):
+            return self._index()
+        head = segs[0]
+        if head == "api":
+            return self._route_api(method, segs[1:])
+        if head == "site" and method in ("GET", "HEAD"):
+            return self._static(segs[1:])
+        if head == "lfs-upload" and method == "PUT" and len(segs) == 2:
+            return self._lfs_upload(segs[1])
+        repo_type = "model"
+        if head in ("datasets", "spaces"):
+            repo_type, segs = PLURAL[head], segs[1:]
+        if len(segs) >= 3 and segs[1].endswith(".git") and segs[2:] == ["info", "lfs", "objects", "batch"]:
+            repo_id = f"{segs[0]}/{segs[1][:-4]}"
+            return self._lfs_batch(repo_type, repo_id)
+        if len(segs) >= 5 and segs[2] == "resolve" and method in ("GET", "HEAD"):
+            return self._resolve(repo_type, f"{segs[0]}/{segs[1]}", segs[3], "/".join(segs[4:]))
+        raise HubError(404, f"Not found: {method} {self.path[:200]}")
+
+    def _route_api(self, method: str, segs: list[str]) -> None:
+        key = (method, "/".join(segs))
+        simple = {
+            ("GET", "agent-harnesses"): lambda: self._json({"standardEnvVars": [], "harnesses": {}}),
+            ("POST", "validate-yaml"): self._validate_yaml,
+            ("GET", "whoami-v2"): self._whoami,
+            ("POST", "repos/create"): self._create_repo,
+            ("DELETE", "repos/delete"): self._delete_repo,
+            ("POST", "repos/move"): lambda: (_ for _ in ()).throw(
+                HubError(501, "Moving repos is not supported")
+            ),
+        }
+        if key in simple:
+            return simple[key]()
+        if not segs or segs[0] not in PLURAL:
+            raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
+        repo_type = PLURAL[segs[0]]
+        if len(segs) == 1 and method in ("GET", "HEAD"):
+            return self._list_repos(repo_type)
+        if len(segs) < 3:
+            raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
+        repo_id = st.validate_repo_id(f"{segs[1]}/{segs[2]}")
+        rest = segs[3:]
+        action = rest[0] if rest else ""
+        if method in ("GET", "HEAD"):
+            if not rest:
+                return self._repo_info(repo_type, repo_id, None)
+            if action == "revision" and len(rest) == 2:
+                return self._repo_info(repo_type, repo_id, rest[1])
+            if action == "tree" and len(rest) >= 2:
+                return self._tree(repo_type, repo_id, rest[1], "/".join(rest[2:]).strip("/"))
+            if action == "refs":
+                return self._refs(repo_type, repo_id)
+            if action == "commits" and len(rest) == 2:
+                return self._commits(repo_type, repo_id, rest[1])
+            if action == "discussions" and len(rest) == 1:
+                return self._list_discussions(repo_type, repo_id)
+            if action == "discussions" and len(rest) == 2:
+                return self._discussion(repo_type, repo_id, rest[1])
+        if method == "POST":
+            if action == "paths-info" and len(rest) == 2:
+                return self._paths_info(repo_type, repo_id, rest[1])
+            if action == "preupload" and len(rest) == 2:
+                return self._preupload(repo_type, repo_id, rest[1])
+            if action == "commit" and len(rest) == 2:
+                return self._commit(repo_type, repo_id, rest[1])
+            if action in ("branch", "tag") and len(rest) == 2:
+                return self._create_ref(repo_type, repo_id, action, rest[1])
+            if action == "discussions" and len(rest) == 1:
+                return self._create_discussion(repo_type, repo_id)
+            if action == "discussions" and len(rest) >= 3:
+                return self._discussion_action(repo_type, repo_id, rest[1], rest[2])
+        if method == "DELETE" and action in ("branch", "tag") and len(rest) == 2:
+            user = self._user(True)
+            assert user
+            self.store.repo_meta(repo_type, repo_id)
+            self.store.delete_ref(repo_type, repo_id, "heads" if action == "branch" else "tags", rest[1])
+            return self._json({})
+        if method == "PUT" and action == "settings":
+            self._user(True)
+            body = self._read_json()
+            self.store.update_settings(repo_type, repo_id, body.get("private"))
+            return self._json({})
+        raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
+
+    # ------------------------------------------------------------ users, repos
+    def _whoami(self) -> None:
+        user = self._user(True)
+        self._json(
+            {
+                "type": "user",
+                "name": user,
+                "fullname": user,
+                "orgs": [],
+                "isPro": False,
+                "auth": {"type": "access_token", "accessToken": {"displayName": "local", "role": "write"}},
+            }
+        )
+
+    def _validate_yaml(self) -> None:
+        body = self._read_json()
+        content = body.get("content") or ""
+        try:
+            st.parse_card(content)
+        except Exception as e:
+            return self._json({"errors": [{"message": f"Invalid YAML: {e}"}], "warnings": []}, status=400)
+        self._json({"errors": [], "warnings": []})
+
+    def _repo_url(self, repo_type: str, repo_id: str) -> str:
+        return f"{self.base_url()}/{TYPE_PREFIX[repo_type]}{repo_id}"
+
+    def _create_repo(self) -> None:
+        user = self._user(True)
+        assert user
+        body = self._read_json()
+        repo_type = st.validate_repo_type(body.get("type"))
+        name, org = body.get("name"), body.get("organization") or user
+        repo_id = st.validate_repo_id(f"{org}/{name}")
+        private = body.get("private") or body.get("visibility") == "private"
+        url = self._repo_url(repo_type, repo_id)
+        if not self.store.create_repo(repo_type, repo_id, bool(private), user):
+            raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
+        self._json({"url": url, "name": repo_id, "id": repo_id})
+
+    def _delete_repo(self) -> None:
+        user = self._user(True)
+        body = self._read_json()
+        repo_type = st.validate_repo_type(body.get("type"))
+        repo_id = st.validate_repo_id(f"{body.get('organization') or user}/{body.get('name')}")
+        self.store.delete_repo(repo_type, repo_id)
+        self._json({})
+
+    def _info_dict(self, repo_type: str, meta: dict, sha: str, full: bool = True) -> dict:
+        repo_id = meta["id"]
+        commit = self.store.commit(repo_type, repo_id, sha)
+        files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
+        card = st.card_data(self.store, repo_type, repo_id, files)
+        tags = [str(t) for t in (card or {}).get("tags") or [] if isinstance(t, str | int | float)]
+        if card and card.get("license"):
+            tags.append(f"license:{card['license']}")
+        info: dict[str, Any] = {
+            "_id": hashlib.sha1(f"{repo_type}/{repo_id}".encode()).hexdigest()[:24],
+            "id": repo_id,
+            "author": repo_id.split("/")[0],
+            "sha": sha,
+            "lastModified": commit["date"],
+            "createdAt": meta.get("createdAt"),
+            "private": bool(meta.get("private")),
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": tags,
+            "cardData": card,
+        }
+        if repo_type == "model":
+            info["modelId"] = repo_id
+            if card:
+                info["library_name"] = card.get("library_name")
+                info["pipeline_tag"] = card.get("pipeline_tag")
+        if full:
+            info["siblings"] = [
+                {
+                    "rfilename": p,
+                    "size": e.size,
+                    "blobId": e.oid,
+                    **(
+                        {
+                            "lfs": {
+                                "sha256": e.sha256,
+                                "size": e.size,
+                                "pointerSize": e.lfs_info()["pointerSize"],
+                            }
+                        }
+                        if e.lfs
+                        else {}
+                    ),
+                }
+                for p, e in sorted(files.items())
+            ]
+            info["usedStorage"] = sum(e.size for e in files.values())
+        return info
+
+    def _repo_info(self, repo_type: str, repo_id: str, revision: str | None) -> None:
+        meta = self._check_read(repo_type, repo_id)
+        sha = self.store.resolve(repo_type, repo_id, revision)
+        self._json(self._info_dict(repo_type, meta, sha))
+
+    def _list_repos(self, repo_type: str) -> None:
+        q = {k: v[-1] for k, v in self.query.items()}
+        author, search = q.get("author"), (q.get("search") or "").lower()
+        full = q.get("full", "").lower() in ("1", "true")
+        authed = self._user(False) is not None
+        out = []
+        for meta in self.store.list_repos(repo_type):
+            if author and meta["id"].split("/")[0] != author:
+                continue
+            if search and search not in meta["id"].lower():
+                continue
+            if meta.get("private") and not authed:
+                continue
+            try:
+                sha = self.store.resolve(repo_type, meta["id"], "main")
+                out.append(self._info_dict(repo_type, meta, sha, full=full))
+            except HubError:
+                continue  # deleted meanwhile
+        reverse = q.get("direction", "-1") == "-1"
+        sort = q.get("sort", "lastModified")
+        if sort in ("lastModified", "last_modified", "createdAt", "created_at", "id"):
+            field = {"last_modified": "lastModified", "created_at": "createdAt"}.get(sort, sort)
+            out.sort(key=lambda i: str(i.get(field) or ""), reverse=reverse)
+        if q.get("limit", "").isdigit():
+            out = out[: int(q["limit"])]
+        self._json(out)
+
+    # ------------------------------------------------------------ trees and files
+    def _entry_json(self, path: str, e: st.FileEntry, last_commit: dict | None = None) -> dict:
+        d: dict[str, Any] = {"type": "file", "oid": e.oid, "size": e.size, "path": path}
+        if e.lfs:
+            d["lfs"] = e.lfs_info()
+        if last_commit is not None:
+            d["lastCommit"] = last_commit
+        return d
+
+    def _last_commits(self, repo_type: str, repo_id: str, sha: str, paths: list[str]) -> dict[str, dict]:
+        """Newest commit (first-parent walk) that changed each path, for ``expand=true``."""
+        wanted, out = set(paths), {}
+        cur = self.store.commit(repo_type, repo_id, sha)
+        while wanted:
+            parent = self.store.commit(repo_type, repo_id, cur["parents"][0]) if cur["parents"] else None
+            info = {"id": cur["id"], "title": cur["title"], "date": cur["date"]}
+            for p in list(wanted):
+                mine = cur["files"].get(p) or {k: v for k, v in cur["files"].items() if k.startswith(p + "/")}
+                theirs = (
+                    (
+                        parent["files"].get(p)
+                        or {k: v for k, v in parent["files"].items() if k.startswith(p + "/")}
+                    )
+                    if parent
+                    else None
+                )
+                if parent is None or mine != theirs:
+                    out[p] = info
+                    wanted.discard(p)
+            if parent is None:
+                break
+            cur = parent
+        return out
+
+    def _tree(self, repo_type: str, repo_id: str, revision: str, path: str) -> None:
+        self._check_read(repo_type, repo_id)
+        sha = self.store.resolve(repo_type, repo_id, revision)
+        files = self.store.files(repo_type, repo_id, sha)
+        recursive = self.query.get("recursive", ["false"])[-1].lower() in ("1", "true")
+        expand = self.query.get("expand", ["false"])[-1].lower() in ("1", "true")
+        prefix = f"{path}/" if path else ""
+        if path and path in files:
+            raise HubError(400, f"{path!r} is a file, not a folder")
+        entries: dict[str, dict] = {}
+        for p, e in files.items():
+            if not p.startswith(prefix):
+                continue
+            rel = p[len(prefix) :].split("/")
+            if recursive:
+                for i in range(1, len(rel)):
+                    d = prefix + "/".join(rel[:i])
+                    entries.setdefault(
+                        d, {"type": "directory", "oid": _tree_oid(files, d), "size": 0, "path": d}
+                    )
+                entries[p] = self._entry_json(p, e)
+            elif len(rel) == 1:
+                entries[p] = self._entry_json(p, e)
+            else:
+                d = prefix + rel[0]
+                entries.setdefault(d, {"type": "directory", "oid": _tree_oid(files, d), "size": 0, "path": d})
+        if path and not entries:
+            raise HubError(404, f"Folder {path!r} not found at {revision!r}", "EntryNotFound")
+        items = [entries[k] for k in sorted(entries)]
+        page = TREE_PAGE_EXPAND if expand else TREE_PAGE
+        start = int(self.query.get("cursor", ["0"])[-1] or 0)
+        chunk = items[start : start + page]
+        if expand and chunk:
+            last = self._last_commits(repo_type, repo_id, sha, [i["path"] for i in chunk])
+            for i in chunk:
+                i["lastCommit"] = last.get(i["path"])
+        headers = {}
+        if start + page < len(items):
+            q = {k: v[-1] for k, v in self.query.items()}
+            q["cursor"] = str(start + page)
+            raw_path = self.path.partition("?")[0]
+            headers["Link"] = f'<{self.base_url()}{raw_path}?{urlencode(q)}>; rel="next"'
+        self._json(chunk, headers=headers)
+
+    def _paths_info(self, repo_type: str, repo_id: str, revision: str) -> None:
+        form = self._read_form_or_json()
+        self._check_read(repo_type, repo_id)
+        sha = self.store.resolve(repo_type, repo_id, revision)
+        files = self.store.files(repo_type, repo_id, sha)
+        expand = (form.get("expand") or ["false"])[-1].lower() in ("1", "true")
+        out = []
+        for p in form.get("paths", []):
+            p = p.strip("/")
+            if p in files:
+                out.append(self._entry_json(p, files[p]))
+            elif any(f.startswith(p + "/") for f in files):
+                out.append({"type": "directory", "oid": _tree_oid(files, p), "size": 0, "path": p})
+        if expand and out:
+            last = self._last_commits(repo_type, repo_id, sha, [i["path"] for i in out])
+            for i in out:
+                i["lastCommit"] = last.get(i["path"])
+        self._json(out)
+
+    def _resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> None:
+        st.validate_repo_id(repo_id)
+        st.validate_path(path)
+        self._check_read(repo_type, repo_id)
+        sha = self.store.resolve(repo_type, repo_id, revision)
+        entry = self.store.files(repo_type, repo_id, sha).get(path)
+        if entry is None:
+            raise HubError(404, f"Entry {path!r} not found in {repo_id} at {revision!r}", "EntryNotFound")
+        headers = {
+            "X-Repo-Commit": sha,
+            "Accept-Ranges": "bytes",
+            "Cache-Control": "private, max-age=0"
+            if not _is_sha(revision)
+            else "public, max-age=31536000, immutable",
+            "Access-Control-Expose-Headers": "X-Repo-Commit,X-Linked-Etag,X-Linked-Size,ETag,Content-Range",
+        }
+        if entry.lfs:
+            headers["ETag"] = f'"{entry.sha256}"'
+            headers["X-Linked-Etag"] = f'"{entry.sha256}"'
+            headers["X-Linked-Size"] = str(entry.size)
+        else:
+            headers["ETag"] = f'"{entry.oid}"'
+        start, end = 0, entry.size - 1
+        status = 200
+        rng = self.headers.get("Range")
+        if rng:
+            parsed = _parse_range(rng, entry.size)
+            if parsed is None:
+                raise HubError(416, f"Range {rng!r} not satisfiable for a file of {entry.size} bytes")
+            start, end = parsed
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        length = max(0, end - start + 1)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(length))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD" or length == 0:
+            return
+        self.wfile.flush()
+        with self.store.open_blob(entry.sha256) as f:
+            self.connection.sendfile(f, offset=start, count=length)
+
+    # ------------------------------------------------------------ uploads and commits
+    def _preupload(self, repo_type: str, repo_id: str, revision: str) -> None:
+        self._user(True)
+        body = self._read_json()
+        self.store.repo_meta(repo_type, repo_id)
+        if "create_pr" not in self.query:
+            self.store.resolve(repo_type, repo_id, revision)
+        out = []
+        for f in body.get("files", []):
+            path = st.validate_path(f.get("path", ""))
+            try:
+                sample = base64.b64decode(f.get("sample") or "")
+            except (binascii.Error, ValueError):
+                sample = b""
+            size = int(f.get("size") or 0)
+            binary = b"\x00" in sample or os.path.splitext(path)[1].lower() in LFS_EXTENSIONS
+            mode = "lfs" if size > 0 and (binary or size >= LFS_THRESHOLD) else "regular"
+            out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": None})
+        self._json({"files": out, "commitOid": None})
+
+    def _lfs_batch(self, repo_type: str, repo_id: str) -> None:
+        self._user(True)
+        body = self._read_json()
+        self.store.repo_meta(repo_type, repo_id)
+        if body.get("operation") not in ("upload", "download"):
+            raise HubError(400, "LFS batch operation must be 'upload' or 'download'")
+        objects = []
+        for obj in body.get("objects", []):
+            oid, size = st.validate_sha256(obj.get("oid", "")), int(obj.get("size", -1))
+            if size < 0 or size > self.cfg.max_lfs:
+                objects.append(
+                    {
+                        "oid": oid,
+                        "size": size,
+                        "error": {"code": 422, "message": f"Size {size} outside 0..{self.cfg.max_lfs}"},
+                    }
+                )
+                continue
+            item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+            if body["operation"] == "upload" and not self.store.has_blob(oid, size):
+                href = f"{self.base_url()}/lfs-upload/{oid}?size={size}&sig={self.cfg.sign(oid, size)}"
+                item["actions"] = {"upload": {"href": href, "expires_in": 86400}}
+            objects.append(item)
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            "application/vnd.git-lfs+json",
+        )
+
+    def _lfs_upload(self, oid: str) -> None:
+        st.validate_sha256(oid)
+        size = int(self.query.get("size", ["-1"])[-1])
+        sig = self.query.get("sig", [""])[-1]
+        if not hmac.compare_digest(sig, self.cfg.sign(oid, size)):
+            raise HubError(403, "Invalid or expired LFS upload signature")
+        if self.body.left is not None and not self.body.chunked and self.body.left != size:
+            raise HubError(400, f"Content-Length {self.body.left} does not match the announced size {size}")
+        if self.store.has_blob(oid, size):
+            self.body.read_all(self.cfg.max_lfs)  # already stored: drain and accept
+        else:
+            try:
+                self.store.put_stream(self.body.read, size, oid)
+            except HubError:
+                self.close_connection = True
+                raise
+            except OSError:
+                self.close_connection = True  # client vanished mid-body; temp file already removed
+                raise
+        self._send(200, b"", "text/plain")
+
+    def _commit(self, repo_type: str, repo_id: str, revision: str) -> None:
+        user = self._user(True)
+        assert user
+        self.store.repo_meta(repo_type, repo_id)
+        st.validate_revision(revision)
+        create_pr = self.query.get("create_pr", ["0"])[-1] in ("1", "true", "True")
+        header: dict = {}
+        ops: list[tuple[str, str, st.FileEntry | None]] = []
+        for line in self.body.lines(self.cfg.max_body):
+            try:
+                item = json.loads(line)
+                key, value = item["key"], item["value"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise HubError(400, "Commit body must be NDJSON lines of {key, value}") from None
+            if key == "header":
+                header = value
+                continue
+            path = st.validate_path(
+                str(value.get("path", "")).strip("/") if key == "deletedFolder" else value.get("path", "")
+            )
+            if key == "file":
+                if value.get("encoding", "base64") != "base64":
+                    raise HubError(400, "Only base64-encoded regular files are supported")
+                ops.append((key, path, st.regular_entry(self.store, value.get("content", ""))))
+            elif key == "lfsFile":
+                oid = st.validate_sha256(value.get("oid", ""))
+                size = value.get("size")
+                if size is None and self.store.has_blob(oid):
+                    size = self.store.blob_path(oid).stat().st_size
+                ops.append((key, path, st.lfs_entry(oid, int(size if size is not None else -1))))
+            elif key in ("deletedFile", "deletedFolder"):
+                ops.append((key, path, None))
+            else:
+                raise HubError(400, f"Unknown commit operation {key!r}")
+        sha, pr = self.store.apply_commit(repo_type, repo_id, revision, header, ops, user, create_pr)
+        url = self._repo_url(repo_type, repo_id)
+        out = {"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}"}
+        if pr is not None:
+            out["pullRequestUrl"] = f"{url}/discussions/{pr}"
+        self._json(out)
+
+    # ------------------------------------------------------------ refs and history
+    def _refs(self, repo_type: str, repo_id: str) -> None:
+        self._check_read(repo_type, repo_id)
+        refs = self.store.refs(repo_type, repo_id)
+
+        def fmt(kind: str, prefix: str) -> list[dict]:
+            return [
+                {"name": n, "ref": f"{prefix}{n}", "targetCommit": s} for n, s in sorted(refs[kind].items())
+            ]
+
+        out = {"branches": fmt("heads", "refs/heads/"), "tags": fmt("tags", "refs/tags/"), "converts": []}
+        if self.query.get("include_prs"):
+            out["pullRequests"] = fmt("pr", "refs/pr/")
+        self._json(out)
+
+    def _commits(self, repo_type: str, repo_id: str, revision: str) -> None:
+        self._check_read(repo_type, repo_id)
+        sha = self.store.resolve(repo_type, repo_id, revision)
+        out = [
+            {
+                "id": c["id"],
+                "title": c["title"],
+                "message": c["message"],
+                "date": c["date"],
+                "authors": [{"user": a} for a in c["authors"]],
+                "formatted": {"title": c["title"], "message": c["message"]},
+            }
+            for c in self.store.history(repo_type, repo_id, sha)
+        ]
+        self._json(out)
+
+    def _create_ref(self, repo_type: str, repo_id: str, kind: str, name: str) -> None:
+        self._user(True)
+        body = self._read_json()
+        self.store.repo_meta(repo_type, repo_id)
+        if kind == "branch":
+            self.store.create_ref(repo_type, repo_id, "heads", name, body.get("startingPoint"))
+        else:  # POST /tag/{revision} with {"tag": name}
+            self.store.create_ref(repo_type, repo_id, "tags", str(body.get("tag", "")), name)
+        self._json({})
+
+    # ------------------------------------------------------------ discussions
+    def _list_discussions(self, repo_type: str, repo_id: str) -> None:
+        self._check_read(repo_type, repo_id)
+        q = {k: v[-1] for k, v in self.query.items()}
+        items = self.store.list_discussions(repo_type, repo_id)
+        dtype, status, author = q.get("type", "all"), q.get("status", "all"), q.get("author")
+        if dtype == "pull_request":
+            items = [i for i in items if i["isPullRequest"]]
+        elif dtype == "discussion":
+            items = [i for i in items if not i["isPullRequest"]]
+        if status == "open":
+            items = [i for i in items if i["status"] in ("open", "draft")]
+        elif status == "closed":
+            items = [i for i in items if i["status"] in ("closed", "merged")]
+        if author:
+            items = [i for i in items if i["author"]["name"] == author]
+        page = int(q.get("p", "0") or 0)
+        per = 50
+        chunk = items[page * per : (page + 1) * per]
+        summaries = [
+            {k: v for k, v in i.items() if k not in ("events", "changes", "filesWithConflicts")}
+            for i in chunk
+        ]
+        for s in summaries:
+            s["numComments"] = 0
+        self._json(
+            {
+                "discussions": summaries,
+                "count": len(items),
+                "start": page * per,
+                "numClosedDiscussions": sum(i["status"] in ("closed", "merged") for i in items),
+            }
+        )
+
+    def _discussion(self, repo_type: str, repo_id: str, num: str) -> None:
+        self._check_read(repo_type, repo_id)
+        disc = self.store.discussion(repo_type, repo_id, _num(num))
+        if disc["isPullRequest"]:
+            disc.setdefault("filesWithConflicts", [])
+            disc["diff"] = self._pr_diff(repo_type, repo_id, disc)
+        self._json(disc)
+
+    def _pr_diff(self, repo_type: str, repo_id: str, disc: dict) -> str:
+        """A name-status summary of what the PR changes against its base."""
+        refs = self.store.refs(repo_type, repo_id)
+        head = refs["pr"].get(str(disc["num"]))
+        base = disc.get("baseCommit")
+        if not head or not base:
+            return ""
+        a, b = self.store.files(repo_type, repo_id, base), self.store.files(repo_type, repo_id, head)
+        lines = [
+            f"{'A' if p not in a else 'D' if p not in b else 'M'}\t{p}"
+            for p in sorted(set(a) | set(b))
+            if a.get(p) != b.get(p)
+        ]
+        return "\n".join(lines)
+
+    def _create_discussion(self, repo_type: str, repo_id: str) -> None:
+        user = self._user(True)
+        assert user
+        body = self._read_json()
+        disc = self.store.create_discussion(
+            repo_type,
+            repo_id,
+            body.get("title", ""),
+            body.get("description", ""),
+            bool(body.get("pullRequest")),
+            user,
+        )
+        self._json(
+            {
+                "num": disc["num"],
+                "pullRequest": disc["isPullRequest"],
+                "url": f"{self._repo_url(repo_type, repo_id)}/discussions/{disc['num']}",
+            }
+        )
+
+    def _discussion_action(self, repo_type: str, repo_id: str, num_s: str, action: str) -> None:
+        user = self._user(True)
+        assert user
+        body = self._read_json() or {}
+        num = _num(num_s)
+        if action == "comment":
+            event = self.store.comment(repo_type, repo_id, num, str(body.get("comment", "")), user)
+            return self._json({"newMessage": event})
+        if action == "status":
+            event = self.store.change_status(
+                repo_type, repo_id, num, body.get("status", ""), body.get("comment"), user
+            )
+            return self._json({"newStatus": event})
+        if action == "title":
+            event = self.store.rename(repo_type, repo_id, num, str(body.get("title", "")).strip(), user)
+            return self._json({"newTitle": event})
+        if action == "merge":
+            sha = self.store.merge_pr(repo_type, repo_id, num, body.get("comment"), user)
+            return self._json({"mergeCommitId": sha})
+        raise HubError(404, f"Unknown discussion action {action!r}")
+
+    # ------------------------------------------------------------ pages
+    def _index(self) -> None:
+        from lmolt_hub.localhub.zoo import render_index
+
+        self._send(200, render_index(self.store).encode(), "text/html; charset=utf-8")
+
+    def _static(self, segs: list[str]) -> None:
+        rel = "/".join(segs) or "index.html"
+        st.validate_path(rel)
+        site = (self.store.root / "site").resolve()
+        target = (site / rel).resolve()
+        if site not in target.parents:
+            raise HubError(400, f"Invalid path {rel!r}")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            raise HubError(404, f"No such page: /site/{rel}", "EntryNotFound")
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/json", "application/javascript"):
+            ctype += "; charset=utf-8"
+        size = target.stat().st_size
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(size))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        if self.command != "HEAD" and size:
+            self.wfile.flush()
+            with open(target, "rb") as f:
+                self.connection.sendfile(f)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _is_sha(rev: str) -> bool:
+    return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
+
+
+def _num(s: str) -> int:
+    if not s.isdigit():
+        raise HubError(400, f"Invalid discussion number {s[:20]!r}")
+    return int(s)
+
+
+def _tree_oid(files: dict[str, st.FileEntry], folder: str) -> str:
+    prefix = folder + "/"
+    h = hashlib.sha1()
+    for p in sorted(files):
+        if p.startswith(prefix):
+            h.update(f"{p}\0{files[p].oid}\n".encode())
+    return h.hexdigest()
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end) inclusive for a single ``bytes=`` range; None if unsatisfiable or malformed."""
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                return None
+            return max(0, size - n), size - 1
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or start < 0 or end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+class RunningHub:
+    """A server running in a background thread (``.url .root .token .stop()``)."""
+
+    def __init__(self, httpd: HubHTTPServer, thread: threading.Thread, token: str | None):
+        self.httpd, self.thread, self.token = httpd, thread, token
+        host, port = httpd.server_address[:2]
+        self.host, self.port = host, port
+        self.url = f"http://{host}:{port}"
+        self.root: Path = httpd.config.storage.root
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> RunningHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def make_server(
+    root: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tokens: list[str] | tuple[str, ...] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+    max_lfs: int = DEFAULT_MAX_LFS,
+) -> HubHTTPServer:
+    return HubHTTPServer((host, port), HubConfig(root, list(tokens), max_body, max_lfs))
+
+
+def start_in_thread(
+    root: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tokens: list[str] | tuple[str, ...] = (),
+    **limits: int,
+) -> RunningHub:
+    """Start a local Hub in a daemon thread; returns a handle with ``.url .root .token .stop()``."""
+    httpd = make_server(root, host, port, tokens, **limits)
+    thread = threading.Thread(target=httpd.serve_forever, name="lmolt-localhub", daemon=True)
+    thread.start()
+    first = next(iter(httpd.config.users), None)
+    return RunningHub(httpd, thread, first)
