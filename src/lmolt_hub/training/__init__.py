@@ -1,0 +1,53 @@
+"""Training recipes: SFT, DPO, CPO and KTO with QLoRA, pushed to the Hub with model cards.
+
+``train(method, config_path, overrides)`` is the one entry point used by the
+recipe scripts (``recipes/<method>.py``), ``lmolt-hub train`` and ``lmolt-hub chain``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmolt_hub.training.config import RecipeError, parse_recipe
+
+__all__ = ["RecipeError", "parse_recipe", "train", "main_for"]
+
+
+def train(method: str, config_path: str | None, overrides: list[str] | None = None,
+          callbacks: list | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train ``method`` with the recipe at ``config_path`` and ``--flag value`` overrides.
+
+    Returns at least ``output_dir``, ``hub_model_id`` and ``hub_revision`` (the
+    pushed commit sha, or None when nothing was pushed).
+    """
+    from lmolt_hub.training.methods import run
+
+    overrides = list(overrides or [])
+    script_args, training_args, model_args = parse_recipe(method, config_path, overrides)
+    return run(method, script_args, training_args, model_args, config_path, overrides, callbacks)
+
+
+def main_for(method: str, argv: list[str] | None = None) -> int:
+    """Entry point of the thin ``recipes/<method>.py`` scripts (``--config`` + overrides)."""
+    import sys
+
+    from lmolt_hub.training.config import split_config_flag
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        from lmolt_hub.training.config import make_parser
+
+        make_parser(method).print_help()
+        return 0
+    config, rest = split_config_flag(args)
+    try:
+        result = train(method, config, rest)
+    except RecipeError as e:
+        print(f"lmolt-hub train {method}: error: {e}", file=sys.stderr)
+        return 2
+    print(f"adapter: {result['output_dir']}")
+    if result.get("hub_model_id"):
+        print(
+            f"pushed: {result['hub_model_id']} @ {result.get('hub_branch') or 'main'} ({result['hub_revision']})"
+        )
+    return 0

@@ -1,0 +1,186 @@
+"""Recipe parsing: YAML -> ``trl.TrlParser`` -> (ScriptArguments, <Method>Config, ModelConfig).
+
+Alignment-handbook style: one YAML per recipe holds the fields of all three
+dataclasses; command-line flags override the YAML; a key that no dataclass
+knows is an error (a typo must never silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lmolt_hub.naming import METHODS
+
+TINY_SCHEME = "tiny://"
+
+
+class RecipeError(ValueError):
+    """A recipe or its inputs cannot work; the message names the fix."""
+
+
+@dataclass
+class ScriptArguments:
+    """What is trained on, and where the result goes (fields not in the trl configs)."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Triple dataset: a Hub id (e.g. org/lmolt-triples) or a local dataset directory."},
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "Dataset config: 'default' (triples) or 'kto' (unpaired rows)."}
+    )
+    dataset_revision: str | None = field(default=None, metadata={"help": "Dataset branch, tag or commit."})
+    dataset_train_split: str = field(default="train", metadata={"help": "Training split."})
+    dataset_test_split: str | None = field(
+        default=None, metadata={"help": "Evaluation split (used when eval_strategy is not 'no')."}
+    )
+    directions: list[str] | None = field(
+        default=None,
+        metadata={"help": "Keep only these directions (smiles2caption, caption2smiles); default: both."},
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training rows (after the direction filter)."}
+    )
+    unpair_triples: bool = field(
+        default=False,
+        metadata={"help": "KTO only: turn triples into unpaired rows (chosen -> True, rejected -> False)."},
+    )
+    tokenizer_pad_token: str | None = field(
+        default=None,
+        metadata={"help": "Pad token to set when the base tokenizer has none (e.g. '<unk>' or '</s>')."},
+    )
+    hub_org: str | None = field(
+        default=None, metadata={"help": "Namespace of the pushed model when hub_model_id is not given."}
+    )
+    hub_name: str | None = field(
+        default=None,
+        metadata={"help": "Repository name when hub_model_id is not given (default lmolt-<method>)."},
+    )
+    hub_branch_per_run: bool = field(
+        default=False,
+        metadata={"help": "Push to a new branch run-<UTC timestamp> instead of hub_revision/main."},
+    )
+    overwrite_hub_revision: bool = field(
+        default=False, metadata={"help": "Allow pushing onto a Hub revision that already holds a model."}
+    )
+    push_merged: bool = field(
+        default=False,
+        metadata={"help": "Also push the base model with the adapter merged in (full weights)."},
+    )
+    merged_hub_model_id: str | None = field(
+        default=None, metadata={"help": "Repository of the merged model (default <hub_model_id>-merged)."}
+    )
+    resume: bool = field(
+        default=False,
+        metadata={"help": "Resume from the last checkpoint in output_dir (error when there is none)."},
+    )
+    auto_resume: bool = field(
+        default=True, metadata={"help": "Resume automatically when output_dir already holds a checkpoint."}
+    )
+    model_license: str = field(default="llama2", metadata={"help": "Licence written into the model card."})
+
+
+def method_classes(method: str) -> tuple[type, type]:
+    """(Config class, Trainer class) of ``method``; trl is imported only here."""
+    if method not in METHODS:
+        raise RecipeError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        return SFTConfig, SFTTrainer
+    if method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        return DPOConfig, DPOTrainer
+    if method == "cpo":
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+        return CPOConfig, CPOTrainer
+    from trl import KTOConfig, KTOTrainer
+
+    return KTOConfig, KTOTrainer
+
+
+def make_parser(method: str):
+    from trl import ModelConfig, TrlParser
+
+    config_cls, _ = method_classes(method)
+    return TrlParser((ScriptArguments, config_cls, ModelConfig), prog=f"lmolt-hub train {method}")
+
+
+def split_config_flag(args: list[str]) -> tuple[str | None, list[str]]:
+    """Pull ``--config PATH`` (or ``--config=PATH``) out of ``args``."""
+    rest, config = [], None
+    it = iter(args)
+    for a in it:
+        if a == "--config":
+            config = next(it, None)
+            if config is None:
+                raise RecipeError("--config needs a path to a recipe YAML")
+        elif a.startswith("--config="):
+            config = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    return config, rest
+
+
+def load_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise RecipeError(f"recipe {p} does not exist; pass --config recipes/<model>/<method>/<variant>.yaml")
+    data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {p} must be a YAML mapping of option: value")
+    return data
+
+
+def parse_recipe(method: str, config_path: str | os.PathLike | None, overrides: list[str] | None = None):
+    """(script_args, training_args, model_args) from a recipe and CLI overrides.
+
+    Unknown keys in the YAML and unknown flags on the command line both raise
+    RecipeError naming them.
+    """
+    overrides = list(overrides or [])
+    extra_config, overrides = split_config_flag(overrides)
+    config_path = config_path or extra_config
+    parser = make_parser(method)
+    args = list(overrides)
+    if config_path is not None:
+        load_recipe_yaml(config_path)  # readable mapping, or a clear error
+        args = ["--config", str(config_path), *args]
+    try:
+        script_args, training_args, model_args = parser.parse_args_and_config(
+            args, fail_with_unknown_args=True
+        )
+    except ValueError as e:  # unknown YAML keys / CLI flags, bad values
+        raise RecipeError(f"invalid recipe {config_path or '(command line)'}: {e}") from e
+    except SystemExit as e:  # argparse errors on bad CLI values
+        raise RecipeError(f"invalid command-line options {overrides}: see the message above") from e
+    validate(method, script_args, training_args, model_args)
+    return script_args, training_args, model_args
+
+
+def validate(method: str, script_args: ScriptArguments, training_args, model_args) -> None:
+    from lmolt_hub.prompts import DIRECTIONS
+
+    if not script_args.dataset_name:
+        raise RecipeError(
+            "no dataset: set dataset_name (e.g. <org>/lmolt-triples) in the recipe or on the CLI"
+        )
+    if not model_args.model_name_or_path:
+        raise RecipeError("no base model: set model_name_or_path (a Hub id, a local path or tiny://llama)")
+    for d in script_args.directions or []:
+        if d not in DIRECTIONS:
+            raise RecipeError(
+                f"unknown direction {d!r} in directions; expected some of {', '.join(DIRECTIONS)}"
+            )
+    if model_args.load_in_4bit and not model_args.use_peft:
+        raise RecipeError("load_in_4bit trains only LoRA adapters: set use_peft: true (QLoRA)")
+    if script_args.unpair_triples and method != "kto":
+        raise RecipeError("unpair_triples only applies to kto; remove it from this recipe")

@@ -1,0 +1,193 @@
+"""The triple dataset, shaped for each trainer.
+
+Contract (see TEAM.md): config ``default`` has columns ``id, direction,
+source, prompt, chosen, rejected, molecule, caption, template_version``;
+config ``kto`` has ``id, direction, prompt, completion, label``.
+
+- SFT: ``prompt`` / ``completion`` (= chosen): loss on the completion only.
+- DPO, CPO: ``prompt`` / ``chosen`` / ``rejected``.
+- KTO: ``prompt`` / ``completion`` / ``label`` from the ``kto`` config, or
+  from triples with ``unpair_triples: true``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmolt_hub.training.config import RecipeError
+
+NEEDS: dict[str, tuple[str, ...]] = {
+    "sft": ("prompt", "chosen"),
+    "dpo": ("prompt", "chosen", "rejected"),
+    "cpo": ("prompt", "chosen", "rejected"),
+    "kto": ("prompt", "completion", "label"),
+}
+TRIPLE_COLUMNS = ("id", "direction", "source", "prompt", "chosen", "rejected", "molecule", "caption",
+                  "template_version")  # fmt: skip
+KTO_COLUMNS = ("id", "direction", "prompt", "completion", "label")
+
+
+@dataclass
+class DatasetRef:
+    name: str
+    config: str | None
+    revision: str | None
+    sha: str | None  # exact Hub commit, None for a local directory
+    is_hub: bool
+
+
+def _is_local(name: str) -> bool:
+    return Path(name).exists()
+
+
+def load_split(name: str, config: str | None, revision: str | None, split: str):
+    """One split of a Hub dataset or of a local directory (save_to_disk output or data files)."""
+    import datasets
+
+    if _is_local(name):
+        path = Path(name)
+        if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                if split not in ds:
+                    raise RecipeError(f"local dataset {name} has no split {split!r}; it has {sorted(ds)}")
+                return ds[split]
+            return ds
+        return datasets.load_dataset(str(path), name=config, split=split)
+    try:
+        return datasets.load_dataset(name, name=config, revision=revision, split=split)
+    except ValueError as e:  # unknown split / config
+        raise RecipeError(f"dataset {name} (config {config!r}) cannot give split {split!r}: {e}") from e
+
+
+def resolve_dataset(name: str, config: str | None, revision: str | None) -> DatasetRef:
+    if _is_local(name):
+        return DatasetRef(name, config, None, None, False)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        info = HfApi().dataset_info(name, revision=revision)
+    except RepositoryNotFoundError as e:
+        raise RecipeError(
+            f"dataset {name!r} is neither a local directory nor a dataset on the Hub; "
+            "push it first with `lmolt-hub data build` or fix dataset_name"
+        ) from e
+    except RevisionNotFoundError as e:
+        raise RecipeError(f"dataset {name!r} has no revision {revision!r}") from e
+    return DatasetRef(name, config, revision, info.sha, True)
+
+
+def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool = False,
+            max_samples: int | None = None):  # fmt: skip
+    """Filter by direction and keep exactly the columns ``method``'s trainer needs."""
+    cols = set(ds.column_names)
+    if directions:
+        if "direction" not in cols:
+            raise RecipeError("directions is set but the dataset has no 'direction' column to filter on")
+        wanted = set(directions)
+        ds = ds.filter(lambda d: d in wanted, input_columns="direction")
+        if len(ds) == 0:
+            raise RecipeError(f"no rows left after keeping directions {directions}")
+    if method == "kto" and unpair:
+        ds = unpair_triples(ds)
+        cols = set(ds.column_names)
+    missing = [c for c in NEEDS[method] if c not in cols]
+    if missing:
+        raise RecipeError(_missing_message(method, missing, sorted(cols)))
+    if max_samples is not None:
+        ds = ds.select(range(min(max_samples, len(ds))))
+    if method == "sft":
+        ds = ds.select_columns(["prompt", "chosen"]).rename_column("chosen", "completion")
+    else:
+        ds = ds.select_columns(list(NEEDS[method]))
+    if method == "kto":
+        labels = set(ds.unique("label"))
+        if len(labels) < 2:
+            raise RecipeError(f"KTO needs both desirable and undesirable rows; label has only {labels}")
+    return ds
+
+
+def _missing_message(method: str, missing: list[str], have: list[str]) -> str:
+    msg = f"{method} needs dataset columns {list(NEEDS[method])}; missing {missing} (dataset has {have})."
+    if method == "kto" and "chosen" in have:
+        return (
+            msg + " These are triples: use dataset_config: kto (unpaired rows) or set unpair_triples: true."
+        )
+    if "completion" in have and "chosen" in missing:
+        return msg + " This is the unpaired kto config: use dataset_config: default for sft/dpo/cpo."
+    return msg + " Build the dataset with `lmolt-hub data build` (it writes the contract columns)."
+
+
+def unpair_triples(ds):
+    """Triples -> KTO rows: each prompt once with chosen (True) and once with rejected (False)."""
+    missing = [c for c in ("prompt", "chosen", "rejected") if c not in ds.column_names]
+    if missing:
+        raise RecipeError(f"unpair_triples needs triples with prompt/chosen/rejected; missing {missing}")
+
+    def split(batch):  # interleaved, so any prefix of the rows holds both labels
+        n = len(batch["prompt"])
+        return {
+            "prompt": [p for p in batch["prompt"] for _ in (0, 1)],
+            "completion": [x for i in range(n) for x in (batch["chosen"][i], batch["rejected"][i])],
+            "label": [True, False] * n,
+        }
+
+    return ds.map(split, batched=True, remove_columns=ds.column_names)
+
+
+def build_demo_triples(n_per_direction: int = 16, offset: int = 0):
+    """A small real triple dataset (contract columns) from the bundled ChEBI-20 test split.
+
+    chosen = the gold reference, rejected = MolT5-large's output: the paper's
+    recipe at toy size. Returns a DatasetDict with ``default``-shaped train and
+    validation splits; ``to_kto`` gives the ``kto`` config.
+    """
+    import datasets
+
+    from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt
+    from lmolt_hub.resources import molt5_predictions
+
+    rows: list[dict] = []
+
+    def read(direction: str) -> list[dict]:
+        with open(molt5_predictions("large", direction), encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+    m2l, l2m = read("smiles2caption"), read("caption2smiles")
+    for i in range(offset, offset + n_per_direction):
+        molecule, caption = m2l[i]["SMILES"], m2l[i]["ground truth"]
+        for direction, source, chosen, rejected in (
+            ("smiles2caption", molecule, caption, m2l[i]["output"]),
+            ("caption2smiles", l2m[i]["description"], l2m[i]["ground truth"], l2m[i]["output"]),
+        ):
+            rows.append({
+                "id": f"chebi20-test-{i}-{direction}", "direction": direction, "source": source,
+                "prompt": build_prompt(direction, source), "chosen": chosen, "rejected": rejected,
+                "molecule": molecule, "caption": caption, "template_version": TEMPLATE_VERSION,
+            })  # fmt: skip
+    ds = datasets.Dataset.from_list(rows)
+    n_train = len(rows) - 2 * max(1, n_per_direction // 8)  # both directions of the last molecules
+    return datasets.DatasetDict({"train": ds.select(range(n_train)),
+                                 "validation": ds.select(range(n_train, len(ds)))})  # fmt: skip
+
+
+def to_kto(dsd):
+    """The ``kto`` config of a triple DatasetDict (contract columns)."""
+    import datasets
+
+    def split(batch):
+        n = len(batch["prompt"])
+        return {
+            "id": [f"{i}-{kind}" for i in batch["id"] for kind in ("chosen", "rejected")],
+            "direction": [d for d in batch["direction"] for _ in (0, 1)],
+            "prompt": [p for p in batch["prompt"] for _ in (0, 1)],
+            "completion": [x for i in range(n) for x in (batch["chosen"][i], batch["rejected"][i])],
+            "label": [True, False] * n,
+        }
+
+    return datasets.DatasetDict(
+        {k: v.map(split, batched=True, remove_columns=v.column_names) for k, v in dsd.items()}
+    )

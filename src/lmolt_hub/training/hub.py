@@ -1,0 +1,242 @@
+"""Hub side of a run: model card, generation config, template, push.
+
+Pushes never overwrite a revision that already holds a model unless
+``overwrite_hub_revision`` is set; with ``hub_branch_per_run`` every run goes
+to its own branch ``run-<UTC timestamp>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.training.config import RecipeError
+
+logger = logging.getLogger(__name__)
+MODEL_FILES = ("adapter_config.json", "config.json", "adapter_model.safetensors", "model.safetensors")
+PUSH_IGNORE = ["checkpoint-*", "checkpoint-*/**", "runs/**", "merged/**", "*.tmp", "training_args.bin"]
+
+
+def hub_target(method: str, script_args, training_args) -> tuple[str | None, str | None]:
+    """(repo id, revision) to push to; (None, None) when not pushing."""
+    from lmolt_hub.naming import repo_id, zoo_name
+
+    if not training_args.push_to_hub:
+        return None, None
+    rid = training_args.hub_model_id
+    if not rid:
+        if not script_args.hub_org:
+            raise RecipeError("push_to_hub needs hub_model_id (org/name) or hub_org")
+        rid = repo_id(script_args.hub_org, script_args.hub_name or zoo_name(method))
+    revision = training_args.hub_revision
+    if script_args.hub_branch_per_run:
+        revision = "run-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return rid, revision
+
+
+def check_revision_free(repo_id: str, revision: str | None, overwrite: bool) -> None:
+    """Refuse (before training) to push onto a revision that already holds a model."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    api = HfApi()
+    try:
+        files = api.list_repo_files(repo_id, revision=revision)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        return
+    taken = sorted(set(files) & set(MODEL_FILES))
+    if taken and not overwrite:
+        raise RecipeError(
+            f"{repo_id}@{revision or 'main'} already holds a model ({', '.join(taken)}); push to a new branch "
+            "(hub_revision: <name> or hub_branch_per_run: true) or pass --overwrite_hub_revision"
+        )
+
+
+def save_generation_config(model, tokenizer, out_dir: Path) -> None:
+    """Generation config whose EOS is the tokenizer's, so generation stops where training put EOS."""
+    from transformers import GenerationConfig
+
+    base = getattr(model, "generation_config", None)
+    gen = GenerationConfig.from_dict(base.to_dict()) if base is not None else GenerationConfig()
+    eos = gen.eos_token_id
+    eos_ids = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+    if tokenizer.eos_token_id not in eos_ids:
+        eos_ids.insert(0, tokenizer.eos_token_id)
+    gen.eos_token_id = eos_ids[0] if len(eos_ids) == 1 else eos_ids
+    gen.pad_token_id = tokenizer.pad_token_id
+    gen.bos_token_id = tokenizer.bos_token_id
+    gen.save_pretrained(out_dir)
+
+
+def chat_template() -> str:
+    """A Jinja chat template that renders the paper's prompt; pass ``direction=`` when applying it.
+
+    Tags carry no whitespace control next to the template text, so the prompt
+    (which ends with "Response: ") comes out byte-identical to build_prompt.
+    """
+    from lmolt_hub.prompts import TEMPLATES
+
+    branches = "".join(
+        ("{% if " if i == 0 else "{% elif ")
+        + f"direction == {d!r} %}}"
+        + text.replace("{source}", "{{ message['content'] | trim }}")
+        for i, (d, text) in enumerate(TEMPLATES.items())
+    )
+    return (
+        "{% if direction is not defined %}{{ raise_exception(\"pass direction='smiles2caption' or "
+        "'caption2smiles' to apply_chat_template\") }}{% endif %}"
+        "{% for message in messages %}{% if message['role'] == 'user' %}"
+        + branches
+        + "{% else %}{{ raise_exception('unknown direction ' + direction) }}{% endif %}"
+        "{% elif message['role'] == 'assistant' %}{{ message['content'] }}{{ eos_token }}"
+        "{% endif %}{% endfor %}"
+    )
+
+
+def save_instruction_template(tokenizer, out_dir: Path) -> None:
+    from lmolt_hub.prompts import SECTION_MARKERS, TEMPLATE_VERSION, TEMPLATES
+
+    tokenizer.chat_template = chat_template()
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / "instruction_template.json").write_text(
+        json.dumps(
+            {
+                "template_version": TEMPLATE_VERSION,
+                "templates": TEMPLATES,
+                "stop_markers": list(SECTION_MARKERS),
+                "eos_token": tokenizer.eos_token,
+            },  # fmt: skip
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+
+def curve_summary(log_history: list[dict[str, Any]], max_points: int = 12) -> dict[str, Any]:
+    losses = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    end = next((h for h in reversed(log_history) if "train_runtime" in h), {})
+    if not losses:
+        return {"n_logged": 0}
+    stride = max(1, math.ceil(len(losses) / max_points))
+    points = losses[::stride]
+    if points[-1] != losses[-1]:
+        points.append(losses[-1])
+    fmt = lambda x: float(f"{x:.4g}")  # noqa: E731
+    return {
+        "n_logged": len(losses),
+        "global_steps": losses[-1][0],
+        "epochs": round(float(next((h["epoch"] for h in reversed(log_history) if "epoch" in h), 0)), 3),
+        "runtime_s": round(float(end.get("train_runtime", 0.0)), 1),
+        "first_loss": fmt(losses[0][1]),
+        "last_loss": fmt(losses[-1][1]),
+        "min_loss": fmt(min(v for _, v in losses)),
+        "points": [(s, fmt(v)) for s, v in points],
+    }
+
+
+HYPER_KEYS = (
+    "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "learning_rate", "lr_scheduler_type", "warmup_steps", "max_grad_norm", "optim", "bf16", "weight_decay",
+    "max_length", "beta", "loss_type", "cpo_alpha", "desirable_weight", "undesirable_weight",
+    "completion_only_loss", "seed",
+)  # fmt: skip
+MODEL_KEYS = ("load_in_4bit", "bnb_4bit_quant_type", "use_bnb_nested_quant", "dtype", "lora_r", "lora_alpha",
+              "lora_dropout", "lora_target_modules")  # fmt: skip
+
+
+def hyperparameters(training_args, model_args) -> dict[str, Any]:
+    out = {k: getattr(training_args, k) for k in HYPER_KEYS if hasattr(training_args, k)}
+    out.update({k: getattr(model_args, k) for k in MODEL_KEYS})
+    out["lora_bias"] = "none"
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in out.items()}
+
+
+def reproduce_command(method: str, recipe_path: str | None, overrides: list[str]) -> str:
+    cfg = f" --config {recipe_path}" if recipe_path else ""
+    extra = (" " + " ".join(overrides)) if overrides else ""
+    return f"accelerate launch recipes/{method}.py{cfg}{extra}\n# or: lmolt-hub train {method}{cfg}{extra}"
+
+
+def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
+    from lmolt_hub.cards import render_card
+
+    base, dataset = ctx["base"], ctx["dataset"]
+    card_data: dict[str, Any] = {
+        "license": ctx["license"],
+        "library_name": "peft",
+        "pipeline_tag": "text-generation",
+        "tags": [
+            "lmolt",
+            "chemistry",
+            "molecule-captioning",
+            "text-to-molecule",
+            "trl",
+            ctx["method"],
+            "lora",
+        ]
+        + (["qlora"] if ctx["quantized"] else []),
+    }
+    if base.is_hub:
+        card_data["base_model"] = base.name
+        card_data["base_model_relation"] = "adapter"
+    if dataset.is_hub:
+        card_data["datasets"] = [dataset.name]
+    card_data["lmolt"] = {
+        "method": ctx["method"],
+        "parent": base.name,
+        "parent_revision": base.sha or base.revision,
+        "dataset": dataset.name,
+        "dataset_config": dataset.config,
+        "dataset_revision": dataset.sha or dataset.revision,
+        "directions": list(ctx["directions"]),
+        "template_version": ctx["template_version"],
+        "git_sha": ctx["git_sha"],
+    }
+    text = render_card(
+        "model_adapter.md.j2",
+        card_data,
+        **{**ctx, "base": asdict(base), "dataset": asdict(dataset)},
+    )
+    path = out_dir / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def push_folder(folder: Path, repo_id: str, revision: str | None, private: bool | None, message: str,
+                ignore: list[str] | None = None) -> str:  # fmt: skip
+    """Upload ``folder`` (checkpoints excluded) as one commit; returns the commit sha."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=bool(private), exist_ok=True)
+    if revision and revision != "main":
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    info = api.upload_folder(
+        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=message,
+        ignore_patterns=ignore if ignore is not None else PUSH_IGNORE,
+    )  # fmt: skip
+    return info.oid
+
+
+def save_merged(base_ref, model_args, adapter_dir: Path, out_dir: Path, tokenizer) -> Path:
+    """Base model in full precision + the adapter merged in (never merged into 4-bit weights)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, model_args.dtype) if model_args.dtype not in (None, "auto") else None
+    base = AutoModelForCausalLM.from_pretrained(
+        base_ref.path, revision=base_ref.sha or base_ref.revision, dtype=dtype
+    )
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    save_generation_config(merged, tokenizer, out_dir)
+    return out_dir

@@ -1,0 +1,175 @@
+"""One trainer per method, and the run that ties data, model, trainer and Hub together."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.training import datasets as tdata
+from lmolt_hub.training import hub, models, run_info
+from lmolt_hub.training.config import RecipeError, method_classes
+
+logger = logging.getLogger(__name__)
+
+
+def check_output_dir(path: str) -> Path:
+    """Create ``path`` and prove it is writable before anything expensive happens."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".lmolt-write-probe-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise RecipeError(
+            f"output_dir {out} is not writable ({e.strerror}): pass --output_dir <a writable dir>"
+        ) from e
+    return out
+
+
+def last_checkpoint(out: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(out)) if out.is_dir() else None
+
+
+def resume_from(script_args, out: Path) -> str | None:
+    ckpt = last_checkpoint(out)
+    if script_args.resume and ckpt is None:
+        raise RecipeError(
+            f"--resume: no checkpoint-* directory in {out}; run without --resume to start afresh"
+        )
+    if ckpt and (script_args.resume or script_args.auto_resume):
+        logger.warning("resuming from %s", ckpt)
+        return ckpt
+    return None
+
+
+def build_trainer(
+    method: str, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks=None
+):
+    """The trl trainer of ``method``; the tokenizer goes in as ``processing_class``."""
+    _, trainer_cls = method_classes(method)
+    return trainer_cls(
+        model=model,
+        args=training_args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+
+
+def _load_data(method: str, script_args, training_args):
+    name = script_args.dataset_name
+    config = script_args.dataset_config
+    ref = tdata.resolve_dataset(name, config, script_args.dataset_revision)
+    rev = ref.sha or ref.revision
+
+    def split(s: str):
+        raw = tdata.load_split(name, config, rev, s)
+        return tdata.prepare(method, raw, script_args.directions, script_args.unpair_triples,
+                             script_args.max_train_samples if s == script_args.dataset_train_split else None)  # fmt: skip
+
+    train_ds = split(script_args.dataset_train_split)
+    eval_ds = None
+    if str(getattr(training_args, "eval_strategy", "no")) not in ("no", "IntervalStrategy.NO"):
+        if not script_args.dataset_test_split:
+            raise RecipeError("eval_strategy is set but dataset_test_split is not: name the validation split")
+        eval_ds = split(script_args.dataset_test_split)
+    return ref, train_ds, eval_ds
+
+
+def merged_repo(script_args, repo_id: str) -> str:
+    return script_args.merged_hub_model_id or f"{repo_id}-merged"
+
+
+def run(method: str, script_args, training_args, model_args, recipe_path: str | None = None,
+        overrides: list[str] | None = None, callbacks: list | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train ``method`` as the parsed recipe says; save (and push) the adapter; return a summary."""
+    from accelerate import PartialState
+    from transformers import set_seed
+
+    from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION
+
+    overrides = list(overrides or [])
+    state = PartialState()
+    out = check_output_dir(training_args.output_dir)
+    repo_id, revision = hub.hub_target(method, script_args, training_args)
+    if repo_id and state.is_main_process:  # fail before training, not after hours of it
+        hub.check_revision_free(repo_id, revision, script_args.overwrite_hub_revision)
+        if script_args.push_merged:
+            hub.check_revision_free(
+                merged_repo(script_args, repo_id), revision, script_args.overwrite_hub_revision
+            )
+    # We push ourselves (card, template, run info): keep the Trainer from creating repos or pushing.
+    training_args.push_to_hub = False
+
+    batch = run_info.announce_batch(training_args, state.num_processes, printer=state.print)
+    ds_ref, train_ds, eval_ds = _load_data(method, script_args, training_args)
+    with state.main_process_first():  # rank 0 builds a tiny:// model once; the others reuse it
+        base_ref = models.resolve_base_model(model_args.model_name_or_path, model_args.model_revision)
+    tokenizer = models.load_tokenizer(base_ref, script_args.tokenizer_pad_token)
+
+    # CPO in trl 1.16 reads quantisation etc. only from model_init_kwargs when it loads the model
+    # itself; we load it here, so those kwargs go to from_pretrained and the trainer gets none.
+    extra = dict(getattr(training_args, "model_init_kwargs", None) or {})
+    if hasattr(training_args, "model_init_kwargs"):
+        training_args.model_init_kwargs = None
+    set_seed(training_args.seed)  # LoRA init is random: seed before the adapter is created
+    model = models.load_base_model(base_ref, model_args, training_args, extra)
+    peft_config = models.lora_config(model_args)
+    trainer = build_trainer(
+        method, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks
+    )
+    # Wrapping may create new Linear4bit references; enforce the trainable layout once more.
+    models.disable_cpu_inference_repack(trainer.model)
+
+    ckpt = resume_from(script_args, out)
+    trainer.train(resume_from_checkpoint=ckpt)
+    trainer.save_model(str(out))
+
+    result: dict[str, Any] = {"output_dir": str(out), "hub_model_id": repo_id, "hub_revision": None,
+                              "hub_branch": revision, "merged_hub_model_id": None, "merged_hub_revision": None,
+                              "base_model": base_ref.name, "base_sha": base_ref.sha,
+                              "resumed_from": ckpt, "global_batch_size": batch["global_batch_size"]}  # fmt: skip
+    if state.is_main_process:
+        directions = script_args.directions or list(DIRECTIONS)
+        hub.save_generation_config(trainer.model, tokenizer, out)
+        hub.save_instruction_template(tokenizer, out)
+        info = run_info.build_run_info(method, script_args, training_args, model_args, batch, base_ref, ds_ref,
+                                       str(recipe_path) if recipe_path else None, overrides)  # fmt: skip
+        info["train_rows"] = len(train_ds)
+        info["log_history"] = trainer.state.log_history
+        run_info.save_run_info(info, out)
+        recipe_text = Path(recipe_path).read_text(encoding="utf-8") if recipe_path else "# (no recipe file)"
+        hub.write_model_card(out, {
+            "repo_id": repo_id or str(out), "revision": revision, "method": method, "base": base_ref,
+            "dataset": ds_ref, "train_split": script_args.dataset_train_split, "n_train": len(train_ds),
+            "directions": directions, "template_version": TEMPLATE_VERSION,
+            "quantized": bool(model_args.load_in_4bit), "double_quant": bool(model_args.use_bnb_nested_quant),
+            "compute_dtype": model_args.dtype or "bfloat16",
+            "hyperparameters": hub.hyperparameters(training_args, model_args),
+            "curve": hub.curve_summary(trainer.state.log_history), "versions": info["versions"],
+            "reproduce_command": hub.reproduce_command(method, recipe_path, overrides),
+            "recipe_yaml": recipe_text, "overrides": overrides, "seed": training_args.seed, "batch": batch,
+            "git_sha": info["git_sha"], "license": script_args.model_license,
+        })  # fmt: skip
+        if repo_id:
+            result["hub_revision"] = hub.push_folder(out, repo_id, revision, training_args.hub_private_repo,
+                                                     f"lmolt-hub: {method} adapter")  # fmt: skip
+            state.print(f"pushed {repo_id}@{revision or 'main'} ({result['hub_revision']})")
+        if script_args.push_merged:
+            merged_dir = hub.save_merged(base_ref, model_args, out, out / "merged", tokenizer)
+            if repo_id:
+                mid = merged_repo(script_args, repo_id)
+                result["merged_hub_model_id"] = mid
+                result["merged_hub_revision"] = hub.push_folder(merged_dir, mid, revision,
+                                                                training_args.hub_private_repo,
+                                                                f"lmolt-hub: base + {method} adapter, merged", [])  # fmt: skip
+        result["run_info"] = str(out / run_info.RUN_INFO)
+    state.wait_for_everyone()
+    return result

@@ -1,0 +1,195 @@
+"""Base model + tokenizer loading for QLoRA: Hub id, local path, or a tiny model.
+
+``tiny://llama`` (optionally ``tiny://llama?seed=3``) builds the package's tiny
+Llama once into the lmolt cache, so recipes, tests and the quickstart run on a
+CPU in seconds without any pre-pushed model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from lmolt_hub.training.config import TINY_SCHEME, RecipeError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BaseModelRef:
+    """Where the base model comes from, as recorded in the model card."""
+
+    name: str  # what the recipe said (Hub id, path or tiny://...)
+    path: str  # what from_pretrained is given
+    revision: str | None  # requested revision
+    sha: str | None  # exact commit on the Hub (None for local paths)
+    is_hub: bool
+
+
+def lmolt_cache() -> Path:
+    return Path(os.environ.get("LMOLT_CACHE") or Path.home() / ".cache" / "lmolt")
+
+
+def tiny_model_path(spec: str) -> Path:
+    """Build (once) and return the directory of the tiny model named by ``tiny://llama[?seed=N]``."""
+    from lmolt_hub.tiny import save_tiny_llama
+
+    url = urlparse(spec)
+    if url.netloc != "llama":
+        raise RecipeError(f"unknown tiny model {spec!r}; use tiny://llama or tiny://llama?seed=N")
+    seed = int(parse_qs(url.query).get("seed", ["0"])[0])
+    path = lmolt_cache() / "tiny-models" / f"llama-seed{seed}"
+    if not (path / "config.json").exists():
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        save_tiny_llama(tmp, seed=seed)
+        try:  # atomic: concurrent ranks may build it at the same time
+            tmp.rename(path)
+        except OSError:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def resolve_base_model(name: str, revision: str | None = None) -> BaseModelRef:
+    if name.startswith(TINY_SCHEME):
+        return BaseModelRef(name, str(tiny_model_path(name)), None, None, False)
+    if Path(name).exists():
+        return BaseModelRef(name, name, None, None, False)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        info = HfApi().model_info(name, revision=revision)
+    except RepositoryNotFoundError as e:
+        raise RecipeError(f"base model {name!r} is neither a local path nor a model on the Hub") from e
+    except RevisionNotFoundError as e:
+        raise RecipeError(f"base model {name!r} has no revision {revision!r}") from e
+    except HfHubHTTPError as e:
+        raise RecipeError(f"cannot reach the Hub for base model {name!r}: {e}") from e
+    files = {s.rfilename for s in info.siblings or []}
+    if "adapter_config.json" in files and "config.json" not in files:
+        raise RecipeError(
+            f"{name!r} is a LoRA adapter, not a full model: train on a merged model instead "
+            "(push the parent run with push_merged: true and use <repo>-merged, or merge it with lmolt-hub merge)"
+        )
+    # Pin the exact commit so the card's parent revision is what was trained on.
+    return BaseModelRef(name, name, revision, info.sha, True)
+
+
+def load_tokenizer(ref: BaseModelRef, pad_token: str | None = None):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ref.path, revision=ref.sha or ref.revision)
+    if pad_token is not None:
+        if pad_token not in tok.get_vocab():
+            raise RecipeError(f"tokenizer_pad_token {pad_token!r} is not in the vocabulary of {ref.name}")
+        tok.pad_token = pad_token
+    if tok.pad_token is None:
+        raise RecipeError(
+            f"the tokenizer of {ref.name} has no pad token: set tokenizer_pad_token in the recipe "
+            f"(e.g. tokenizer_pad_token: '{tok.unk_token or tok.eos_token}')"
+        )
+    if tok.eos_token is None:
+        raise RecipeError(f"the tokenizer of {ref.name} has no EOS token; generations could never stop")
+    return tok
+
+
+def check_bnb_backend(use_cpu: bool) -> None:
+    """Fail early, naming the fix, when 4-bit weights cannot be made on this machine."""
+    import torch
+
+    try:
+        import bitsandbytes as bnb
+    except ImportError as e:
+        raise RecipeError(
+            "load_in_4bit needs bitsandbytes: pip install 'lmolt-hub[train]' (bitsandbytes>=0.45), "
+            "or set load_in_4bit: false to train LoRA on full-precision weights"
+        ) from e
+    device = "cuda" if torch.cuda.is_available() and not use_cpu else "cpu"
+    try:  # a tiny real quantisation: proves the kernel exists for this device
+        bnb.functional.quantize_4bit(torch.zeros(64, dtype=torch.bfloat16, device=device), quant_type="nf4")
+    except Exception as e:
+        raise RecipeError(
+            f"bitsandbytes {getattr(bnb, '__version__', '?')} has no 4-bit backend for {device}: "
+            f"install a bitsandbytes build for this device or set load_in_4bit: false ({e})"
+        ) from e
+
+
+def quantization_config(model_args):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = getattr(torch, model_args.dtype) if model_args.dtype not in (None, "auto") else torch.bfloat16
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=model_args.bnb_4bit_quant_type,
+        bnb_4bit_use_double_quant=model_args.use_bnb_nested_quant,
+        bnb_4bit_compute_dtype=compute,
+        bnb_4bit_quant_storage=model_args.bnb_4bit_quant_storage,
+    )
+
+
+def disable_cpu_inference_repack(model) -> int:
+    """Keep every bnb Linear4bit in its trainable layout; returns how many layers were fixed.
+
+    On CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights into an
+    inference-only layout on the first no-grad forward (eval, generation), and
+    training afterwards silently computes wrong gradients. Turning the repack
+    off (and undoing one already done) keeps QLoRA gradients exact.
+    """
+    try:
+        import bitsandbytes as bnb
+        from bitsandbytes.nn import modules as bnb_modules
+    except ImportError:
+        return 0
+    n = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+            qs = getattr(module.weight, "quant_state", None)
+            if qs is not None and getattr(qs, "packing_format_for_cpu", False):
+                module.weight.data, module.weight.quant_state = (
+                    bnb_modules._convert_weight_packed_for_cpu_inverse(module.weight.data, qs)
+                )
+            n += 1
+    return n
+
+
+def load_base_model(ref: BaseModelRef, model_args, training_args, extra_kwargs: dict | None = None):
+    """The base model, 4-bit NF4 when the recipe asks for QLoRA, with the CPU repack trap disabled."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict = {"revision": ref.sha or ref.revision}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    if model_args.dtype not in (None, "auto"):
+        kwargs["dtype"] = getattr(torch, model_args.dtype)
+    if model_args.load_in_4bit:
+        check_bnb_backend(getattr(training_args, "use_cpu", False))
+        kwargs["quantization_config"] = quantization_config(model_args)
+        if torch.cuda.is_available() and not getattr(training_args, "use_cpu", False):
+            from accelerate import PartialState
+
+            # One full copy per process (DDP); FSDP-QLoRA shards via quant_storage instead.
+            kwargs["device_map"] = {"": PartialState().local_process_index}
+    kwargs.update(extra_kwargs or {})
+    model = AutoModelForCausalLM.from_pretrained(ref.path, **kwargs)
+    n = disable_cpu_inference_repack(model)
+    if n:
+        logger.info("QLoRA: %d Linear4bit layers kept in the trainable layout", n)
+    return model
+
+
+def lora_config(model_args):
+    from trl import get_peft_config
+
+    if not model_args.use_peft:
+        return None
+    if not model_args.lora_target_modules:
+        raise RecipeError("use_peft needs lora_target_modules (the paper uses all-linear)")
+    return get_peft_config(model_args)

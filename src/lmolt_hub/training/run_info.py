@@ -1,0 +1,100 @@
+"""What a run was: resolved config, seed, batch geometry, versions, git sha.
+
+Saved as ``run_info.json`` beside the adapter (and pushed with it), so a
+result can always be traced back to the exact recipe and environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.provenance import command_line, git_sha, library_versions
+
+logger = logging.getLogger(__name__)
+RUN_INFO = "run_info.json"
+
+
+def global_batch(training_args, num_processes: int) -> dict[str, int]:
+    per_device = int(training_args.per_device_train_batch_size)
+    accum = int(training_args.gradient_accumulation_steps)
+    return {
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accum,
+        "num_processes": num_processes,
+        "global_batch_size": per_device * accum * num_processes,
+    }
+
+
+def announce_batch(training_args, num_processes: int, printer=print) -> dict[str, int]:
+    """Print the global batch; warn when the number of processes changes it from the recipe's."""
+    g = global_batch(training_args, num_processes)
+    printer(
+        f"global batch = {g['per_device_train_batch_size']} per device x {g['gradient_accumulation_steps']} "
+        f"accumulation x {num_processes} processes = {g['global_batch_size']}"
+    )
+    if num_processes != 1:
+        single = g["per_device_train_batch_size"] * g["gradient_accumulation_steps"]
+        msg = (
+            f"{num_processes} processes make the global batch {g['global_batch_size']} instead of the recipe's "
+            f"single-process {single}; to keep {single}, set gradient_accumulation_steps to "
+            f"{max(1, single // (g['per_device_train_batch_size'] * num_processes))}"
+        )
+        warnings.warn(msg, stacklevel=2)
+        logger.warning(msg)
+    return g
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def resolved_config(script_args, training_args, model_args) -> dict[str, Any]:
+    # to_dict() hides tokens; the remaining fields are exactly what ran.
+    targs = (
+        training_args.to_dict() if hasattr(training_args, "to_dict") else dataclasses.asdict(training_args)
+    )
+    return {
+        "script": _jsonable(script_args),
+        "training": _jsonable(targs),
+        "model": _jsonable(model_args),
+    }
+
+
+def build_run_info(method: str, script_args, training_args, model_args, batch: dict[str, int],
+                   base: Any, dataset: Any, recipe_path: str | None, overrides: list[str]) -> dict[str, Any]:  # fmt: skip
+    return {
+        "method": method,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": training_args.seed,
+        "batch": batch,
+        "base_model": _jsonable(base),
+        "dataset": _jsonable(dataset),
+        "recipe": recipe_path,
+        "overrides": list(overrides),
+        "command": command_line(),
+        "config": resolved_config(script_args, training_args, model_args),
+        "versions": library_versions(),
+        "git_sha": git_sha(),
+    }
+
+
+def save_run_info(info: dict[str, Any], out_dir: str | Path) -> Path:
+    path = Path(out_dir) / RUN_INFO
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # never leave a half-written file beside the adapter
+    return path
