@@ -1,0 +1,89 @@
+"""Checkpoint loading: local paths, pickle refusal, adapters resolved to their base, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from lmolt_hub.evaluation.loading import LoadOptions, ModelLoadError, load_model, resolve
+
+
+def make_tiny_adapter(base_dir, root):
+    """A LoRA adapter with random (non-zero) weights on the tiny Llama, and the same merged into the base."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter_dir, merged_dir = root / "adapter", root / "merged"
+    if (merged_dir / "config.json").exists():
+        return adapter_dir, base_dir, merged_dir
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    peft_model = get_peft_model(base, cfg)
+    peft_model.save_pretrained(adapter_dir)
+    merged = peft_model.merge_and_unload()
+    merged.save_pretrained(merged_dir)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(merged_dir)
+    return adapter_dir, base_dir, merged_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_llama_dir, tmp_path_factory):
+    return make_tiny_adapter(tiny_llama_dir, tmp_path_factory.mktemp("adapter"))
+
+
+def test_local_full_model_records_a_content_hash(tiny_llama_dir):
+    lm = load_model(str(tiny_llama_dir), options=LoadOptions(dtype="float32"))
+    assert lm.info["is_adapter"] is False and lm.info["sha"] is None
+    assert lm.info["content_sha256"] == resolve(str(tiny_llama_dir)).content_sha256
+    assert lm.info["architecture"] == "LlamaForCausalLM"
+    assert lm.tokenizer.padding_side == "left"
+    assert not lm.model.training
+
+
+def test_pickle_weights_are_refused_unless_allowed(tiny_llama_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    path = tmp_path / "pickled"
+    shutil.copytree(tiny_llama_dir, path)
+    state = load_file(path / "model.safetensors")
+    (path / "model.safetensors").unlink()
+    torch.save(state, path / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="--allow-pickle"):
+        resolve(str(path))
+    lm = load_model(str(path), options=LoadOptions(allow_pickle=True))
+    assert lm.info["content_sha256"]
+
+
+def test_missing_and_non_model_paths_fail_clearly(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        resolve(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="no model or adapter weights"):
+        resolve(str(tmp_path / "empty"))
+    with pytest.raises(ModelLoadError, match="unknown dtype"):
+        from lmolt_hub.evaluation.loading import _torch_dtype
+
+        _torch_dtype("float8")
+
+
+def test_adapter_resolves_its_base_from_adapter_config(tiny_adapter):
+    adapter_dir, base_dir, _ = tiny_adapter
+    ref = resolve(str(adapter_dir))
+    assert ref.is_adapter and ref.base.path == base_dir.resolve()
+    lm = load_model(str(adapter_dir))
+    assert lm.info["is_adapter"] and lm.info["base_model"] == str(base_dir)
+    from peft import PeftModel
+
+    assert isinstance(lm.model, PeftModel)
+    bad = adapter_dir.parent / "orphan"
+    shutil.copytree(adapter_dir, bad)
+    cfg = json.loads((bad / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = str(adapter_dir.parent / "missing-base")
+    (bad / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="missing-base"):
+        resolve(str(bad))
