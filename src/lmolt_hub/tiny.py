@@ -81,3 +81,17 @@ def save_tiny_llama(path: Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def push_tiny_base(repo_id: str, seed: int = 0, private: bool = False) -> str:
+    """Push a tiny Llama + tokenizer to ``repo_id`` (a base model for tiny recipes); returns the commit sha."""
+    import tempfile
+
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_tiny_llama(Path(tmp), seed=seed)
+        info = api.upload_folder(folder_path=tmp, repo_id=repo_id, commit_message=f"tiny Llama (seed {seed})")
+    return info.oid
