@@ -71,6 +71,8 @@ def lineage(
         "parents": [],
         "datasets": [],
     }
+    if repo_id.startswith("tiny://"):
+        return node | {"kind": "tiny", "detail": "built from config by lmolt_hub.tiny"}
     if Path(repo_id).is_absolute() or repo_id.startswith((".", "~")) or "/" not in repo_id.strip("/"):
         return node | {"kind": "local", "detail": "not a Hub id"}
     if (repo_id, revision) in _seen or _depth > MAX_DEPTH:

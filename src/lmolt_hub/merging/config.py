@@ -7,6 +7,7 @@ A recipe is mergekit's own YAML (``merge_method``, ``base_model``, ``models`` or
 - a Hub id, optionally pinned: ``org/name`` or ``org/name@<revision>``,
 - a ``base+adapter`` reference (each side a local path or a Hub id): the LoRA adapter is merged
   into its base once, into a cache directory, and the merged copy is what mergekit reads,
+- ``tiny://llama[?seed=N]``: the package's tiny Llama (tests, quickstart),
 - a bare adapter (a directory or repo with ``adapter_config.json`` and no full weights): it is
   merged into the base named by its ``base_model_name_or_path``.
 
@@ -32,6 +33,7 @@ import yaml
 
 # Parameters that are interpolation ratios or fractions; mergekit itself accepts any float.
 RATIO_PARAMETERS = ("t", "weight", "density")
+TINY_SCHEME = "tiny://"
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 
@@ -297,6 +299,10 @@ def resolve_reference(ref: str, base_dir: Path) -> Parent:
 
 def _locate(ref: str, base_dir: Path) -> Parent:
     """A local directory, or a Hub repo downloaded at a pinned commit."""
+    if ref.startswith(TINY_SCHEME):  # the package's tiny models, built once into the cache
+        from lmolt_hub.training.models import tiny_model_path
+
+        return Parent(ref=ref, local_path=tiny_model_path(ref).resolve(), repo_id=ref)
     name, _, revision = ref.partition("@")
     for candidate in (Path(name).expanduser(), base_dir / name):
         if candidate.is_dir():

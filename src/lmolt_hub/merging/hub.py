@@ -20,7 +20,7 @@ def card_data(meta: dict[str, Any], name: str) -> dict[str, Any]:
     hub_parents = []
     for p in meta["parents"]:
         pid = (p.get("adapter") or {}).get("id") if p.get("adapter") else p.get("id")
-        if pid and not Path(pid).is_absolute() and pid not in hub_parents:
+        if pid and not Path(pid).is_absolute() and "://" not in pid and pid not in hub_parents:
             hub_parents.append(pid)
     data: dict[str, Any] = {
         "library_name": "transformers",
