@@ -1,0 +1,191 @@
+"""Preference triples in both directions from a ``kind: triples`` recipe.
+
+Per output split: load the source, validate (RDKit, InChIKey dedup), drop any
+molecule already in an earlier split, take a seeded fraction. Per direction:
+prompt = the paper's template around the source, chosen = the gold target,
+rejected = the configured generator's output. Rows whose rejected output is
+missing, empty, or equal to the gold target (same string, or for SMILES the
+same molecule) are dropped and counted. The ``kto`` config unpairs each triple
+into (prompt, chosen, True) and (prompt, rejected, False).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from lmolt_hub.data.built import BuiltDataset
+from lmolt_hub.data.chem import inchikey
+from lmolt_hub.data.cleaning import CleanPair, clean_pairs, exclude, sample
+from lmolt_hub.data.config import TriplesRecipe, recipe_to_dict
+from lmolt_hub.data.negatives import Rejecter, make_rejecter
+from lmolt_hub.data.sources import Pair, load_pairs
+from lmolt_hub.data.summary import length_stats
+from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, source_target
+
+TRIPLE_COLUMNS = (
+    "id",
+    "direction",
+    "source",
+    "prompt",
+    "chosen",
+    "rejected",
+    "molecule",
+    "caption",
+    "template_version",
+)
+KTO_COLUMNS = ("id", "direction", "prompt", "completion", "label")
+TRIPLE_FEATURES = datasets.Features({c: datasets.Value("string") for c in TRIPLE_COLUMNS})
+KTO_FEATURES = datasets.Features(
+    {**{c: datasets.Value("string") for c in KTO_COLUMNS if c != "label"}, "label": datasets.Value("bool")}
+)
+
+
+def split_order(recipe: TriplesRecipe) -> list[str]:
+    """``train`` first: later splits drop molecules an earlier split already holds."""
+    return ["train", *(s for s in recipe.splits if s != "train")]
+
+
+def load_sources(recipe: TriplesRecipe, base_dir: Path) -> dict[str, tuple[list[Pair], dict[str, Any]]]:
+    return {name: load_pairs(recipe.splits[name].source, base_dir) for name in split_order(recipe)}
+
+
+def select_pairs(
+    recipe: TriplesRecipe, loaded: dict[str, tuple[list[Pair], dict[str, Any]]]
+) -> tuple[dict[str, list[CleanPair]], dict[str, dict[str, Any]]]:
+    """The validated, seeded selection of each split (no generation), and its counts."""
+    selected: dict[str, list[CleanPair]] = {}
+    counts: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for name in split_order(recipe):
+        cfg, (pairs, _) = recipe.splits[name], loaded[name]
+        rows, drops = clean_pairs(pairs)
+        rows, n_seen = exclude(rows, seen)
+        if n_seen:
+            drops["molecule_in_earlier_split"] = n_seen
+        chosen = sample(rows, recipe.seed, name, cfg.fraction, cfg.limit)
+        seen |= {r.inchikey for r in chosen}
+        selected[name] = chosen
+        counts[name] = {
+            "source_rows": len(pairs),
+            "valid_rows": len(rows),
+            "selected": len(chosen),
+            "drops": dict(sorted(drops.items())),
+        }
+    return selected, counts
+
+
+def sampled_inchikeys(recipe: TriplesRecipe, base_dir: Path) -> set[str]:
+    """Every molecule a triples recipe selects (before negatives): what an eval set must exclude."""
+    selected, _ = select_pairs(recipe, load_sources(recipe, base_dir))
+    return {r.inchikey for rows in selected.values() for r in rows}
+
+
+def _drop_reason(direction: str, chosen: str, rejected: str | None, drop_empty: bool) -> str | None:
+    if rejected is None:
+        return "no_rejected_output"
+    if not rejected.strip():
+        return "empty_rejected" if drop_empty else None
+    if rejected.strip() == chosen.strip():
+        return "rejected_equals_chosen"
+    if (
+        direction == "caption2smiles"
+        and inchikey(rejected) is not None
+        and inchikey(rejected) == inchikey(chosen)
+    ):
+        return "rejected_same_molecule"  # a different SMILES of the gold molecule is not a worse answer
+    return None
+
+
+def _direction_rows(
+    direction: str, pairs: list[CleanPair], rejected: list[str | None], drop_empty: bool
+) -> tuple[list[dict[str, str]], Counter]:
+    rows, drops = [], Counter()
+    for pair, rej in zip(pairs, rejected, strict=True):
+        source, target = source_target(direction, pair.molecule, pair.caption)
+        reason = _drop_reason(direction, target, rej, drop_empty)
+        if reason:
+            drops[reason] += 1
+            continue
+        rows.append(
+            {
+                "id": f"{pair.id}:{direction}",
+                "direction": direction,
+                "source": source,
+                "prompt": build_prompt(direction, source),
+                "chosen": target,
+                "rejected": (rej or "").strip(),
+                "molecule": pair.molecule,
+                "caption": pair.caption,
+                "template_version": TEMPLATE_VERSION,
+            }
+        )
+    return rows, drops
+
+
+def kto_rows(triples: list[dict[str, str]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for row in triples:
+        for kind, label in (("chosen", True), ("rejected", False)):
+            out.append(
+                {
+                    "id": f"{row['id']}:{kind}",
+                    "direction": row["direction"],
+                    "prompt": row["prompt"],
+                    "completion": row[kind],
+                    "label": label,
+                }
+            )
+    return out
+
+
+def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {c: [r[c] for r in rows] for c in names}
+
+
+def build_triples(recipe: TriplesRecipe, base_dir: Path) -> BuiltDataset:
+    loaded = load_sources(recipe, base_dir)  # a bad source fails here, before anything else
+    neg = recipe.negatives
+    rejecters: dict[str, Rejecter] = {
+        d: make_rejecter(d, getattr(neg, d), neg.generation, base_dir) for d in recipe.directions
+    }
+    selected, counts = select_pairs(recipe, loaded)
+    triples: dict[str, list[dict[str, str]]] = {name: [] for name in selected}
+    for direction in recipe.directions:
+        # One call per direction over all splits: batches are fixed by the whole input set.
+        sources = [
+            source_target(direction, p.molecule, p.caption)[0] for rows in selected.values() for p in rows
+        ]
+        outputs = iter(rejecters[direction].outputs(sources))
+        for name, pairs in selected.items():
+            rejected = [next(outputs) for _ in pairs]
+            rows, drops = _direction_rows(direction, pairs, rejected, neg.drop_empty)
+            triples[name].extend(rows)
+            counts[name].setdefault("directions", {})[direction] = {
+                "rows": len(rows),
+                "drops": dict(sorted(drops.items())),
+                "lengths": {c: length_stats([r[c] for r in rows]) for c in ("source", "chosen", "rejected")},
+            }
+    default = datasets.DatasetDict(
+        {
+            n: datasets.Dataset.from_dict(_columns(r, TRIPLE_COLUMNS), features=TRIPLE_FEATURES)
+            for n, r in triples.items()
+        }
+    )
+    kto = datasets.DatasetDict(
+        {
+            n: datasets.Dataset.from_dict(_columns(kto_rows(r), KTO_COLUMNS), features=KTO_FEATURES)
+            for n, r in triples.items()
+        }
+    )
+    sources = {
+        "splits": {n: info for n, (_, info) in loaded.items()},
+        "negatives": {d: r.info for d, r in rejecters.items()},
+    }
+    summary = {"kind": "triples", "name": recipe.name, "splits": counts, "template_version": TEMPLATE_VERSION}
+    return BuiltDataset(
+        "triples", recipe.name, recipe_to_dict(recipe), {"default": default, "kto": kto}, summary, sources
+    )
