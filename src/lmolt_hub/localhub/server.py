@@ -169,6 +169,7 @@ class HubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: HubHTTPServer
     server_version = "lmolt-hub"
+    timeout = 300  # seconds of socket silence before a stuck client is dropped
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from stdlib
@@ -202,7 +203,7 @@ class HubHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
-        self.body_consumed = False
+        self.body = _Body(self.rfile, 0, False)
         raw_path, _, query = self.path.partition("?")
         self.query = parse_qs(query, keep_blank_values=True)
         # Split the raw path first: a revision like refs%2Fpr%2F1 is one segment.
@@ -210,11 +211,13 @@ class HubHandler(BaseHTTPRequestHandler):
         try:
             length = self.headers.get("Content-Length")
             chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+            if length and not length.isdigit():
+                raise HubError(400, "Invalid Content-Length")
             self.body = _Body(self.rfile, int(length) if length else (None if chunked else 0), chunked)
             self._route(method, segs)
         except HubError as e:
             self._error(e)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # client vanished or timed out mid-request: nothing to answer
             self.close_connection = True
         except Exception as e:  # a bug must not kill the server thread silently
             log.exception("internal error on %s %s", method, self.path)
@@ -228,7 +231,10 @@ class HubHandler(BaseHTTPRequestHandler):
         if not self._body_drained():
             self.close_connection = True
             headers["Connection"] = "close"
-        self._send(e.status, body, "application/json", headers)
+        try:
+            self._send(e.status, body, "application/json", headers)
+        except OSError:
+            self.close_connection = True
 
     def _body_drained(self) -> bool:
         """Discard a small unread body so keep-alive stays in sync; give up on big ones."""
@@ -239,7 +245,10 @@ class HubHandler(BaseHTTPRequestHandler):
             return True
         if b.left > 1 << 20:
             return False
-        b.read_all(1 << 20)
+        try:
+            b.read_all(1 << 20)
+        except (OSError, HubError):
+            return False
         return True
 
     def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
