@@ -63,35 +63,57 @@ def _pyplot():
     return plt
 
 
+def plot_label(text: str, width: int = 32) -> str:
+    """A label matplotlib draws literally: shortened, and with ``$`` escaped (it would start mathtext)."""
+    if len(text) > width:
+        text = text[: width - 1] + "\u2026"
+    return text.replace("$", r"\$")
+
+
 def model_labels(records: Sequence[Record]) -> dict[str, str]:
     """row_id -> a short label; the revision is added where one model appears more than once."""
     counts: dict[str, int] = {}
     for r in records:
         counts[r.model] = counts.get(r.model, 0) + 1
     return {
-        r.row_id: r.model if counts[r.model] == 1 else f"{r.model}@{(r.revision or '?')[:7]}" for r in records
+        r.row_id: plot_label(r.model if counts[r.model] == 1 else f"{r.model}@{(r.revision or '?')[:7]}")
+        for r in records
     }
 
 
 def figure1(models: list[tuple[str, dict[str, list[dict]]]], path: Path) -> None:
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    import numpy as np
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (direction, name, xlabel) in zip(axes.flat, FIGURE1_PANELS, strict=True):
-        drawn = 0
-        for label, samples in models:
-            values = series(samples.get(direction, []), name)
-            if values:
-                ax.hist(values, bins=30, histtype="step", density=True, linewidth=1.5, label=label)
-                drawn += 1
+        values = [series(samples.get(direction, []), name) for _, samples in models]
+        pooled = [v for vs in values for v in vs]
+        if pooled:
+            bins = np.histogram_bin_edges(pooled, bins=30)  # shared bins keep the models comparable
+            for i, vs in enumerate(values):
+                if vs:
+                    ax.hist(
+                        vs,
+                        bins=bins,
+                        histtype="step",
+                        density=True,
+                        linewidth=1.5,
+                        color=colors[i % len(colors)],
+                    )
+        else:
+            ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(DIRECTION_LABELS[direction])
         ax.set_xlabel(xlabel)
         ax.set_ylabel("density")
-        if drawn:
-            ax.legend(fontsize="small")
-        else:
-            ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+    if models:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=colors[i % len(colors)], lw=2) for i in range(len(models))]
+        fig.legend(handles, [label for label, _ in models], loc="lower center", ncol=min(4, len(models)))
     fig.suptitle("Figure 1: length difference, chrF and NLI entailment per model")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * ((len(models) + 3) // 4), 1, 1))
     fig.savefig(path, format="png", dpi=90, metadata=_PNG_METADATA)
     plt.close(fig)
 
@@ -120,7 +142,7 @@ def figure2(
     plt = _pyplot()
     import numpy as np
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.2, 1, 1]})
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.5), gridspec_kw={"width_ratios": [1.2, 1, 1]})
     x = np.arange(len(labels))
     for offset, direction in zip((-0.2, 0.2), ("caption2smiles", "smiles2caption"), strict=True):
         heights = [w.get(direction) if w.get(direction) is not None else 0.0 for w in win_rates]
@@ -143,9 +165,11 @@ def figure2(
             ax.set_yticks(x, labels, fontsize="small")
         else:
             ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(f"Cross win rate, {DIRECTION_LABELS[direction]}\n(row wins where column does not)")
+        ax.set_title(
+            f"Cross win rate, {DIRECTION_LABELS[direction]}\n(row wins, column does not)", fontsize="medium"
+        )
     fig.suptitle("Figure 2: win rates and cross win rates")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, format="png", dpi=90, metadata=_PNG_METADATA)
     plt.close(fig)
 

@@ -36,7 +36,7 @@
   function columns() {
     const g = group();
     const cols = [
-      { key: "rank", label: "Rank", value: (r) => r.rank[g] ?? null, numeric: true },
+      { key: "rank", label: "Rank", value: (r) => r.rank[g] ?? null, numeric: true, integer: true },
       { key: "kind", label: "Kind", value: (r) => r.kind, text: true },
       { key: "model", label: "Model", value: (r) => r.model, text: true },
       { key: "method", label: "Method", value: (r) => r.method ?? "", text: true },
@@ -144,7 +144,8 @@
       tr.dataset.kind = row.kind;
       for (const col of cols) {
         const value = col.value(row);
-        const td = el("td", col.numeric ? fmt(value) : value, col.text ? "text" : "");
+        const shown = col.integer && value !== null ? String(value) : col.numeric ? fmt(value) : value;
+        const td = el("td", shown, col.text ? "text" : "");
         td.dataset.col = col.key;
         if (col.key === "model") {
           td.classList.add("model");
@@ -161,7 +162,10 @@
 
   function render() {
     const cols = columns();
-    if (!cols.some((c) => c.key === state.sortKey)) state.sortKey = "rank";
+    if (!cols.some((c) => c.key === state.sortKey)) {
+      state.sortKey = "rank"; // the sorted column went away with the direction filter
+      state.sortDir = "asc";
+    }
     const sortCol = cols.find((c) => c.key === state.sortKey);
     const rows = filteredRows().sort((a, b) => compare(a, b, sortCol) || a.model.localeCompare(b.model));
     renderHead(cols);

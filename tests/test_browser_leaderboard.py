@@ -1,0 +1,191 @@
+"""The leaderboard page in a real headless Chromium (selenium + Debian chromium/chromedriver).
+
+Builds the page from synthetic accepted submissions (test data, see
+test_leaderboard_data.py) plus the paper's reported rows, serves it with
+http.server, then sorts, filters, and checks that an injected ``<script>`` /
+``onerror`` model name is displayed as text and never runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import tempfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="needs Debian packages chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
+)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from test_leaderboard_data import synthetic_leaderboard_root
+
+    from lmolt_hub.leaderboard.build import build
+
+    base = tmp_path_factory.mktemp("browser")
+    root = synthetic_leaderboard_root(base / "repo")
+    out = base / "site" / "leaderboard"
+    doc = build(out, results_root=root)
+    handler = functools.partial(_QuietHandler, directory=str(base / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/leaderboard/index.html", doc, base
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="lmolt-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1200",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    drv.set_page_load_timeout(30)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _open(driver, url):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, 15).until(lambda d: d.find_element("tag name", "body").get_attribute("data-ready"))
+    assert driver.find_element("tag name", "body").get_attribute("data-ready") == "true", driver.find_element(
+        "id", "status"
+    ).text
+
+
+def _column(driver, key):
+    cells = driver.find_elements("css selector", f'#leaderboard tbody td[data-col="{key}"]')
+    return [c.text.split("\n")[0] for c in cells]
+
+
+def _select(driver, element_id, value):
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", element_id)).select_by_value(value)
+
+
+def _click_header(driver, key):
+    driver.find_element("css selector", f'#leaderboard th[data-col="{key}"] button').click()
+
+
+def _number(text):
+    return None if text in ("\u2013", "") else float(text)
+
+
+def test_page_sorts_filters_and_escapes(site, driver, tmp_path):
+    from test_leaderboard_data import INJECTED_NAME
+
+    url, doc, _ = site
+    _open(driver, url)
+    rows = driver.find_elements("css selector", "#leaderboard tbody tr")
+    assert len(rows) == len(doc["rows"])
+
+    # The injected name is shown verbatim as text and none of its markup ran or exists.
+    assert driver.execute_script("return window.__lmolt_pwned === undefined")
+    assert INJECTED_NAME in _column(driver, "model")
+    assert not driver.find_elements("css selector", "#leaderboard img, #leaderboard script")
+
+    # Sort by a metric column: descending on first click, ascending on the second.
+    metric = doc["metrics"]["caption2smiles"][0]["key"]
+    key = f"caption2smiles.{metric}"
+    _click_header(driver, key)
+    values = [_number(t) for t in _column(driver, key)]
+    present = [v for v in values if v is not None]
+    assert present == sorted(present, reverse=True) and len(present) >= 5
+    assert values[: len(present)] == present  # missing values sort last
+    _click_header(driver, key)
+    present = [v for v in map(_number, _column(driver, key)) if v is not None]
+    assert present == sorted(present)
+    header = driver.find_element("css selector", f'#leaderboard th[data-col="{key}"]')
+    assert header.get_attribute("aria-sort") == "ascending"
+
+    # Filter: verified rows only, then one method.
+    _select(driver, "filter-kind", "verified")
+    kinds = {
+        r.get_attribute("data-kind") for r in driver.find_elements("css selector", "#leaderboard tbody tr")
+    }
+    n_verified = sum(r["kind"] == "verified" for r in doc["rows"])
+    assert kinds == {"verified"} and len(_column(driver, "model")) == n_verified
+    _select(driver, "filter-method", "cpo")
+    expected = sorted(r["model"] for r in doc["rows"] if r["kind"] == "verified" and r["method"] == "cpo")
+    assert sorted(_column(driver, "model")) == expected and len(expected) == 2
+
+    # Direction filter: only M->L metric columns remain, ranks follow the direction's aggregate.
+    _select(driver, "filter-method", "all")
+    _select(driver, "filter-direction", "smiles2caption")
+    cols = [
+        th.get_attribute("data-col")
+        for th in driver.find_elements("css selector", "#leaderboard th[data-col]")
+    ]
+    assert any(c.startswith("smiles2caption.") for c in cols)
+    assert not any(c.startswith("caption2smiles.") for c in cols)
+    assert driver.find_element("css selector", '#leaderboard th[data-col="rank"]').get_attribute(
+        "aria-sort"
+    ) == ("ascending")  # the metric column went away, so the table fell back to ranks
+    _click_header(driver, "rank")
+    _click_header(driver, "rank")
+    ranks = [int(t) for t in _column(driver, "rank")]
+    assert ranks == sorted(ranks)
+    by_model = {r["model"]: r["rank"]["smiles2caption"] for r in doc["rows"] if r["kind"] == "verified"}
+    assert dict(zip(_column(driver, "model"), ranks, strict=True)) == by_model
+
+    # The figures load (they are real PNGs written by build).
+    loaded = driver.execute_script(
+        "return [...document.querySelectorAll('#figures img')].map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert loaded == [True, True]
+
+    shot = tmp_path / "leaderboard.png"
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+
+
+def test_page_reports_missing_json(site, driver):
+    url, _, base = site
+    broken = base / "site" / "broken"
+    broken.mkdir(exist_ok=True)
+    for name in ("index.html", "app.js", "style.css"):
+        shutil.copyfile(base / "site" / "leaderboard" / name, broken / name)
+    _open_error = url.replace("/leaderboard/", "/broken/")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(_open_error)
+    WebDriverWait(driver, 15).until(lambda d: d.find_element("tag name", "body").get_attribute("data-ready"))
+    assert "Could not load leaderboard.json" in driver.find_element("id", "status").text
+    assert json.loads((base / "site" / "leaderboard" / "leaderboard.json").read_text())["rows"]
