@@ -1,0 +1,274 @@
+"""Fréchet ChemNet Distance, as the official `fcd_metric.py` computes it, from the `fcd` wheel's ChemNet.
+
+The official script canonicalises outputs and references with RDKit (``MolToSmiles(MolFromSmiles(s))``),
+drops those that fail (an empty output is first replaced by ``"[]"``, which fails), and calls
+``fcd.get_fcd(references, outputs)``: ChemNet's penultimate activations of each set -> mean and
+covariance -> Fréchet distance.
+
+Two conventions (``convention=``):
+
+- ``fcd_1.1`` (default; what the official environments pin, fcd==1.1 with Keras): each SMILES is
+  one-hot encoded by fcd 1.1's ``get_one_hot(smiles, pad_len=350)``: a two-character symbol whenever
+  the next character is ``r``, ``i`` or ``l`` (Br, Cl, Si; anything else becomes the unknown token
+  ``X``), encoding stops at the first ``'.'`` (the end marker, but also a fragment separator, so only
+  the first fragment of a multi-component SMILES is seen) or after 349 symbols, and every sequence is
+  padded to 350 steps.
+- ``fcd_1.2`` (fcd 1.2.x): regex tokenisation of the whole string, and each set padded to
+  ``max(350, longest SMILES + 1)``; the padding length changes ChemNet's output, so the numbers differ.
+
+The network is the PyTorch ChemNet that ships in the ``fcd`` wheel (converted from the Keras one).
+Speed: batch 512 (the library uses 128), each distinct canonical SMILES is run once, encodings are
+built as index arrays, and reference statistics are computed once per reference set and convention
+(memory, then disk: ``stats_filename`` is keyed by a hash of the references and the convention).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CONVENTIONS = ("fcd_1.1", "fcd_1.2")
+PAD_LEN = 350
+BATCH_SIZE = 512
+# ChemNet's vocabulary, in the order of its one-hot columns (fcd 1.1 and 1.2 agree).
+VOCAB = ["C", "N", "O", "H", "F", "Cl", "P", "B", "Br", "S", "I", "Si", "#", "(", ")", "+", "-", "1", "2",
+         "3", "4", "5", "6", "7", "8", "=", "[", "]", "@", "c", "n", "o", "s", "X", "."]  # fmt: skip
+C2I = {k: i for i, k in enumerate(VOCAB)}
+UNK, END = C2I["X"], C2I["."]
+STATS_FORMAT = 1
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown FCD convention {convention!r}; use one of {CONVENTIONS}")
+
+
+# ---------------------------------------------------------------- encodings
+
+
+def encode_fcd11(smiles: str, pad_len: int = PAD_LEN) -> list[int]:
+    """Column indices fcd 1.1's ``get_one_hot(smiles, pad_len)`` sets to 1, one per time step."""
+    s = smiles + "."
+    out: list[int] = []
+    i = 0
+    while True:
+        if s[i + 1] in ("r", "i", "l"):
+            sym, i = s[i : i + 2], i + 2
+        else:
+            sym, i = s[i], i + 1
+        out.append(C2I.get(sym, UNK))
+        if s[i] == "." or len(out) >= pad_len - 1:
+            out.append(END)
+            return out
+
+
+def encode_fcd12(smiles: str) -> list[int]:
+    """Column indices of fcd 1.2's ``get_one_hot`` (regex tokens of ``smiles + '.'``)."""
+    from fcd.utils import tokenize
+
+    return [C2I.get(t, UNK) for t in tokenize(smiles + ".")]
+
+
+def _one_hot(indices: list[list[int]], pad_len: int):
+    import torch
+
+    x = torch.zeros((len(indices), len(VOCAB), pad_len), dtype=torch.float32)
+    for row, idx in enumerate(indices):
+        x[row, idx, torch.arange(len(idx))] = 1.0 / len(VOCAB)  # the libraries divide by 35
+    return x
+
+
+# ---------------------------------------------------------------- activations
+
+
+def _model():
+    import fcd
+
+    return fcd.load_ref_model()  # lru-cached by fcd
+
+
+def canonical(smiles: str) -> str | None:
+    """``Chem.MolToSmiles(Chem.MolFromSmiles(s))`` or None, as ``fcd.canonical``."""
+    from rdkit import Chem
+
+    from lmolt_hub.metrics.molecules import CACHE, _quiet_rdkit
+
+    _quiet_rdkit()
+    try:
+        m = CACHE.mol(smiles)
+        return Chem.MolToSmiles(m) if m is not None else None
+    except Exception:  # noqa: BLE001 - mirror fcd.canonical, which maps any failure to None
+        return None
+
+
+def canonical_list(smiles: list[str], replace_empty: bool = True) -> list[str]:
+    """Canonical SMILES of the parsable, non-empty inputs (the official script's filtering)."""
+    out = []
+    for s in smiles:
+        c = canonical("[]" if (replace_empty and s == "") else s)
+        if c:  # None (unparsable) and "" (empty molecule, which crashes fcd 1.1's encoder) are dropped
+            out.append(c)
+    return out
+
+
+def activations(smiles: list[str], convention: str = "fcd_1.1", batch_size: int = BATCH_SIZE) -> np.ndarray:
+    """ChemNet activations (n, 512), float32, of already-canonical SMILES."""
+    import torch
+
+    _check_convention(convention)
+    if not smiles:
+        return np.zeros((0, 512), dtype=np.float32)
+    unique = list(dict.fromkeys(smiles))
+    if convention == "fcd_1.1":
+        pad_len, encode = PAD_LEN, encode_fcd11
+    else:
+        pad_len, encode = max(PAD_LEN, max(len(s) for s in unique) + 1), encode_fcd12
+    encoded = [encode(s) for s in unique]
+    model = _model()
+    acts = np.empty((len(unique), 512), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(unique), batch_size):
+            batch = _one_hot(encoded[start : start + batch_size], pad_len)
+            acts[start : start + len(batch)] = model(batch).numpy()
+    where = {s: k for k, s in enumerate(unique)}
+    return acts[[where[s] for s in smiles]]
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@dataclass
+class FCDStats:
+    """ChemNet mean and covariance of a molecule set, for one convention."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    convention: str
+    key: str = ""
+
+
+def references_key(smiles: list[str], convention: str) -> str:
+    """Hash of the (order-free) reference SMILES and the convention."""
+    _check_convention(convention)
+    h = hashlib.sha256()
+    h.update(f"{convention}\n".encode())
+    for s in sorted(smiles):
+        h.update(s.encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()[:20]
+
+
+def stats_filename(smiles: list[str], convention: str = "fcd_1.1") -> str:
+    return f"fcd_stats_{convention}_{references_key(smiles, convention)}.npz"
+
+
+def stats_of(acts: np.ndarray, convention: str, key: str = "") -> FCDStats:
+    # as fcd.get_fcd: float32 mean, float64 covariance of the activations
+    return FCDStats(np.mean(acts, axis=0), np.cov(acts.T), len(acts), convention, key)
+
+
+_MEMORY: dict[str, FCDStats] = {}
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("LMOLT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "lmolt_hub")
+    return Path(base) / "fcd_stats"
+
+
+def reference_stats(
+    smiles: list[str],
+    convention: str = "fcd_1.1",
+    cache_dir: Path | str | None | bool = None,
+    batch_size: int = BATCH_SIZE,
+) -> FCDStats:
+    """ChemNet statistics of the reference SMILES (raw, as in the predictions file).
+
+    Looked up in memory, then in ``cache_dir`` (default ``$LMOLT_CACHE/fcd_stats``; ``False`` for
+    none), else computed and saved there.
+    """
+    key = references_key(smiles, convention)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = None
+    if cache_dir is not False:
+        path = Path(cache_dir or default_cache_dir()) / stats_filename(smiles, convention)
+        if path.is_file():
+            stats = load_stats(path)
+            if stats.key == key:
+                _MEMORY[key] = stats
+                return stats
+    canon = canonical_list(smiles, replace_empty=False)
+    if len(canon) < 2:
+        raise ValueError(f"FCD needs at least 2 parsable reference SMILES, got {len(canon)}")
+    stats = stats_of(activations(canon, convention, batch_size), convention, key)
+    _MEMORY[key] = stats
+    if path is not None:
+        save_stats(stats, path)
+    return stats
+
+
+def save_stats(stats: FCDStats, path: Path | str) -> Path:
+    """Write ``stats`` as .npz (atomically: a crash never leaves a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": STATS_FORMAT, "n": stats.n, "convention": stats.convention, "key": stats.key}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, mu=stats.mu, sigma=stats.sigma, meta=np.array(json.dumps(meta)))
+    tmp.replace(path)
+    return path
+
+
+def load_stats(path: Path | str) -> FCDStats:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            mu, sigma = z["mu"], z["sigma"]
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: not an FCD statistics file ({err})") from err
+    if meta.get("format") != STATS_FORMAT or mu.shape != (512,) or sigma.shape != (512, 512):
+        raise ValueError(f"{path}: unexpected FCD statistics format {meta} / {mu.shape} {sigma.shape}")
+    _check_convention(meta["convention"])
+    return FCDStats(mu, sigma, int(meta["n"]), meta["convention"], meta.get("key", ""))
+
+
+def frechet_distance(a: FCDStats, b: FCDStats) -> float:
+    from fcd.utils import calculate_frechet_distance
+
+    if a.convention != b.convention:
+        raise ValueError(f"FCD statistics of different conventions: {a.convention} vs {b.convention}")
+    return float(calculate_frechet_distance(mu1=a.mu, sigma1=a.sigma, mu2=b.mu, sigma2=b.sigma))
+
+
+def fcd_score(
+    predictions: list[str],
+    references: list[str] | None = None,
+    convention: str = "fcd_1.1",
+    reference_stats_: FCDStats | str | Path | None = None,
+    cache_dir: Path | str | None | bool = None,
+    batch_size: int = BATCH_SIZE,
+) -> float:
+    """FCD between the references (or their precomputed statistics) and the predictions.
+
+    NaN when fewer than 2 predictions parse (a covariance needs two samples).
+    """
+    _check_convention(convention)
+    if reference_stats_ is None:
+        if references is None:
+            raise ValueError("fcd_score needs references or reference statistics")
+        ref = reference_stats(references, convention, cache_dir=cache_dir, batch_size=batch_size)
+    else:
+        ref = reference_stats_ if isinstance(reference_stats_, FCDStats) else load_stats(reference_stats_)
+        if ref.convention != convention:
+            raise ValueError(f"reference statistics are {ref.convention}, asked for {convention}")
+        if references is not None and ref.key and ref.key != references_key(references, convention):
+            raise ValueError("reference statistics were computed from other references (hash mismatch)")
+    canon = canonical_list(predictions, replace_empty=True)
+    if len(canon) < 2:
+        return float("nan")
+    return frechet_distance(ref, stats_of(activations(canon, convention, batch_size), convention))

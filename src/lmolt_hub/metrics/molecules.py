@@ -1,0 +1,192 @@
+"""Caption -> molecule metrics, as the official MolT5 / L+M-24 scripts define them.
+
+From `mol_translation_metrics.py` (L+M-24 version):
+- BLEU: nltk ``corpus_bleu`` (default 4-gram weights, no smoothing) over the characters of the SMILES;
+- exact match: share of rows where ``MolToInchi(MolFromSmiles(out)) == MolToInchi(MolFromSmiles(gt))``
+  (no exception); denominator = all rows;
+- Levenshtein: mean ``Levenshtein.distance(out, gt)`` over all rows;
+- validity: 1 - share of rows where parsing either SMILES or converting it to InChI raised
+  (RDKit returns ``None`` for an unparsable SMILES, and ``MolToInchi(None)`` raises).
+
+From `fingerprint_metrics.py`:
+- MACCS (``MACCSkeys.GenMACCSKeys``), RDKit (``Chem.RDKFingerprint``) and Morgan
+  (``AllChem.GetMorganFingerprint(m, 2)``, a *count* fingerprint, here from the equivalent
+  ``rdFingerprintGenerator`` Morgan generator's sparse count fingerprint) Tanimoto similarities of
+  output vs reference. Convention ``lpm24`` (L+M-24, the default and what the paper used): a row
+  whose output does not parse scores 0 and the mean runs over all rows. Convention ``molt5``
+  (MolT5): such rows are dropped and the mean runs over valid outputs only.
+- uniqueness (L+M-24): distinct output strings among the parsable outputs / number of parsable outputs.
+
+Rows whose *reference* does not parse (the official scripts crash on them) get no fingerprint
+similarity: 0 under ``lpm24``, dropped under ``molt5``.
+
+Speed: each distinct SMILES string is parsed, InChI-converted and fingerprinted once per process
+(references are shared by every model scored on the same evaluation set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+FINGERPRINT_CONVENTIONS = ("lpm24", "molt5")
+MORGAN_RADIUS = 2
+
+
+def _quiet_rdkit() -> None:
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+
+
+@dataclass(frozen=True)
+class MolInfo:
+    """What the metrics need from one SMILES string."""
+
+    valid: bool  # RDKit parsed it (a Mol object, possibly with 0 atoms for "")
+    inchi: str | None  # None when the mol is None (MolToInchi(None) raises in the official script)
+
+
+class MoleculeCache:
+    """Per-process memo of RDKit work, keyed by the exact SMILES string."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        self.max_items = max_items
+        self._mols: dict[str, object] = {}
+        self._inchi: dict[str, str | None] = {}
+        self._fps: dict[str, tuple] = {}
+
+    def mol(self, smiles: str):
+        if smiles not in self._mols:
+            from rdkit import Chem
+
+            if len(self._mols) >= self.max_items:
+                self._mols.clear()
+            self._mols[smiles] = Chem.MolFromSmiles(smiles)
+        return self._mols[smiles]
+
+    def inchi(self, smiles: str) -> str | None:
+        if smiles not in self._inchi:
+            from rdkit import Chem
+
+            m = self.mol(smiles)
+            self._inchi[smiles] = None if m is None else Chem.MolToInchi(m)
+        return self._inchi[smiles]
+
+    def fingerprints(self, smiles: str) -> tuple | None:
+        """(MACCS, RDKit, Morgan-count) fingerprints, or None when the SMILES does not parse."""
+        if smiles not in self._fps:
+            m = self.mol(smiles)
+            if m is None:
+                self._fps[smiles] = None
+            else:
+                from rdkit import Chem
+                from rdkit.Chem import MACCSkeys
+
+                self._fps[smiles] = (
+                    MACCSkeys.GenMACCSKeys(m),
+                    Chem.RDKFingerprint(m),
+                    _morgan_generator().GetSparseCountFingerprint(m),
+                )
+        return self._fps[smiles]
+
+
+@lru_cache(maxsize=1)
+def _morgan_generator():
+    from rdkit.Chem import rdFingerprintGenerator
+
+    # same features and hashing as the deprecated AllChem.GetMorganFingerprint(m, 2)
+    return rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS)
+
+
+CACHE = MoleculeCache()
+
+
+@dataclass
+class MoleculeStats:
+    """Per-row values; corpus metrics (and their bootstrap) are functions of these arrays."""
+
+    bleu: np.ndarray  # (n, 10) n-gram sufficient statistics over characters
+    exact: np.ndarray  # bool
+    levenshtein: np.ndarray  # int
+    valid: np.ndarray  # bool, mol_translation_metrics definition (both parse)
+    output_parses: np.ndarray  # bool, fingerprint_metrics definition (output parses)
+    maccs: np.ndarray  # float, NaN where no similarity (invalid output or reference)
+    rdk: np.ndarray
+    morgan: np.ndarray
+    output_ids: np.ndarray  # int id of each distinct output string (uniqueness)
+
+
+def molecule_stats(
+    predictions: list[str], references: list[str], cache: MoleculeCache = CACHE
+) -> MoleculeStats:
+    from Levenshtein import distance
+    from rdkit import DataStructs
+
+    from lmolt_hub.metrics.text import bleu_stats_matrix
+
+    _quiet_rdkit()
+    n = len(predictions)
+    exact = np.zeros(n, dtype=bool)
+    valid = np.zeros(n, dtype=bool)
+    parses = np.zeros(n, dtype=bool)
+    sims = np.full((3, n), np.nan)
+    ids: dict[str, int] = {}
+    output_ids = np.zeros(n, dtype=np.int64)
+    tanimoto = DataStructs.TanimotoSimilarity
+    for i, (out, gt) in enumerate(zip(predictions, references, strict=True)):
+        output_ids[i] = ids.setdefault(out, len(ids))
+        inchi_out, inchi_gt = cache.inchi(out), cache.inchi(gt)
+        valid[i] = inchi_out is not None and inchi_gt is not None
+        exact[i] = valid[i] and inchi_out == inchi_gt
+        parses[i] = cache.mol(out) is not None
+        fp_out, fp_gt = cache.fingerprints(out), cache.fingerprints(gt)
+        if fp_out is not None and fp_gt is not None:
+            sims[:, i] = [tanimoto(a, b) for a, b in zip(fp_gt, fp_out, strict=True)]
+    lev = np.fromiter((distance(o, g) for o, g in zip(predictions, references, strict=True)), np.int64, n)
+    return MoleculeStats(
+        bleu=bleu_stats_matrix([list(p) for p in predictions], [list(r) for r in references]),
+        exact=exact,
+        levenshtein=lev,
+        valid=valid,
+        output_parses=parses,
+        maccs=sims[0],
+        rdk=sims[1],
+        morgan=sims[2],
+        output_ids=output_ids,
+    )
+
+
+def _fts(values: np.ndarray, parses: np.ndarray, convention: str) -> float:
+    if convention == "lpm24":
+        return float(np.mean(np.nan_to_num(values, nan=0.0))) if len(values) else float("nan")
+    kept = values[parses & ~np.isnan(values)]
+    return float(np.mean(kept)) if len(kept) else float("nan")
+
+
+def corpus_from_stats(
+    stats: MoleculeStats, fingerprint_convention: str = "lpm24", idx: np.ndarray | None = None
+) -> dict[str, float]:
+    from lmolt_hub.metrics.text import BLEU4, bleu_from_stats
+
+    if fingerprint_convention not in FINGERPRINT_CONVENTIONS:
+        raise ValueError(
+            f"unknown fingerprint convention {fingerprint_convention!r}; use one of {FINGERPRINT_CONVENTIONS}"
+        )
+    sel = slice(None) if idx is None else idx
+    parses = stats.output_parses[sel]
+    n_parse = int(parses.sum())
+    ids = stats.output_ids[sel][parses]
+    return {
+        "bleu": bleu_from_stats(stats.bleu[sel].sum(axis=0), BLEU4),
+        "exact_match": float(np.mean(stats.exact[sel])),
+        "levenshtein": float(np.mean(stats.levenshtein[sel])),
+        "validity": float(np.mean(stats.valid[sel])),
+        "maccs_fts": _fts(stats.maccs[sel], parses, fingerprint_convention),
+        "rdk_fts": _fts(stats.rdk[sel], parses, fingerprint_convention),
+        "morgan_fts": _fts(stats.morgan[sel], parses, fingerprint_convention),
+        # official: len(set(valid_smiles)) / n_valid (ZeroDivisionError there; 0 here)
+        "uniqueness": float(len(np.unique(ids)) / n_parse) if n_parse else 0.0,
+    }
