@@ -1,6 +1,6 @@
 """Build (and optionally push) a dataset from a data recipe; same as `lmolt-hub data build`.
 
-    python recipes/build_data.py --config recipes/data/triples.yaml --push-to <org>/lmolt-triples
+python recipes/build_data.py --config recipes/data/triples.yaml --push-to <org>/lmolt-triples
 """
 
 import argparse

@@ -92,9 +92,8 @@ class PredictionsRejecter:
             "predictions": ref,
             "sha256": file_sha256(path),
             "rows": len(rows),
+            "model": model,  # the checkpoint behind bundled outputs; None for a user's file
         }
-        if model:
-            self.info["model"] = model
 
     def outputs(self, sources: list[str]) -> list[str | None]:
         return [self.table.get(source_key(self.direction, s)) for s in sources]
