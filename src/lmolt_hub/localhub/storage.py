@@ -25,9 +25,11 @@ import fcntl
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,6 +40,7 @@ from typing import Any, BinaryIO
 from lmolt_hub.cards import parse_card
 
 CHUNK = 1 << 20
+UPLOAD_CHUNK = 4 << 20
 REPO_TYPES = ("model", "dataset", "space")
 # First path segments that are routes of the server, not model namespaces.
 RESERVED_NAMESPACES = {"api", "site", "datasets", "spaces", "models", "lfs-upload", "static"}
@@ -192,6 +195,45 @@ class FileEntry:
         }
 
 
+class _Pipeline:
+    """Feeds each chunk, in order, to every consumer, each consumer in its own thread."""
+
+    def __init__(self, consumers: list, depth: int = 4):
+        self.queues = [queue.Queue(maxsize=depth) for _ in consumers]
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._run, args=(q, fn), daemon=True)
+            for q, fn in zip(self.queues, consumers, strict=True)
+        ]
+
+    def _run(self, q: queue.Queue, fn) -> None:
+        while (chunk := q.get()) is not None:
+            if not self.errors:
+                try:
+                    fn(chunk)
+                except BaseException as e:  # re-raised in the receiving thread
+                    self.errors.append(e)
+
+    def put(self, chunk: bytes) -> None:
+        if self.errors:
+            raise self.errors[0]
+        for q in self.queues:
+            q.put(chunk)
+
+    def __enter__(self) -> _Pipeline:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for q in self.queues:
+            q.put(None)
+        for t in self.threads:
+            t.join()
+        if self.errors and exc[0] is None:
+            raise self.errors[0]
+
+
 # ---------------------------------------------------------------- storage
 
 
@@ -228,14 +270,16 @@ class Storage:
 
         def fill(f: BinaryIO) -> None:
             h = hashlib.sha256()
-            left = size
-            while left > 0:
-                chunk = read_chunk(min(CHUNK, left))
-                if not chunk:
-                    raise HubError(400, f"Upload body ended after {size - left} of {size} bytes")
-                h.update(chunk)
-                f.write(chunk)
-                left -= len(chunk)
+            # Hashing and writing run in their own threads (both release the GIL) while
+            # this one receives: the three stages overlap instead of adding up.
+            with _Pipeline([h.update, f.write]) as pipe:
+                left = size
+                while left > 0:
+                    chunk = read_chunk(min(UPLOAD_CHUNK, left))
+                    if not chunk:
+                        raise HubError(400, f"Upload body ended after {size - left} of {size} bytes")
+                    pipe.put(chunk)
+                    left -= len(chunk)
             if h.hexdigest() != expected_sha256:
                 raise HubError(400, f"sha256 mismatch: got {h.hexdigest()}, expected {expected_sha256}")
 
