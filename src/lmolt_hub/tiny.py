@@ -95,3 +95,54 @@ def push_tiny_base(repo_id: str, seed: int = 0, private: bool = False) -> str:
         save_tiny_llama(Path(tmp), seed=seed)
         info = api.upload_folder(folder_path=tmp, repo_id=repo_id, commit_message=f"tiny Llama (seed {seed})")
     return info.oid
+
+
+NLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}  # as cross-encoder/nli-deberta-v3-base
+
+
+def build_tiny_nli(seed: int = 0, hidden_size: int = 32, num_layers: int = 2):
+    """A random-init DeBERTa-v2 NLI cross-encoder (3 labels) and a pair tokenizer that work offline.
+
+    Returns ``(model, tokenizer)``; stands in for ``cross-encoder/nli-deberta-v3-base`` in tests.
+    """
+    import torch
+    from tokenizers.processors import TemplateProcessing
+    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
+
+    tokenizer = build_tiny_tokenizer()
+    bos, eos = SPECIAL_TOKENS["bos_token"], SPECIAL_TOKENS["eos_token"]
+    tokenizer._tokenizer.post_processor = TemplateProcessing(  # "<s> premise </s> hypothesis </s>"
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} $B:1 {eos}:1",
+        special_tokens=[(bos, tokenizer.bos_token_id), (eos, tokenizer.eos_token_id)],
+    )
+    tokenizer.cls_token, tokenizer.sep_token = bos, eos
+    tokenizer.padding_side = "right"
+    tokenizer.model_max_length = 512
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=hidden_size * 2,
+        max_position_embeddings=512,
+        type_vocab_size=0,
+        relative_attention=True,
+        position_buckets=32,
+        pos_att_type=["p2c", "c2p"],
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=3,
+        id2label=dict(NLI_LABELS),
+        label2id={v: k for k, v in NLI_LABELS.items()},
+    )
+    torch.manual_seed(seed)
+    return DebertaV2ForSequenceClassification(config).eval(), tokenizer
+
+
+def save_tiny_nli(path: Path, seed: int = 0) -> Path:
+    """Write the tiny NLI cross-encoder and its tokenizer to ``path`` and return it."""
+    model, tokenizer = build_tiny_nli(seed=seed)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

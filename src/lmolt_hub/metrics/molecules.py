@@ -177,8 +177,12 @@ def corpus_from_stats(
         )
     sel = slice(None) if idx is None else idx
     parses = stats.output_parses[sel]
-    n_parse = int(parses.sum())
-    ids = stats.output_ids[sel][parses]
+    # uniqueness counts distinct output strings; in a bootstrap resample a row drawn twice is not a
+    # duplicate output, so uniqueness looks at the distinct rows drawn
+    rows = slice(None) if idx is None else np.unique(idx)
+    uparses = stats.output_parses[rows]
+    n_parse = int(uparses.sum())
+    ids = stats.output_ids[rows][uparses]
     return {
         "bleu": bleu_from_stats(stats.bleu[sel].sum(axis=0), BLEU4),
         "exact_match": float(np.mean(stats.exact[sel])),

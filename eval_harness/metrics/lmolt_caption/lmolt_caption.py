@@ -1,0 +1,21 @@
+"""Molecule -> caption metrics (BLEU-2/4, ROUGE-1/2/L, METEOR), faithful to the official MolT5 / L+M-24 scripts.
+
+Load with `evaluate.load("eval_harness/metrics/lmolt_caption")` (a local path). The logic lives in
+`lmolt_hub.metrics`; options of `lmolt_hub.metrics.score` pass through `compute(...)`.
+"""
+
+import evaluate
+
+from lmolt_hub.metrics.hf_evaluate import compute, higher_is_better, module_info
+
+NAME = "lmolt_caption"
+
+
+class LmoltCaption(evaluate.Metric):
+    higher_is_better = higher_is_better(NAME)
+
+    def _info(self):
+        return module_info(self, NAME)
+
+    def _compute(self, predictions, references, **options):
+        return compute(NAME, predictions, references, **options)
