@@ -57,8 +57,13 @@ def _check_config(path: str, overrides: list[str]) -> dict:
             make_rejecter(d, getattr(neg, d), neg.generation, base)
         _, counts = select_pairs(recipe, loaded)
         return {"kind": "triples", "name": recipe.name, "splits": counts}
+    from lmolt_hub.data.eval_set import excluded_keys, fcd_api
+
+    if recipe.fcd_stats:
+        fcd_api()
     pairs, info = load_pairs(recipe.source, base)
-    return {"kind": "eval", "name": recipe.name, "source": info}
+    exclusions = [excluded_keys(ex, base)[1] for ex in recipe.exclude]
+    return {"kind": "eval", "name": recipe.name, "source": info, "exclude": exclusions}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ EVAL_FEATURES = datasets.Features({c: datasets.Value("string") for c in EVAL_COL
 FCD_STATS_DIR = "fcd_stats"
 
 
-def _fcd_api() -> Any:
+def fcd_api() -> Any:
     try:
         from lmolt_hub.metrics import fcd
     except ImportError as exc:
@@ -69,7 +69,7 @@ def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str
 
 
 def build_eval(recipe: EvalRecipe, base_dir: Path) -> BuiltDataset:
-    fcd = _fcd_api() if recipe.fcd_stats else None  # checked before any work
+    fcd = fcd_api() if recipe.fcd_stats else None  # checked before any work
     pairs, info = load_pairs(recipe.source, base_dir)
     excluded: set[str] = set()
     exclusions = []
