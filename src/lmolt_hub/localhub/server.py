@@ -151,18 +151,29 @@ class _Body:
             parts.append(chunk)
         return b"".join(parts)
 
+    def drain(self) -> None:
+        while self.read(st.CHUNK):
+            pass
+
     def lines(self, limit: int) -> Iterator[bytes]:
         """NDJSON lines, one at a time (a commit body never sits in memory whole)."""
-        buf, total = b"", 0
+        parts: list[bytes] = []
+        total = 0
         while chunk := self.read(st.CHUNK):
             total += len(chunk)
             if total > limit:
                 raise HubError(413, f"Request body larger than the limit of {limit} bytes")
-            buf += chunk
-            *complete, buf = buf.split(b"\n")
-            yield from (line for line in complete if line.strip())
-        if buf.strip():
-            yield buf
+            start = 0
+            while (end := chunk.find(b"\n", start)) >= 0:
+                parts.append(chunk[start:end])
+                line, parts = b"".join(parts), []
+                if line.strip():
+                    yield line
+                start = end + 1
+            parts.append(chunk[start:])
+        line = b"".join(parts)
+        if line.strip():
+            yield line
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -718,7 +729,7 @@ class HubHandler(BaseHTTPRequestHandler):
         if self.body.left is not None and not self.body.chunked and self.body.left != size:
             raise HubError(400, f"Content-Length {self.body.left} does not match the announced size {size}")
         if self.store.has_blob(oid, size):
-            self.body.read_all(self.cfg.max_lfs)  # already stored: drain and accept
+            self.body.drain()  # already stored: discard the body and accept
         else:
             try:
                 self.store.put_stream(self.body.read, size, oid)
