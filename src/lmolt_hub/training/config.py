@@ -159,6 +159,11 @@ def parse_recipe(method: str, config_path: str | os.PathLike | None, overrides: 
             args, fail_with_unknown_args=True
         )
     except ValueError as e:  # unknown YAML keys / CLI flags, bad values
+        if "use_cpu" in str(e):
+            raise RecipeError(
+                f"{config_path} asks for bf16 on a GPU but none is visible: run it on a GPU machine, "
+                "or add --use_cpu true to train on the CPU"
+            ) from e
         raise RecipeError(f"invalid recipe {config_path or '(command line)'}: {e}") from e
     except SystemExit as e:  # argparse errors on bad CLI values
         raise RecipeError(f"invalid command-line options {overrides}: see the message above") from e

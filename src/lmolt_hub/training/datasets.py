@@ -191,3 +191,16 @@ def to_kto(dsd):
     return datasets.DatasetDict(
         {k: v.map(split, batched=True, remove_columns=v.column_names) for k, v in dsd.items()}
     )
+
+
+def save_demo_triples(out_dir, n_per_direction: int = 16) -> tuple[str, str]:
+    """Save the demo triples (``default``) and their ``kto`` config under ``out_dir``; return both paths."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    default, kto = out / "default", out / "kto"
+    if not (default / "dataset_dict.json").exists():
+        dsd = build_demo_triples(n_per_direction)
+        dsd.save_to_disk(str(default))
+        to_kto(dsd).save_to_disk(str(kto))
+    return str(default), str(kto)

@@ -226,13 +226,12 @@ def push_folder(folder: Path, repo_id: str, revision: str | None, private: bool 
 
 def save_merged(base_ref, model_args, adapter_dir: Path, out_dir: Path, tokenizer) -> Path:
     """Base model in full precision + the adapter merged in (never merged into 4-bit weights)."""
-    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    dtype = getattr(torch, model_args.dtype) if model_args.dtype not in (None, "auto") else None
+    # The parent's own dtype ("auto"): a merge publishes the parent's precision, not the QLoRA compute dtype.
     base = AutoModelForCausalLM.from_pretrained(
-        base_ref.path, revision=base_ref.sha or base_ref.revision, dtype=dtype
+        base_ref.path, revision=base_ref.sha or base_ref.revision, dtype="auto"
     )
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
