@@ -298,6 +298,21 @@ def test_interrupted_upload_leaves_previous_revision(api, local_hub):
     with socket.create_connection((host, int(port))) as s:  # the client dies half-way through the body
         s.sendall(f"PUT /{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}\r\n\r\n".encode())
         s.sendall(payload[: len(payload) // 2])
+    # a commit body cut short at a line boundary is refused as a whole
+    lines = [
+        {"key": "header", "value": {"summary": "partial"}},
+        {"key": "file", "value": {"path": "half.txt", "content": "aGFsZg==", "encoding": "base64"}},
+    ]
+    body = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(
+            f"POST /api/models/{repo}/commit/main HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body) + 500}\r\n"
+            f"Authorization: Bearer {local_hub.token}\r\nContent-Type: application/x-ndjson\r\n\r\n".encode()
+            + body
+        )
+        s.shutdown(socket.SHUT_WR)
+        reply = s.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 400") and "ended before" in reply
     # a commit naming the never-completed object is refused, and main is intact
     status, error = _commit_lfs(local_hub, repo, oid, len(payload))
     assert status == 400 and "not uploaded" in error

@@ -149,11 +149,17 @@ class _Body:
             if total > limit:
                 raise HubError(413, f"Request body larger than the limit of {limit} bytes")
             parts.append(chunk)
+        self.check_complete()
         return b"".join(parts)
 
     def drain(self) -> None:
         while self.read(st.CHUNK):
             pass
+
+    def check_complete(self) -> None:
+        """Refuse a body cut short (client died): applying part of a commit would lose data."""
+        if (self.chunked and not self.done) or (not self.chunked and self.left):
+            raise HubError(400, "Request body ended before its announced length")
 
     def lines(self, limit: int) -> Iterator[bytes]:
         """NDJSON lines, one at a time (a commit body never sits in memory whole)."""
@@ -171,6 +177,7 @@ class _Body:
                     yield line
                 start = end + 1
             parts.append(chunk[start:])
+        self.check_complete()
         line = b"".join(parts)
         if line.strip():
             yield line
