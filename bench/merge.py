@@ -33,6 +33,7 @@ def hwm_kb():  # VmHWM is per address space: unlike ru_maxrss it does not inheri
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
 
+import mergekit.merge, torch, transformers  # noqa: E401,F401  baseline: the libraries, no model yet
 rss0 = hwm_kb()
 t0 = time.perf_counter()
 meta = merge_from_config(sys.argv[1], sys.argv[2], check_generation=False, lazy=sys.argv[3] == "lazy")

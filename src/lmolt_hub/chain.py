@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import string
 import sys
 import time
@@ -79,7 +80,10 @@ def load_chain(path: str | Path, org: str | None = None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ChainError(f"chain recipe not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ChainError(f"chain recipe {path} is not valid YAML: {e}") from None
     try:
         jsonschema.validate(data, CHAIN_SCHEMA)
     except jsonschema.ValidationError as e:
@@ -157,9 +161,14 @@ def run_chain(
     org: str | None = None,
     work_dir: str | Path | None = None,
     fresh: bool = False,
+    train_args: list[str] | None = None,
     log=print,
 ) -> dict[str, Any]:
-    """Run (or resume) a chain; returns {parents, merge, train} step summaries."""
+    """Run (or resume) a chain; returns {parents, merge, train} step summaries.
+
+    ``train_args`` are extra `lmolt-hub train` flags appended to every training step (e.g. a
+    smoke test's ``--max_train_samples 4``).
+    """
     from lmolt_hub.merging import merge_from_config
 
     chain = load_chain(path, org)
@@ -171,8 +180,9 @@ def run_chain(
         key = f"parent{i}"
         if (done := state.get(key)) is None:
             log(f"[chain] training parent {i + 1}: {step['method']} {step['config']}")
-            extra = ["--hub_model_id", repo_id(org, step["name"])] if step.get("name") else []
-            done = _summary(_train(step, extra))
+            extra = ["--push_to_hub", "true", "--output_dir", str(work / f"parent{i}")]
+            extra += ["--hub_model_id", repo_id(org, step["name"])] if step.get("name") else []
+            done = _summary(_train(step, [*extra, *(train_args or [])]))
             state.put(key, done)
         out["parents"].append(done)
 
@@ -194,17 +204,9 @@ def run_chain(
     train_id = repo_id(org, chain["train"]["name"])
     if (trained := state.get("train")) is None:
         log(f"[chain] {chain['train']['method']} on {merge_id}@{merged['hub_revision']} -> {train_id}")
-        extra = [
-            "--model_name_or_path",
-            merge_id,
-            "--model_revision",
-            merged["hub_revision"],
-            "--hub_model_id",
-            train_id,
-            "--output_dir",
-            str(work / "train"),
-        ]
-        trained = _summary(_train(chain["train"], extra))
+        extra = ["--model_name_or_path", merge_id, "--model_revision", merged["hub_revision"]]
+        extra += ["--push_to_hub", "true", "--hub_model_id", train_id, "--output_dir", str(work / "train")]
+        trained = _summary(_train(chain["train"], [*extra, *(train_args or [])]))
         state.put("train", trained)
     out["train"] = trained
     return out
@@ -219,18 +221,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="ignore chain_state.json and run every step again"
     )
+    parser.add_argument(
+        "--train-args",
+        default="",
+        metavar="FLAGS",
+        help='extra `lmolt-hub train` flags for every training step, e.g. "--max_train_samples 4"',
+    )
     parser.add_argument("--dry-run", action="store_true", help="validate the chain and print the plan only")
 
 
 def main(args: argparse.Namespace) -> int:
     from lmolt_hub.merging import MergeConfigError
+    from lmolt_hub.training.config import RecipeError
 
     try:
         if args.dry_run:
             print(json.dumps(load_chain(args.config, args.org), indent=2))
             return 0
-        result = run_chain(args.config, org=args.org, work_dir=args.work_dir, fresh=args.fresh)
-    except (ChainError, MergeConfigError) as e:
+        result = run_chain(
+            args.config,
+            org=args.org,
+            work_dir=args.work_dir,
+            fresh=args.fresh,
+            train_args=shlex.split(args.train_args),
+        )
+    except (ChainError, MergeConfigError, RecipeError) as e:
         print(f"lmolt-hub chain: error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2, default=str))

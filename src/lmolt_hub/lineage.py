@@ -1,8 +1,8 @@
 """`lmolt-hub lineage <hub-id>`: the tree of parents of a Hub model, read from the Hub itself.
 
 Sources, in order of precedence, for each model:
-- the card's ``lmolt`` block (``kind: merge`` with ``parents`` and their revisions; adapters'
-  base and datasets),
+- the card's ``lmolt`` block (``kind: merge`` with ``parents`` and their revisions; trained
+  models' ``parent``/``parent_revision`` and ``dataset``/``dataset_revision``),
 - ``adapter_config.json`` (``base_model_name_or_path``, ``revision``) for LoRA adapters,
 - the Hub-standard card fields ``base_model`` (+ ``base_model_relation``) and ``datasets``.
 
@@ -105,23 +105,37 @@ def lineage(
                 node["parents"].append(child(p["id"], p.get("revision"), relation))
     elif "adapter_config.json" in files:
         cfg = _adapter_config(repo_id, info.sha)
-        base = lm.get("base_model") or cfg.get("base_model_name_or_path")
-        base_rev = lm.get("base_revision") or lm.get("base_sha") or cfg.get("revision")
-        node |= {"kind": "adapter", "method": lm.get("method"), "detail": cfg.get("peft_type")}
+        # the card's pinned parent (portable) wins over adapter_config's path (machine-specific)
+        base = lm.get("parent") or cfg.get("base_model_name_or_path")
+        base_rev = lm.get("parent_revision") if lm.get("parent") else cfg.get("revision")
+        detail = ", ".join([cfg.get("peft_type") or "adapter", *(lm.get("directions") or [])])
+        node |= {"kind": "adapter", "method": lm.get("method"), "detail": detail}
         if base:
             node["parents"].append(child(base, base_rev, "base"))
     else:
         if lm.get("method"):
             node["method"] = lm["method"]
         relation = data.get("base_model_relation") or "base"
-        for base in _as_list(lm.get("base_model") or data.get("base_model")):
-            node["parents"].append(child(base, lm.get("base_revision"), relation))
+        if lm.get("parent"):  # lmolt-trained full models (e.g. an adapter merged into its base)
+            node["parents"].append(child(lm["parent"], lm.get("parent_revision"), relation))
+        else:
+            for base in _as_list(data.get("base_model")):
+                node["parents"].append(child(base, None, relation))
     node["datasets"] = _datasets(data, lm)
     return node
 
 
 def _datasets(data: dict[str, Any], lm: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    if isinstance(lm.get("dataset"), str):  # lmolt training cards pin the dataset revision
+        out.append(
+            {
+                "id": lm["dataset"],
+                "revision": lm.get("dataset_revision"),
+                "kind": "dataset",
+                "detail": lm.get("dataset_config"),
+            }
+        )
     for d in _as_list(lm.get("datasets")):
         if isinstance(d, dict) and d.get("id"):
             out.append({"id": d["id"], "revision": d.get("revision") or d.get("sha"), "kind": "dataset"})

@@ -282,8 +282,7 @@ def resolve_reference(ref: str, base_dir: Path) -> Parent:
         )
     located = _locate(ref, base_dir)
     if _is_adapter(located.local_path) and not _has_weights(located.local_path):
-        base_name, base_rev = _adapter_base(located.local_path)
-        base = _locate(base_name if not base_rev else f"{base_name}@{base_rev}", base_dir)
+        base = _locate(_adapter_base(located.local_path), base_dir)
         merged = merge_adapter(base, located)
         return Parent(
             ref=ref, local_path=merged, repo_id=base.repo_id, revision=base.revision, adapter=located
@@ -335,7 +334,7 @@ def _download(repo_id: str, revision: str | None, ref: str) -> Parent:
             f"cannot be reached: {e}"
         ) from None
     files = [s.rfilename for s in info.siblings or []]
-    patterns = ["*.json", "tokenizer.model", "*.txt", "*.jinja"]
+    patterns = ["*.json", "tokenizer.model", "*.txt", "*.jinja", "README.md"]
     if any(f.endswith(".safetensors") for f in files):
         patterns.append("*.safetensors")
     elif any(f.endswith(".bin") for f in files):
@@ -354,12 +353,20 @@ def _has_weights(path: Path) -> bool:
     )
 
 
-def _adapter_base(path: Path) -> tuple[str, str | None]:
+def _adapter_base(path: Path) -> str:
+    """The reference of an adapter's base: its card's pinned parent (portable), else the
+    ``base_model_name_or_path`` of adapter_config.json (may be a path on the training machine)."""
+    from lmolt_hub.cards import parse_card
+
     cfg = json.loads((path / "adapter_config.json").read_text())
-    base = cfg.get("base_model_name_or_path")
+    base, rev = cfg.get("base_model_name_or_path"), cfg.get("revision")
+    if (path / "README.md").is_file():
+        lm = parse_card((path / "README.md").read_text(encoding="utf-8"))[0].get("lmolt") or {}
+        if isinstance(lm, dict) and lm.get("parent"):
+            base, rev = lm["parent"], lm.get("parent_revision")
     if not base:
         raise MergeConfigError(f"adapter {path} does not name its base (base_model_name_or_path)")
-    return base, cfg.get("revision")
+    return f"{base}@{rev}" if rev and "://" not in base else base
 
 
 def merge_adapter(base: Parent, adapter: Parent) -> Path:
