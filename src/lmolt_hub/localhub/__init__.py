@@ -57,6 +57,11 @@ def _patch_clients(endpoint: str) -> dict[tuple[object, str], object]:
             ds_config, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"
         )
         setattr_saved(ds_config, "HF_HUB_OFFLINE", False)
+    ev_config = sys.modules.get("evaluate.config")
+    if ev_config is not None:
+        setattr_saved(ev_config, "HF_ENDPOINT", endpoint)
+        setattr_saved(ev_config, "HF_LIST_ENDPOINT", endpoint + "/api/spaces?filter={type}")
+        setattr_saved(ev_config, "HUB_EVALUATE_URL", endpoint + "/spaces/{path}/resolve/{revision}/{name}")
     return saved
 
 

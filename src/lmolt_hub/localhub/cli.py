@@ -19,9 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument(
         "--token",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
-        help="token allowed to write (repeatable; 'user:token' names the committing user). "
+        help="token(s) allowed to write (several after one --token, or repeat it; 'user:token' names the committing user). "
         "Default: $LMOLT_HUB_TOKEN, else a random token printed at start-up",
     )
     parser.add_argument("--read-only", action="store_true", help="refuse all writes (no token is accepted)")
