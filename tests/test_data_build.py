@@ -321,3 +321,35 @@ def test_seq2seq_negatives_read_the_raw_source(tmp_path: Path) -> None:
     assert rej.info["architecture"] == "seq2seq" and rej.info["input"] == "source"
     assert sorted(seen) == ["The molecule is benzene.", "The molecule is ethanol."]
     assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
+
+
+def test_exclusion_by_a_built_dataset_matches_exclusion_by_recipe(
+    default_triples: dict, tmp_path: Path
+) -> None:
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "kind": "eval", "source": {"type": "chebi20", "split": "test"}, "n": 10, "fcd_stats": False,
+        "exclude": [{"dataset": default_triples["output_dir"]}],
+    }))  # fmt: skip
+    c = build_from_config(recipe, output_dir=tmp_path / "ev", quiet=True)["summary"]["contamination"]
+    # the built triples hold fewer molecules than were sampled (some rows lost both directions' triples)
+    assert 0 < c["candidates_removed_as_seen"] == c["molecules_excluded"] <= 360
+
+
+def test_output_folder_that_is_not_a_build_is_never_replaced(tmp_path: Path) -> None:
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not an earlier lmolt build"):
+        build_from_config(RECIPES / "default" / "triples.yaml", output_dir=precious, quiet=True)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
+    pairs = [
+        {"cid": "1", "smiles": "CCO", "text": "ethanol"},
+        {"cid": "1", "smiles": "CCN", "text": "ethylamine"},
+    ]
+    recipe = _file_recipe(tmp_path, pairs, {d: [{"src": "x", "out": "y"}] for d in DIRECTIONS})
+    with pytest.raises(DataError, match="duplicate values"):
+        build_from_config(recipe, output_dir=tmp_path / "out", quiet=True)

@@ -81,8 +81,7 @@ def build_from_config(
     Returns ``kind``, ``name``, ``output_dir``, ``files``, ``summary``, ``repo_id`` and
     ``revision`` (the commit pushed, or None).
     """
-    from lmolt_hub.data.check import check_dir
-    from lmolt_hub.data.publish import push_dir, write_built
+    from lmolt_hub.data.publish import check_output_dir, push_dir, write_built
     from lmolt_hub.data.summary import format_summary
 
     recipe = load_recipe(path, overrides)
@@ -93,12 +92,12 @@ def build_from_config(
 
         if not get_token():
             raise DataError(f"pushing to {repo_id!r} needs a Hub token (HF_TOKEN or `hf auth login`)")
+    out = Path(output_dir or recipe.output_dir or Path("outputs") / "data" / recipe.name)
+    check_output_dir(out)  # before any work: never replace a folder that is not an earlier build
     built = build(recipe, Path(path).resolve().parent)
     if not quiet:
         print(format_summary(built.summary))
-    out = Path(output_dir or recipe.output_dir or Path("outputs") / "data" / recipe.name)
-    files = write_built(built, out, repo_id)
-    check_dir(out)
+    files = write_built(built, out, repo_id)  # checked against the contract before it lands
     revision = push_dir(out, repo_id, private=recipe.private) if repo_id else None
     return {
         "kind": built.kind,

@@ -56,16 +56,32 @@ def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str
         if not isinstance(recipe, TriplesRecipe):
             raise DataError(f"exclude recipe {ex.recipe}: expected a 'triples' recipe, got {recipe.kind!r}")
         keys = sampled_inchikeys(recipe, path.parent)
-        return keys, {"recipe": ex.recipe, "molecules": len(keys)}
+        return keys, {
+            "recipe": ex.recipe,
+            "dataset": None,
+            "revision": None,
+            "sha": None,
+            "molecules": len(keys),
+        }
     local = resolve_path(ex.dataset or "", base_dir)
-    ref = str(local) if local.exists() else ex.dataset
+    ref, sha = (str(local), None) if local.exists() else (ex.dataset or "", None)
     try:
-        dd = datasets.load_dataset(ref, "default", revision=None if local.exists() else ex.revision)
+        if not local.exists():  # pin what is read to the commit the revision names now
+            from huggingface_hub import HfApi
+
+            sha = HfApi().dataset_info(ref, revision=ex.revision).sha
+        dd = datasets.load_dataset(ref, "default", revision=sha)
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"exclude dataset {ex.dataset!r}: cannot load ({first_line(exc)})") from None
     molecules = [m for split in dd.values() for m in split["molecule"]]
     keys = {k for k in map(inchikey, molecules) if k}
-    return keys, {"dataset": ex.dataset, "revision": ex.revision, "molecules": len(keys)}
+    return keys, {
+        "recipe": None,
+        "dataset": ex.dataset,
+        "revision": ex.revision,
+        "sha": sha,
+        "molecules": len(keys),
+    }
 
 
 def build_eval(recipe: EvalRecipe, base_dir: Path) -> BuiltDataset:

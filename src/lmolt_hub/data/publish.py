@@ -136,12 +136,31 @@ def write_built(built: BuiltDataset, out_dir: Path, repo_id: str | None = None) 
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (tmp / "README.md").write_text(render(built, repo_id), encoding="utf-8")
     files += [BUILD_INFO, "README.md"]
+    from lmolt_hub.data.check import check_dir
+
+    try:
+        check_dir(tmp)  # a build that breaks the contract never replaces what is there
+    except DataError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    check_output_dir(out_dir)
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     if out_dir.exists():
         out_dir.rename(old)
     tmp.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return sorted(files)
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """``out_dir`` may be replaced only when it is absent, empty, or an earlier build."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / BUILD_INFO).is_file())
+    ):
+        raise DataError(
+            f"output folder {out_dir} exists and is not an earlier lmolt build; choose another --output-dir"
+        )
 
 
 def push_dir(out_dir: Path, repo_id: str, private: bool = False, commit_message: str | None = None) -> str:

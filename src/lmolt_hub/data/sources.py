@@ -200,6 +200,9 @@ def load_pairs(src: SourceConfig, base_dir: Path = Path(".")) -> tuple[list[Pair
     info.update(
         {"molecule_column": src.molecule_column, "caption_column": src.caption_column, "rows": len(pairs)}
     )
+    where = f"source {info.get('path') or info.get('file')}"
     if not pairs:
-        raise DataError(f"source {info.get('path') or info.get('file')}: no rows")
+        raise DataError(f"{where}: no rows")
+    if len({p.id for p in pairs}) != len(pairs):
+        raise DataError(f"{where}: id column {src.id_column!r} has duplicate values; ids must be unique")
     return pairs, info
