@@ -425,3 +425,24 @@ def test_serve_cli(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_malformed_bodies_get_400(api, local_hub):
+    repo = _name("malformed")
+    api.create_repo(repo)
+    auth = {"Authorization": f"Bearer {local_hub.token}", "Content-Type": "application/json"}
+    cases = [
+        ("/api/repos/create", b"[1, 2]"),
+        ("/api/repos/create", b"{not json"),
+        (f"/api/models/{repo}/preupload/main", b'{"files": [{"path": "a.txt", "size": "big"}]}'),
+        (f"/api/models/{repo}/commit/main", b'{"key": "header"}\nnot json\n'),
+        (
+            f"/api/models/{repo}/commit/main",
+            b'{"key": "lfsFile", "value": {"path": "w.bin", "oid": "xyz"}}\n',
+        ),
+    ]
+    for path, body in cases:
+        resp, data = _raw(local_hub, "POST", path, body, auth)
+        assert resp.status == 400, (path, resp.status, data)
+        assert json.loads(data)["error"]
+    assert api.model_info(repo).sha  # and the server is still fine

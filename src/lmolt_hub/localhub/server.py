@@ -230,6 +230,7 @@ class HubHandler(BaseHTTPRequestHandler):
             length = self.headers.get("Content-Length")
             chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
             if length and not length.isdigit():
+                self.close_connection = True  # cannot tell where this body ends
                 raise HubError(400, "Invalid Content-Length")
             self.body = _Body(self.rfile, int(length) if length else (None if chunked else 0), chunked)
             self._route(method, segs)
@@ -237,13 +238,21 @@ class HubHandler(BaseHTTPRequestHandler):
             self._error(e)
         except OSError:  # client vanished or timed out mid-request: nothing to answer
             self.close_connection = True
+        except (ValueError, TypeError, KeyError) as e:  # malformed fields in a request body
+            log.debug("bad request %s %s", method, self.path, exc_info=True)
+            self._error(HubError(400, f"Bad request: {type(e).__name__}: {e}"))
         except Exception as e:  # a bug must not kill the server thread silently
             log.exception("internal error on %s %s", method, self.path)
             self._error(HubError(500, f"Internal error: {type(e).__name__}: {e}"))
 
     def _error(self, e: HubError) -> None:
         body = json.dumps({"error": e.message, **e.extra}).encode()
-        headers = {"X-Error-Message": e.message.encode("ascii", "replace").decode()[:500].replace("\n", " ")}
+        headers = {
+            "X-Error-Message": e.message.encode("ascii", "replace")
+            .decode()[:500]
+            .replace("\n", " ")
+            .replace("\r", " ")
+        }
         if e.code:
             headers["X-Error-Code"] = e.code
         if not self._body_drained():
@@ -287,22 +296,32 @@ class HubHandler(BaseHTTPRequestHandler):
         if not raw:
             return {}
         try:
-            return json.loads(raw)
+            obj = json.loads(raw)
         except json.JSONDecodeError as e:
             raise HubError(400, f"Body is not valid JSON: {e}") from None
+        if not isinstance(obj, dict):
+            raise HubError(400, "Body must be a JSON object")
+        return obj
 
     def _read_form_or_json(self) -> dict[str, list[str]]:
         raw = self.body.read_all(64 << 20)
         if "json" in (self.headers.get("Content-Type") or ""):
-            obj = json.loads(raw or b"{}")
+            try:
+                obj = json.loads(raw or b"{}")
+            except json.JSONDecodeError as e:
+                raise HubError(400, f"Body is not valid JSON: {e}") from None
+            if not isinstance(obj, dict):
+                raise HubError(400, "Body must be a JSON object")
             return {k: (v if isinstance(v, list) else [v]) for k, v in obj.items()}
         return parse_qs(raw.decode(), keep_blank_values=True)
 
     def _user(self, required: bool) -> str | None:
         auth = self.headers.get("Authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        if token and token in self.cfg.users:
-            return self.cfg.users[token]
+        if token:
+            for known, user in self.cfg.users.items():
+                if hmac.compare_digest(token.encode(), known.encode()):
+                    return user
         if required:
             if not self.cfg.users:
                 raise HubError(403, "This local Hub is read-only: start it with --token to allow writes")
