@@ -108,6 +108,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="extra option for lmolt_hub.metrics.score (repeatable; VALUE parsed as JSON if it can be)",
     )
+    sc.add_argument(
+        "--no-hallucination",
+        action="store_true",
+        help="skip the section 3.4 hallucination metrics (no NLI model needed)",
+    )
     sc.add_argument("--bootstrap-resamples", type=int, default=1000, help="0 disables confidence intervals")
     sc.add_argument("--output-dir", default="results")
     sc.add_argument(
@@ -148,6 +153,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             revision=args.revision,
             nli_model=args.nli_model,
             metric_options=options,
+            hallucination=not args.no_hallucination,
             bootstrap_resamples=args.bootstrap_resamples,
             seed=args.seed,
             push_results=args.push_results,
@@ -185,6 +191,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         output_dir=args.output_dir,
         nli_model=args.nli_model,
         metric_options=options,
+        hallucination=not args.no_hallucination,
         bootstrap_resamples=args.bootstrap_resamples,
         seed=args.seed,
         push_results=args.push_results,

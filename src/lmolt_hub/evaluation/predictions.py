@@ -27,35 +27,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _get(row: Any, *names: str) -> Any:
-    for n in names:
-        if isinstance(row, dict) and n in row:
-            return row[n]
-        if hasattr(row, n):
-            return getattr(row, n)
-    raise KeyError(names[0])
-
-
-def _columns(data: Any) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(ids, sources, references, outputs) from what ``read_predictions`` returns (rows or columns)."""
-    if isinstance(data, tuple) and len(data) == 3 and all(isinstance(c, list) for c in data):
-        sources, refs, outs = data
-        return [str(i) for i in range(len(refs))], *map(lambda c: [str(x) for x in c], (sources, refs, outs))
-    if not isinstance(data, list) and hasattr(data, "references"):
-        refs = list(data.references)
-        outs = list(_get(data, "predictions", "outputs"))
-        srcs = list(getattr(data, "sources", None) or [""] * len(refs))
-        ids = list(getattr(data, "ids", None) or range(len(refs)))
-        return [str(i) for i in ids], srcs, refs, outs
-    ids, srcs, refs, outs = [], [], [], []
-    for n, row in enumerate(data):
-        ids.append(str(row.get("id", n)) if isinstance(row, dict) else str(n))
-        srcs.append(str(_get(row, "source", "SMILES", "description", "input")))
-        refs.append(str(_get(row, "reference", "ground truth", "ground_truth", "target")))
-        outs.append(str(_get(row, "prediction", "output", "predictions")))
-    return ids, srcs, refs, outs
-
-
 def score_predictions_file(
     path: str | Path,
     direction: str,
@@ -65,6 +36,7 @@ def score_predictions_file(
     revision: str | None = None,
     nli_model: str | None = None,
     metric_options: dict[str, Any] | None = None,
+    hallucination: bool = True,
     bootstrap_resamples: int = 1000,
     seed: int = 0,
     push_results: bool = False,
@@ -83,11 +55,19 @@ def score_predictions_file(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} does not exist")
-    ids, sources, refs, outputs = _columns(read_predictions(path, direction))
-    digest = _sha256(path)
-    options = {**(metric_options or {}), "nli_model": nli_model}
+    preds = read_predictions(path, direction)
+    sources, refs, outputs = preds.sources, preds.references, preds.predictions
+    ids = preds.ids or [str(i) for i in range(len(refs))]
+    digest = preds.sha256 or _sha256(path)
+    options = {**(metric_options or {}), **({"nli_model": nli_model} if nli_model else {})}
     scores = score_direction(
-        direction, outputs, refs, options=options, bootstrap_resamples=bootstrap_resamples, seed=seed
+        direction,
+        outputs,
+        refs,
+        options=options,
+        hallucination=hallucination,
+        bootstrap_resamples=bootstrap_resamples,
+        seed=seed,
     )
     name = model_name or f"predictions__{R._safe(path.stem)}"
     out_dir = R.run_dir(output_dir, name, revision or digest[:12])
@@ -110,7 +90,7 @@ def score_predictions_file(
         "prompt_format": None,
         "generation": None,
         "metrics_version": metrics_version(),
-        "metric_options": {"nli_model": nli_model, **(metric_options or {})},
+        "metric_options": {"hallucination": hallucination, "by_direction": {direction: scores.options}},
         "directions": [direction],
         "results": {direction: scores.corpus},
         "confidence_intervals": {direction: scores.confidence_intervals},

@@ -47,6 +47,7 @@ class EvalConfig:
     output_dir: str = "results"
     nli_model: str | None = None
     metric_options: dict[str, Any] = field(default_factory=dict)
+    hallucination: bool = True
     bootstrap_resamples: int = 1000
     seed: int = 0
     push_results: bool = False
@@ -175,7 +176,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     stops = backend.stop_strings()
     warnings: list[str] = []
     per_direction: dict[str, tuple[Task, list[str], list[str], DirectionScores]] = {}
-    options = {**cfg.metric_options, "nli_model": cfg.nli_model if cfg.nli_model else None}
+    options = {**cfg.metric_options, **({"nli_model": cfg.nli_model} if cfg.nli_model else {})}
     for task in tasks:
         raws = generated[task.direction]
         outputs = [postprocess(raw, prompt, stops) for raw, prompt in zip(raws, task.prompts, strict=True)]
@@ -198,6 +199,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
             outputs,
             task.references,
             options=opts,
+            hallucination=cfg.hallucination,
             bootstrap_resamples=cfg.bootstrap_resamples,
             seed=cfg.seed,
         )
@@ -241,7 +243,10 @@ def _write(
             "cached": {d: len(t[0].prompts) - n_generated[d] for d, t in per_direction.items()},
         },
         "metrics_version": metrics_version(),
-        "metric_options": {"nli_model": cfg.nli_model, **cfg.metric_options},
+        "metric_options": {
+            "hallucination": cfg.hallucination,
+            "by_direction": {d: t[3].options for d, t in per_direction.items()},
+        },
         "directions": list(per_direction),
         "results": {d: t[3].corpus for d, t in per_direction.items()},
         "confidence_intervals": {d: t[3].confidence_intervals for d, t in per_direction.items()},

@@ -1,0 +1,190 @@
+"""End to end on the local Hub: a tiny model evaluated from its Hub id, cached, adapter == merged.
+
+The evaluation set is a slice of the bundled ChEBI-20 validation split pushed
+as a Hub dataset (with FCD reference statistics under ``fcd_stats/``); the M->L
+hallucination metric uses a tiny DeBERTa-v2 NLI classifier served by the Hub.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+
+import pytest
+
+from lmolt_hub import results as R
+from lmolt_hub.evaluation import evaluate_model, score_predictions_file
+from lmolt_hub.evaluation.generation import GenerationParams
+from lmolt_hub.evaluation.runner import EvalConfig
+from lmolt_hub.resources import chebi20_split
+
+N_ROWS = 6
+EVAL_REPO = "evalorg/lmolt-eval-mini"
+
+
+def _rows(n: int) -> list[dict]:
+    with open(chebi20_split("validation"), encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [
+            {"id": r["CID"], "molecule": r["SMILES"], "caption": r["description"], "inchikey": ""}
+            for _, r in zip(range(n), reader, strict=False)
+        ]
+
+
+@pytest.fixture(scope="module")
+def hub(local_hub, tiny_llama_dir, tmp_path_factory):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from huggingface_hub import HfApi
+    from test_eval_loading import make_tiny_adapter
+
+    from lmolt_hub.metrics.fcd import reference_stats, save_stats, stats_filename
+    from lmolt_hub.tiny import save_tiny_nli
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    api = HfApi()
+    rows = _rows(N_ROWS)
+    pq.write_table(pa.Table.from_pylist(rows), tmp / "test.parquet")
+    api.create_repo(EVAL_REPO, repo_type="dataset", exist_ok=True)
+    api.upload_file(
+        path_or_fileobj=str(tmp / "test.parquet"),
+        path_in_repo="data/test-00000-of-00001.parquet",
+        repo_id=EVAL_REPO,
+        repo_type="dataset",
+    )
+    # Statistics deliberately *not* those of the references (a shifted mean), so the test can tell
+    # that the harness used the repository's file instead of computing its own.
+    refs = [r["molecule"] for r in rows]
+    real = reference_stats(refs, "fcd_1.1", cache_dir=False)
+    fake = dataclasses.replace(real, mu=real.mu + 1.0)
+    save_stats(fake, tmp / "stats.npz")
+    api.upload_file(
+        path_or_fileobj=str(tmp / "stats.npz"),
+        path_in_repo=f"fcd_stats/{stats_filename(refs)}",
+        repo_id=EVAL_REPO,
+        repo_type="dataset",
+    )
+
+    api.create_repo("evalorg/tiny-nli", exist_ok=True)
+    api.upload_folder(repo_id="evalorg/tiny-nli", folder_path=str(save_tiny_nli(tmp / "nli")))
+    api.create_repo("evalorg/e2e-base", exist_ok=True)
+    api.upload_folder(repo_id="evalorg/e2e-base", folder_path=str(tiny_llama_dir))
+    adapter_dir, _, merged_dir = make_tiny_adapter(tiny_llama_dir, tmp / "lora")
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "evalorg/e2e-base"
+    (adapter_dir / "adapter_config.json").write_text(json.dumps(cfg))
+    for name, folder in (("evalorg/e2e-adapter", adapter_dir), ("evalorg/e2e-merged", merged_dir)):
+        api.create_repo(name, exist_ok=True)
+        api.upload_folder(repo_id=name, folder_path=str(folder))
+    return {"real_stats": real, "tmp": tmp}
+
+
+def _config(tmp, **kw) -> EvalConfig:
+    base = dict(
+        eval_dataset=EVAL_REPO,
+        limit=N_ROWS,
+        batch_size=4,
+        generation=GenerationParams(max_new_tokens=10),
+        cache_dir=str(tmp / "cache"),
+        output_dir=str(tmp / "results"),
+        nli_model="evalorg/tiny-nli",
+        bootstrap_resamples=20,
+        show_progress=False,
+    )
+    return EvalConfig(**{**base, **kw})
+
+
+def test_hub_model_end_to_end_then_fully_cached(hub):
+    tmp = hub["tmp"]
+    doc = evaluate_model("evalorg/e2e-base", _config(tmp))
+    path = doc.pop("results_path")
+    assert path.endswith(".json") and "evalorg__e2e-base/main/results_" in path
+    on_disk = R.read_results(path)
+    assert on_disk == doc
+    assert doc["model"]["sha"] and doc["eval_dataset"]["sha"] and doc["eval_dataset"]["n_samples"] == N_ROWS
+    assert doc["generation"]["generated"] == {"smiles2caption": N_ROWS, "caption2smiles": N_ROWS}
+    assert set(doc["results"]["smiles2caption"]) >= {"bleu2", "bleu4", "rouge1", "rouge2", "rougeL", "meteor"}
+    assert set(doc["results"]["caption2smiles"]) >= {"bleu", "exact_match", "validity", "morgan_fts", "fcd"}
+    assert 0 <= doc["hallucination"]["smiles2caption"]["win_rate"] <= 1
+    assert "mean_entailment" in doc["hallucination"]["smiles2caption"]
+    lo, hi = doc["confidence_intervals"]["smiles2caption"]["rougeL"]
+    assert lo <= doc["results"]["smiles2caption"]["rougeL"] <= hi
+    run = R.run_dir(tmp / "results", "evalorg/e2e-base", None)
+    for direction in ("smiles2caption", "caption2smiles"):
+        samples = R.read_samples(run / doc["samples"][direction])
+        assert [s["id"] for s in samples] == [r["id"] for r in _rows(N_ROWS)]
+        assert all(s["raw_output"] is not None for s in samples)
+        tsv_direction, rows = R.read_official_tsv(run / doc["tsv"][direction])
+        assert tsv_direction == direction and [r[2] for r in rows] == [s["output"] for s in samples]
+    # the eval repo's FCD statistics were used (they are shifted, so FCD differs from the true one)
+    from lmolt_hub.metrics.fcd import fcd_score
+
+    outputs = [s["output"] for s in R.read_samples(run / doc["samples"]["caption2smiles"])]
+    true_fcd = fcd_score(outputs, [r["molecule"] for r in _rows(N_ROWS)], reference_stats_=hub["real_stats"])
+    assert doc["results"]["caption2smiles"]["fcd"] != pytest.approx(true_fcd, rel=1e-3)
+
+    again = evaluate_model("evalorg/e2e-base", _config(tmp, batch_size=3))
+    assert again["generation"]["generated"] == {"smiles2caption": 0, "caption2smiles": 0}
+    assert again["results"] == doc["results"]
+
+
+def test_adapter_evaluates_the_same_as_its_merged_model(hub):
+    tmp = hub["tmp"]
+    cfg = dict(directions=["caption2smiles"], bootstrap_resamples=0, metric_options={"fcd": False})
+    adapter = evaluate_model("evalorg/e2e-adapter", _config(tmp, **cfg))
+    merged = evaluate_model("evalorg/e2e-merged", _config(tmp, **cfg))
+    assert adapter["model"]["is_adapter"] and adapter["model"]["base_model"] == "evalorg/e2e-base"
+    assert adapter["model"]["base_sha"] and adapter["model"]["adapter_sha"] == adapter["model"]["sha"]
+    outs = {}
+    for name, doc in (("adapter", adapter), ("merged", merged)):
+        run = R.run_dir(tmp / "results", doc["model"]["id"], None)
+        outs[name] = [s["raw_output"] for s in R.read_samples(run / doc["samples"]["caption2smiles"])]
+    assert outs["adapter"] == outs["merged"]
+    assert adapter["results"] == merged["results"]
+
+
+def test_bad_input_is_reported_clearly(hub, tmp_path, capsys):
+    from lmolt_hub.evaluation.cli import add_arguments, main
+
+    def run(*argv):
+        import argparse
+
+        p = argparse.ArgumentParser()
+        add_arguments(p)
+        return main(p.parse_args(list(argv)))
+
+    assert (
+        run("--model", "evalorg/no-such-model", "--eval-dataset", EVAL_REPO, "--output-dir", str(tmp_path))
+        == 2
+    )
+    assert "neither a local directory nor a model on the Hub" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": 1, "molecule": "CCO"}) + "\n")
+    assert run("--model", "evalorg/e2e-base", "--eval-dataset", str(bad)) == 2
+    assert "missing column 'caption'" in capsys.readouterr().err
+    assert run("--model", "evalorg/e2e-base", "--revision", "v9", "--eval-dataset", EVAL_REPO) == 2
+    assert "revision 'v9' not found" in capsys.readouterr().err
+
+
+def test_predictions_file_is_scored_with_the_leaderboard_fields(tmp_path):
+    from lmolt_hub.resources import molt5_predictions
+
+    src = molt5_predictions("large", "caption2smiles")
+    lines = src.read_text(encoding="utf-8").splitlines()[:9]
+    path = tmp_path / "preds.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    doc = score_predictions_file(
+        path,
+        "caption2smiles",
+        output_dir=tmp_path / "out",
+        model_name="someone/molt5",
+        bootstrap_resamples=10,
+        metric_options={"fcd": False},
+    )
+    assert doc["kind"] == "predictions" and doc["predictions_file"]["n_rows"] == 8
+    assert doc["model"]["id"] == "someone/molt5" and doc["generation"] is None
+    assert 0 <= doc["results"]["caption2smiles"]["validity"] <= 1
+    assert R.read_results(doc.pop("results_path")) == doc
+    with pytest.raises(ValueError, match="unknown metric option"):
+        score_predictions_file(path, "caption2smiles", output_dir=tmp_path / "out", metric_options={"fdc": 1})
