@@ -45,6 +45,8 @@ def main_for(method: str, argv: list[str] | None = None) -> int:
     except RecipeError as e:
         print(f"lmolt-hub train {method}: error: {e}", file=sys.stderr)
         return 2
+    if "run_info" not in result:  # not the main process: it saved and pushed nothing
+        return 0
     print(f"adapter: {result['output_dir']}")
     if result.get("hub_model_id"):
         print(

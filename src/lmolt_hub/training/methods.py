@@ -108,7 +108,9 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     # We push ourselves (card, template, run info): keep the Trainer from creating repos or pushing.
     training_args.push_to_hub = False
 
-    batch = run_info.announce_batch(training_args, state.num_processes, printer=state.print)
+    batch = run_info.announce_batch(
+        training_args, state.num_processes, printer=state.print, warn=state.is_main_process
+    )
     ds_ref, train_ds, eval_ds = _load_data(method, script_args, training_args)
     with state.main_process_first():  # rank 0 builds a tiny:// model once; the others reuse it
         base_ref = models.resolve_base_model(model_args.model_name_or_path, model_args.model_revision)
@@ -143,6 +145,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
         info = run_info.build_run_info(method, script_args, training_args, model_args, batch, base_ref, ds_ref,
                                        str(recipe_path) if recipe_path else None, overrides)  # fmt: skip
         info["train_rows"] = len(train_ds)
+        info["distributed"] = {"num_processes": state.num_processes, "backend": state.backend}
         info["log_history"] = trainer.state.log_history
         run_info.save_run_info(info, out)
         recipe_text = Path(recipe_path).read_text(encoding="utf-8") if recipe_path else "# (no recipe file)"

@@ -159,6 +159,17 @@ def disable_cpu_inference_repack(model) -> int:
     return n
 
 
+def sharded_training(training_args) -> bool:
+    """FSDP or DeepSpeed: the launcher places the weights, so no device_map."""
+    env = os.environ
+    return bool(
+        getattr(training_args, "fsdp", None)
+        or getattr(training_args, "deepspeed", None)
+        or env.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+        or env.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true")
+    )
+
+
 def load_base_model(ref: BaseModelRef, model_args, training_args, extra_kwargs: dict | None = None):
     """The base model, 4-bit NF4 when the recipe asks for QLoRA, with the CPU repack trap disabled."""
     import torch
@@ -171,8 +182,12 @@ def load_base_model(ref: BaseModelRef, model_args, training_args, extra_kwargs: 
         kwargs["dtype"] = getattr(torch, model_args.dtype)
     if model_args.load_in_4bit:
         check_bnb_backend(getattr(training_args, "use_cpu", False))
+        sharded = sharded_training(training_args)
+        if sharded and model_args.bnb_4bit_quant_storage is None:
+            # FSDP flattens 4-bit and bf16 weights together: they must share a storage dtype.
+            model_args.bnb_4bit_quant_storage = model_args.dtype or "bfloat16"
         kwargs["quantization_config"] = quantization_config(model_args)
-        if torch.cuda.is_available() and not getattr(training_args, "use_cpu", False):
+        if torch.cuda.is_available() and not getattr(training_args, "use_cpu", False) and not sharded:
             from accelerate import PartialState
 
             # One full copy per process (DDP); FSDP-QLoRA shards via quant_storage instead.

@@ -31,14 +31,14 @@ def global_batch(training_args, num_processes: int) -> dict[str, int]:
     }
 
 
-def announce_batch(training_args, num_processes: int, printer=print) -> dict[str, int]:
+def announce_batch(training_args, num_processes: int, printer=print, warn: bool = True) -> dict[str, int]:
     """Print the global batch; warn when the number of processes changes it from the recipe's."""
     g = global_batch(training_args, num_processes)
     printer(
         f"global batch = {g['per_device_train_batch_size']} per device x {g['gradient_accumulation_steps']} "
         f"accumulation x {num_processes} processes = {g['global_batch_size']}"
     )
-    if num_processes != 1:
+    if num_processes != 1 and warn:
         single = g["per_device_train_batch_size"] * g["gradient_accumulation_steps"]
         msg = (
             f"{num_processes} processes make the global batch {g['global_batch_size']} instead of the recipe's "
