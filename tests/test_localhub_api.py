@@ -377,6 +377,10 @@ def test_index_page_escapes_and_site_is_served(api, local_hub):
     page = body.decode()
     assert resp.status == 200 and repo in page and "/site/leaderboard/index.html" in page
     assert "<script>" not in page and "&lt;script&gt;" in page and "<b>x</b>" not in page
+    resp, body = _raw(local_hub, "GET", f"/{repo}")
+    page = body.decode()
+    assert resp.status == 200 and "README.md" in page and "&lt;script&gt;" in page and "<script>" not in page
+    assert _raw(local_hub, "GET", "/lmolt-test/no-such-repo")[0].status == 404
     site = local_hub.root / "site" / "leaderboard"
     site.mkdir(parents=True, exist_ok=True)
     (site / "leaderboard.json").write_text('{"rows": []}')

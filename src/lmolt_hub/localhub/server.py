@@ -355,6 +355,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if len(segs) >= 3 and segs[1].endswith(".git") and segs[2:] == ["info", "lfs", "objects", "batch"]:
             repo_id = f"{segs[0]}/{segs[1][:-4]}"
             return self._lfs_batch(repo_type, repo_id)
+        if len(segs) == 2 and method in ("GET", "HEAD"):
+            return self._repo_page(repo_type, f"{segs[0]}/{segs[1]}")
         if len(segs) >= 5 and segs[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(repo_type, f"{segs[0]}/{segs[1]}", segs[3], "/".join(segs[4:]))
         raise HubError(404, f"Not found: {method} {self.path[:200]}")
@@ -952,6 +954,13 @@ class HubHandler(BaseHTTPRequestHandler):
         from lmolt_hub.localhub.zoo import render_index
 
         self._send(200, render_index(self.store).encode(), "text/html; charset=utf-8")
+
+    def _repo_page(self, repo_type: str, repo_id: str) -> None:
+        from lmolt_hub.localhub.zoo import render_repo
+
+        st.validate_repo_id(repo_id)
+        self._check_read(repo_type, repo_id)
+        self._send(200, render_repo(self.store, repo_type, repo_id).encode(), "text/html; charset=utf-8")
 
     def _static(self, segs: list[str]) -> None:
         rel = "/".join(segs) or "index.html"

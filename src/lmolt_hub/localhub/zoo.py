@@ -38,10 +38,9 @@ def _table(storage: st.Storage, repo_type: str) -> str:
     for meta in repos:
         rid = meta["id"]
         date, desc, tags = _summary(storage, repo_type, rid)
-        link = f"/api/{repo_type}s/{html.escape(rid, quote=True)}"
-        readme = f"/{prefix}{html.escape(rid, quote=True)}/resolve/main/README.md"
+        link = f"/{prefix}{html.escape(rid, quote=True)}"
         rows.append(
-            f'<tr><td><a href="{link}">{html.escape(rid)}</a> (<a href="{readme}">card</a>)</td>'
+            f'<tr><td><a href="{link}">{html.escape(rid)}</a></td>'
             f"<td>{html.escape(desc)}</td><td>{html.escape(tags)}</td><td>{html.escape(date)}</td></tr>"
         )
     return (
@@ -50,14 +49,53 @@ def _table(storage: st.Storage, repo_type: str) -> str:
     )
 
 
+_HEAD = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+    "<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}"
+    "td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}"
+    "pre{{background:#f6f6f6;padding:1em;white-space:pre-wrap}}</style></head><body>"
+)
+
+
+def render_repo(storage: st.Storage, repo_type: str, repo_id: str) -> str:
+    """A repo page: card (as escaped text), files of ``main``, branches, tags, discussions."""
+    sha = storage.resolve(repo_type, repo_id, "main")
+    files = storage.files(repo_type, repo_id, sha)
+    refs = storage.refs(repo_type, repo_id)
+    prefix = "" if repo_type == "model" else f"{repo_type}s/"
+    esc_id = html.escape(repo_id, quote=True)
+    file_rows = "".join(
+        f'<tr><td><a href="/{prefix}{esc_id}/resolve/{sha}/{html.escape(p, quote=True)}">{html.escape(p)}</a></td>'
+        f"<td>{e.size:,}</td><td>{'LFS' if e.lfs else ''}</td></tr>"
+        for p, e in sorted(files.items())
+    )
+    ref_items = "".join(
+        f"<li>{kind} <code>{html.escape(name)}</code> &rarr; <code>{target[:12]}</code></li>"
+        for kind, group in (("branch", "heads"), ("tag", "tags"), ("PR", "pr"))
+        for name, target in sorted(refs[group].items())
+    )
+    discussions = "".join(
+        f"<li>#{d['num']} [{'PR' if d['isPullRequest'] else 'discussion'}, {html.escape(d['status'])}] "
+        f"{html.escape(d['title'])} by {html.escape(d['author']['name'])}</li>"
+        for d in storage.list_discussions(repo_type, repo_id)
+    )
+    return (
+        _HEAD.format(title=esc_id)
+        + f'<p><a href="/">&larr; zoo</a></p><h1>{html.escape(repo_type)}: {esc_id}</h1>'
+        + f"<p>main = <code>{sha}</code> (<a href='/api/{repo_type}s/{esc_id}'>API</a>)</p>"
+        + f"<h2>Card</h2><pre>{html.escape(st.readme_text(storage, files)) or 'no README.md'}</pre>"
+        + f"<h2>Files</h2><table><tr><th>path</th><th>bytes</th><th></th></tr>{file_rows}</table>"
+        + f"<h2>Refs</h2><ul>{ref_items}</ul>"
+        + f"<h2>Discussions and pull requests</h2><ul>{discussions or '<li>none</li>'}</ul></body></html>"
+    )
+
+
 def render_index(storage: st.Storage) -> str:
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>lmolt-hub zoo</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}</style></head><body>"
-        "<h1>lmolt-hub model zoo (local Hub)</h1>"
-        f'<p><a href="{LEADERBOARD_PATH}">Leaderboard</a></p>'
-        f"<h2>Models</h2>{_table(storage, 'model')}"
-        f"<h2>Datasets</h2>{_table(storage, 'dataset')}"
-        "</body></html>"
+        _HEAD.format(title="lmolt-hub zoo")
+        + "<h1>lmolt-hub model zoo (local Hub)</h1>"
+        + f'<p><a href="{LEADERBOARD_PATH}">Leaderboard</a></p>'
+        + f"<h2>Models</h2>{_table(storage, 'model')}"
+        + f"<h2>Datasets</h2>{_table(storage, 'dataset')}"
+        + "</body></html>"
     )
