@@ -450,3 +450,17 @@ def test_malformed_bodies_get_400(api, local_hub):
         assert resp.status == 400, (path, resp.status, data)
         assert json.loads(data)["error"]
     assert api.model_info(repo).sha  # and the server is still fine
+
+
+def test_private_repos_need_a_token_to_read(api, local_hub):
+    repo = _name("private")
+    api.create_repo(repo, private=True)
+    api.upload_file(path_or_fileobj=b"secret", path_in_repo="s.txt", repo_id=repo)
+    anon = HfApi(endpoint=local_hub.url, token=False)
+    with pytest.raises(RepositoryNotFoundError):
+        anon.model_info(repo)
+    assert repo not in {m.id for m in anon.list_models(author="lmolt-test")}
+    assert repo in {m.id for m in api.list_models(author="lmolt-test")}
+    assert _raw(local_hub, "GET", f"/{repo}/resolve/main/s.txt")[0].status == 404
+    api.update_repo_settings(repo, private=False)
+    assert anon.model_info(repo).private is False

@@ -422,7 +422,10 @@ class HubHandler(BaseHTTPRequestHandler):
         if method == "PUT" and action == "settings":
             self._user(True)
             body = self._read_json()
-            self.store.update_settings(repo_type, repo_id, body.get("private"))
+            private = body.get("private")
+            if body.get("visibility") in ("private", "public"):
+                private = body["visibility"] == "private"
+            self.store.update_settings(repo_type, repo_id, private)
             return self._json({})
         raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
 
