@@ -359,7 +359,7 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._repo_page(repo_type, f"{segs[0]}/{segs[1]}")
         if len(segs) >= 5 and segs[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(repo_type, f"{segs[0]}/{segs[1]}", segs[3], "/".join(segs[4:]))
-        raise HubError(404, f"Not found: {method} {self.path[:200]}")
+        raise self._unsupported(method)
 
     def _route_api(self, method: str, segs: list[str]) -> None:
         key = (method, "/".join(segs))
@@ -376,12 +376,12 @@ class HubHandler(BaseHTTPRequestHandler):
         if key in simple:
             return simple[key]()
         if not segs or segs[0] not in PLURAL:
-            raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
+            raise self._unsupported(method)
         repo_type = PLURAL[segs[0]]
         if len(segs) == 1 and method in ("GET", "HEAD"):
             return self._list_repos(repo_type)
         if len(segs) < 3:
-            raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
+            raise self._unsupported(method)
         repo_id = st.validate_repo_id(f"{segs[1]}/{segs[2]}")
         rest = segs[3:]
         action = rest[0] if rest else ""
@@ -427,7 +427,12 @@ class HubHandler(BaseHTTPRequestHandler):
                 private = body["visibility"] == "private"
             self.store.update_settings(repo_type, repo_id, private)
             return self._json({})
-        raise HubError(404, f"Unknown API route {method} /api/{'/'.join(segs)[:200]}")
+        raise self._unsupported(method)
+
+    def _unsupported(self, method: str) -> HubError:
+        # Logged loudly: a client calling a route we lack is a gap to fill, not a user error.
+        log.warning("local Hub: unsupported route %s %s", method, self.path[:300])
+        return HubError(404, f"Route not supported by the local Hub: {method} {self.path[:200]}")
 
     # ------------------------------------------------------------ users, repos
     def _whoami(self) -> None:
