@@ -21,8 +21,6 @@ ORG = "lineage-test"
 def _push_model(path: Path, repo: str, card: dict | None = None) -> str:
     from huggingface_hub import HfApi
 
-    from lmolt_hub.cards import render_card  # noqa: F401  (cards are plain front matter here)
-
     api = HfApi()
     api.create_repo(repo, exist_ok=True)
     if card is not None:
@@ -87,7 +85,7 @@ def test_merge_from_hub_ids_push_and_lineage(parents, tmp_path):
         tree["kind"] == "merge" and tree["method"] == "slerp" and tree["revision"] == result["hub_revision"]
     )
     by_id = {p["id"]: p for p in tree["parents"]}
-    assert by_id[f"{ORG}/lmolt-sft-caption2smiles"]["relation"] == "base"
+    assert by_id[f"{ORG}/lmolt-sft-caption2smiles"]["relation"] == "merge base"
     for p in by_id.values():
         assert p["parents"][0]["id"] == f"{ORG}/tiny-base" and p["parents"][0]["kind"] == "model"
         assert p["datasets"][0]["id"] == f"{ORG}/lmolt-triples"

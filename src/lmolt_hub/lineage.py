@@ -98,7 +98,7 @@ def lineage(
     if lm.get("kind") == "merge":
         node |= {"kind": "merge", "method": lm.get("method"), "detail": _ratio_text(lm.get("parameters"))}
         for p in lm.get("parents") or []:
-            relation = p.get("role", "input")
+            relation = f"merge {p.get('role', 'input')}"  # "merge base" / "merge input"
             if p.get("adapter"):
                 node["parents"].append(child(p["adapter"]["id"], p["adapter"].get("revision"), relation))
             else:
