@@ -194,6 +194,7 @@ class ModelRejecter:
         )
         if not self.seq2seq:
             tok.padding_side = "left"  # a causal model continues from the right end of each row
+            tok.truncation_side = "left"  # an over-long prompt loses its header, never "Response: "
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         self._model, self._tok, self._device = model, tok, device
