@@ -353,3 +353,17 @@ def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
     recipe = _file_recipe(tmp_path, pairs, {d: [{"src": "x", "out": "y"}] for d in DIRECTIONS})
     with pytest.raises(DataError, match="duplicate values"):
         build_from_config(recipe, output_dir=tmp_path / "out", quiet=True)
+
+
+def test_one_direction_needs_one_generator(tmp_path: Path) -> None:
+    raw = yaml.safe_load((RECIPES / "default" / "triples.yaml").read_text())
+    raw.update(
+        directions=["caption2smiles"], negatives={"caption2smiles": {"predictions": "bundled:molt5-base"}}
+    )
+    raw["splits"]["train"]["limit"] = 20
+    recipe = tmp_path / "c2s.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    out = Path(build_from_config(recipe, output_dir=tmp_path / "out", quiet=True)["output_dir"])
+    rows = _rows(out / "data/train-00000-of-00001.parquet")
+    assert rows and {r["direction"] for r in rows} == {"caption2smiles"}
+    assert "molt5-base-caption2smiles" in (out / "README.md").read_text()

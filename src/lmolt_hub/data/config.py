@@ -88,8 +88,10 @@ class GenerationConfig:
 
 @dataclass
 class NegativesConfig:
-    smiles2caption: RejectedConfig
-    caption2smiles: RejectedConfig
+    """One rejected-output producer per direction built (a direction not built needs none)."""
+
+    smiles2caption: RejectedConfig = field(default_factory=RejectedConfig)
+    caption2smiles: RejectedConfig = field(default_factory=RejectedConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     drop_empty: bool = True
 
@@ -245,7 +247,7 @@ def _check(recipe: Recipe) -> None:
             if split.limit is not None and split.limit < 1:
                 raise DataError(f"recipe.splits.{name}.limit: must be >= 1, got {split.limit}")
             _check_source(split.source, f"recipe.splits.{name}.source")
-        for direction in DIRECTIONS:
+        for direction in recipe.directions:
             rej: RejectedConfig = getattr(recipe.negatives, direction)
             if (rej.model is None) == (rej.predictions is None):
                 raise DataError(f"recipe.negatives.{direction}: set exactly one of 'model' or 'predictions'")
