@@ -56,6 +56,8 @@ def test_default_triples_follow_the_contract(default_triples: dict) -> None:
     # ~10% of ChEBI-20 test per direction, every drop counted: selected == kept + dropped
     s = summary["splits"]["train"]
     assert 320 <= s["selected"] <= 340
+    for split in summary["splits"].values():  # every source row is kept or counted as a drop
+        assert split["source_rows"] == split["valid_rows"] + sum(split["drops"].values())
     for direction, d in s["directions"].items():
         assert d["rows"] + sum(d["drops"].values()) == s["selected"]
         assert d["rows"] == sum(r["direction"] == direction for r in train)
@@ -367,3 +369,11 @@ def test_one_direction_needs_one_generator(tmp_path: Path) -> None:
     rows = _rows(out / "data/train-00000-of-00001.parquet")
     assert rows and {r["direction"] for r in rows} == {"caption2smiles"}
     assert "molt5-base-caption2smiles" in (out / "README.md").read_text()
+
+
+def test_cli_check_config_validates_sources_without_building(tmp_path: Path, capsys) -> None:
+    from lmolt_hub.cli import main
+
+    assert main(["data", "check", "--config", str(RECIPES / "default" / "eval.yaml")]) == 0
+    report = json.loads(capsys.readouterr().out.rsplit("ok", 1)[0])
+    assert report["source"]["rows"] == 3301 and report["exclude"][0]["molecules"] == 360
