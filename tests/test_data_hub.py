@@ -139,3 +139,27 @@ def test_nothing_half_built_is_pushed(local_hub, tmp_path: Path) -> None:
     for name in ("never-built", "tampered"):
         with pytest.raises(RepositoryNotFoundError):
             api.dataset_info(f"{ORG}/{name}")
+
+
+def test_republish_replaces_the_dataset_in_one_commit(local_hub, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+
+    repo = f"{ORG}/republished"
+    recipe = RECIPES / "default" / "triples.yaml"
+    build_from_config(recipe, ["splits.train.limit=8"], output_dir=tmp_path / "a", push_to=repo, quiet=True)
+    raw = yaml.safe_load(recipe.read_text())
+    del raw["splits"]["validation"]
+    (tmp_path / "train_only.yaml").write_text(yaml.safe_dump(raw))
+    api = HfApi()
+    before = len(api.list_repo_commits(repo, repo_type="dataset"))
+    second = build_from_config(
+        tmp_path / "train_only.yaml",
+        ["splits.train.limit=8"],
+        output_dir=tmp_path / "b",
+        push_to=repo,
+        quiet=True,
+    )
+    assert len(api.list_repo_commits(repo, repo_type="dataset")) == before + 1
+    files = set(api.list_repo_files(repo, repo_type="dataset"))
+    assert not any("validation" in f for f in files)  # stale shards removed in that same commit
+    assert files - {".gitattributes"} == set(second["files"])  # exactly what was built
