@@ -13,7 +13,7 @@ import yaml
 pytest.importorskip("mergekit")
 
 from lmolt_hub.lineage import format_tree, lineage  # noqa: E402
-from lmolt_hub.merging import merge_from_config  # noqa: E402
+from lmolt_hub.merging import MergeConfigError, merge_from_config  # noqa: E402
 
 ORG = "lineage-test"
 
@@ -70,6 +70,16 @@ def test_merge_from_hub_ids_push_and_lineage(parents, tmp_path):
         f"{ORG}/lmolt-sft-caption2smiles": parents["lmolt-sft-caption2smiles"],
         f"{ORG}/lmolt-sft-smiles2caption": parents["lmolt-sft-smiles2caption"],
     }
+
+    # pushing the same merge again is a no-op; another model onto that repo is refused
+    again = merge_from_config(cfg, tmp_path / "out", push_to=f"{ORG}/lmolt-slerp", variables={"org": ORG})
+    assert again["reused"] and again["hub_revision"] == result["hub_revision"]
+    other = tmp_path / "slerp2.yaml"
+    other.write_text(cfg.read_text().replace("t: 0.05", "t: 0.1"))
+    with pytest.raises(MergeConfigError, match="already holds a different model"):
+        merge_from_config(other, tmp_path / "out2", push_to=f"{ORG}/lmolt-slerp", variables={"org": ORG},
+                          check_generation=False)  # fmt: skip
+    assert not (tmp_path / "out2").exists()  # refused before merging
 
     from huggingface_hub import HfApi
 

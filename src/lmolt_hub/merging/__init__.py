@@ -27,10 +27,12 @@ def merge_from_config(
 ) -> dict[str, Any]:
     """Merge per a mergekit-schema recipe; returns the merge metadata plus ``output_dir``,
     ``hub_model_id`` and ``hub_revision`` (the pushed commit sha, or None when not pushed)."""
-    from lmolt_hub.merging.hub import push_merge
-    from lmolt_hub.merging.run import run_merge_recipe
+    from lmolt_hub.merging.hub import check_push_target, push_merge
+    from lmolt_hub.merging.run import recipe_digest, run_merge_recipe
 
     recipe = load_merge_config(path, variables=variables)
+    if push_to:  # a conflicting Hub repo is an error before any weight is written
+        check_push_target(push_to, recipe_digest(recipe), overwrite)
     meta = run_merge_recipe(
         recipe,
         out_dir,
@@ -39,7 +41,7 @@ def merge_from_config(
         lazy=lazy,
         card_name=push_to,
     )
-    revision = push_merge(out_dir, push_to) if push_to else None
+    revision = push_merge(out_dir, push_to, overwrite=overwrite) if push_to else None
     return meta | {
         "output_dir": str(Path(out_dir).resolve()),
         "hub_model_id": push_to,

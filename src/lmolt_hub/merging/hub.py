@@ -62,9 +62,18 @@ def write_card(model_dir: Path, meta: dict[str, Any], name: str) -> Path:
 
 
 def push_merge(
-    model_dir: str | Path, repo_id: str, private: bool = False, commit_message: str | None = None
+    model_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    commit_message: str | None = None,
+    overwrite: bool = False,
 ) -> str:
-    """Upload a completed merge directory in a single commit; returns the commit sha."""
+    """Upload a completed merge directory in a single commit; returns the commit sha.
+
+    Idempotent: when ``repo_id`` already holds this very merge (same recipe digest) its current
+    commit is returned and nothing is uploaded. A repo holding a different model is refused
+    unless ``overwrite``.
+    """
     from huggingface_hub import HfApi
 
     from lmolt_hub.merging.run import MARKER
@@ -74,9 +83,12 @@ def push_merge(
     if not marker.is_file():
         raise MergeConfigError(f"{model_dir} holds no completed merge ({MARKER} missing); refusing to push")
     meta = json.loads(marker.read_text(encoding="utf-8"))
-    write_card(model_dir, meta, name=repo_id)  # the card names the repo it is pushed to
     api = HfApi()
+    if (sha := check_push_target(repo_id, meta["recipe_digest"], overwrite)) is not None:
+        return sha
+    write_card(model_dir, meta, name=repo_id)  # the card names the repo it is pushed to
     api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+    # One commit: if the upload is interrupted, the Hub keeps its previous state, never a partial merge.
     info = api.upload_folder(
         repo_id=repo_id,
         folder_path=str(model_dir),
@@ -86,3 +98,47 @@ def push_merge(
         ignore_patterns=[".*"],
     )
     return info.oid
+
+
+def check_push_target(repo_id: str, digest: str, overwrite: bool = False) -> str | None:
+    """Before merging: refuse a target repo that holds another model (unless ``overwrite``).
+
+    Returns the repo's commit sha when it already holds this very merge (nothing to push).
+    """
+    from huggingface_hub import HfApi
+
+    existing = _remote_state(HfApi(), repo_id)
+    if existing is None:
+        return None
+    sha, remote_digest, has_model = existing
+    if remote_digest == digest:
+        return sha
+    if has_model and not overwrite:
+        raise MergeConfigError(
+            f"{repo_id} already holds a different model; push elsewhere or pass overwrite "
+            "(`lmolt-hub merge --overwrite`)"
+        )
+    return None
+
+
+def _remote_state(api, repo_id: str) -> tuple[str, str | None, bool] | None:
+    """(commit sha, merge digest or None, holds model weights) of ``repo_id``; None if absent."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from lmolt_hub.merging.run import MARKER
+
+    try:
+        info = api.model_info(repo_id)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        return None
+    files = {s.rfilename for s in info.siblings or []}
+    has_model = any(f.endswith((".safetensors", ".bin")) for f in files)
+    digest = None
+    if MARKER in files:
+        try:
+            path = hf_hub_download(repo_id, MARKER, revision=info.sha)
+            digest = json.loads(Path(path).read_text(encoding="utf-8")).get("recipe_digest")
+        except (EntryNotFoundError, ValueError):
+            digest = None
+    return info.sha, digest, has_model
