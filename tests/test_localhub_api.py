@@ -464,3 +464,17 @@ def test_private_repos_need_a_token_to_read(api, local_hub):
     assert _raw(local_hub, "GET", f"/{repo}/resolve/main/s.txt")[0].status == 404
     api.update_repo_settings(repo, private=False)
     assert anon.model_info(repo).private is False
+
+
+def test_tree_pagination_follows_link_header(api, monkeypatch):
+    from huggingface_hub import CommitOperationAdd
+
+    from lmolt_hub.localhub import server
+
+    repo = _name("pages")
+    api.create_repo(repo)
+    ops = [CommitOperationAdd(f"d/f{i:02d}.txt", f"{i}".encode()) for i in range(7)]
+    api.create_commit(repo, operations=ops, commit_message="many files")
+    monkeypatch.setattr(server, "TREE_PAGE", 3)  # the server runs in this process
+    listed = [e.path for e in api.list_repo_tree(repo, recursive=True)]
+    assert listed == sorted({".gitattributes", "d", *(f"d/f{i:02d}.txt" for i in range(7))})

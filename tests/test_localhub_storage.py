@@ -130,3 +130,15 @@ def test_commit_to_unknown_revision_and_missing_blob(store):
 
 def test_git_oids_match_git():
     assert st.git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_gc_removes_only_unreferenced_old_blobs(store):
+    _add(store, "keep.txt", b"kept")
+    orphan = store.put_bytes(b"orphan")
+    fresh = store.put_bytes(b"fresh upload, commit pending")
+    old = os.stat(store.blob_path(orphan)).st_mtime - 7200
+    os.utime(store.blob_path(orphan), (old, old))
+    assert store.gc(grace_s=3600) == (1, len(b"orphan"))
+    assert not store.has_blob(orphan) and store.has_blob(fresh)
+    entry = store.files("model", "org/m", store.resolve("model", "org/m", "main"))["keep.txt"]
+    assert store.open_blob(entry.sha256).read() == b"kept"

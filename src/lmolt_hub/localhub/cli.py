@@ -38,11 +38,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_LFS >> 30,
         help="limit for one LFS object (streamed to disk), GiB",
     )
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="do not serve: delete blobs no commit references (e.g. after delete_repo) and exit",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if args.gc:
+        from lmolt_hub.localhub.storage import Storage
+
+        removed, freed = Storage(args.root).gc()
+        print(f"removed {removed} unreferenced blobs ({freed / 1e6:.1f} MB)")
+        return 0
     tokens = list(args.token)
     if not tokens and not args.read_only:
         tokens = [os.environ.get("LMOLT_HUB_TOKEN") or "hf_local_" + secrets.token_hex(16)]

@@ -373,6 +373,25 @@ class Storage:
                 out.append(read_json(meta_path))
         return out
 
+    def gc(self, grace_s: float = 3600.0) -> tuple[int, int]:
+        """Delete blobs no commit of any repo references; returns (files, bytes) removed.
+
+        Blobs younger than ``grace_s`` are kept: they may belong to an upload whose
+        commit has not arrived yet.
+        """
+        referenced: set[str] = set()
+        for commit_path in (self.root / "repos").glob("*/*/*/commits/*.json"):
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                referenced.update(e["sha256"] for e in read_json(commit_path)["files"].values())
+        removed = freed = 0
+        cutoff = time.time() - grace_s
+        for blob in (self.root / "blobs").glob("*/*"):
+            stat = blob.stat()
+            if blob.name not in referenced and stat.st_mtime < cutoff:
+                blob.unlink(missing_ok=True)
+                removed, freed = removed + 1, freed + stat.st_size
+        return removed, freed
+
     # ---- refs and commits
     def refs(self, repo_type: str, repo_id: str) -> dict:
         self.repo_meta(repo_type, repo_id)
