@@ -23,6 +23,17 @@ N_ROWS = 6
 EVAL_REPO = "evalorg/lmolt-eval-mini"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy CI machine 2 OpenMP threads run ~5x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _rows(n: int) -> list[dict]:
     with open(chebi20_split("validation"), encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)

@@ -95,7 +95,7 @@ def score_predictions_file(
         "results": {direction: scores.corpus},
         "confidence_intervals": {direction: scores.confidence_intervals},
         "bootstrap": {"n_resamples": bootstrap_resamples, "seed": seed, "confidence": 0.95},
-        "hallucination": {direction: scores.hallucination},
+        "hallucination": {direction: scores.hallucination} if scores.hallucination else {},
         "n_samples": {direction: len(refs)},
         "versions": library_versions(),
         "git_sha": git_sha(),

@@ -251,7 +251,7 @@ def _write(
         "results": {d: t[3].corpus for d, t in per_direction.items()},
         "confidence_intervals": {d: t[3].confidence_intervals for d, t in per_direction.items()},
         "bootstrap": {"n_resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "confidence": 0.95},
-        "hallucination": {d: t[3].hallucination for d, t in per_direction.items()},
+        "hallucination": {d: t[3].hallucination for d, t in per_direction.items() if t[3].hallucination},
         "n_samples": {d: len(t[0].prompts) for d, t in per_direction.items()},
         "versions": library_versions(),
         "git_sha": git_sha(),
