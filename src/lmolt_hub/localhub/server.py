@@ -599,6 +599,8 @@ class HubHandler(BaseHTTPRequestHandler):
         return out
 
     def _tree(self, repo_type: str, repo_id: str, revision: str, path: str) -> None:
+        if path:
+            st.validate_path(path)
         self._check_read(repo_type, repo_id)
         sha = self.store.resolve(repo_type, repo_id, revision)
         files = self.store.files(repo_type, repo_id, sha)
