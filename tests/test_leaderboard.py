@@ -217,19 +217,16 @@ def test_load_results_rejects_bad_documents(tmp_path, mutate, message):
         V.load_results(path)
 
 
-def _eval_set(n: int = 12) -> V.EvalSet:
+def _eval_set(n: int = 12) -> list[dict[str, str]]:
+    """The first ``n`` real ChEBI-20 test pairs as eval-set rows."""
     with open(chebi20_split("test"), encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:n]
-    return V.EvalSet(
-        "o/lmolt-eval-3k",
-        "f" * 40,
-        [{"id": r["CID"], "molecule": r["SMILES"], "caption": r["description"]} for r in rows],
-    )
+    return [{"id": r["CID"], "molecule": r["SMILES"], "caption": r["description"]} for r in rows]
 
 
-def _write_samples(folder: Path, eval_set: V.EvalSet, direction: str, rows_edit=None) -> dict:
+def _write_samples(folder: Path, eval_set: list[dict], direction: str, rows_edit=None) -> dict:
     rows = []
-    for gold in eval_set.rows:
+    for gold in eval_set:
         source, reference = source_target(direction, gold["molecule"], gold["caption"])
         rows.append({"id": gold["id"], "direction": direction, "source": source, "reference": reference,
                      "raw_output": reference, "output": reference, "metrics": {}})  # fmt: skip
@@ -238,14 +235,14 @@ def _write_samples(folder: Path, eval_set: V.EvalSet, direction: str, rows_edit=
         rows = rows_edit(rows)
     (folder / f"samples_{direction}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return {"directions": [direction], "samples": {direction: f"samples_{direction}.jsonl"},
-            "n_samples": {direction: len(eval_set.rows)}}  # fmt: skip
+            "n_samples": {direction: len(eval_set)}}  # fmt: skip
 
 
 def test_check_samples_matches_by_id_and_hash_in_any_order(tmp_path):
     eval_set = _eval_set()
     results = _write_samples(tmp_path, eval_set, "caption2smiles")
-    ordered = V.check_samples(tmp_path, results, eval_set)
-    assert [r["id"] for r in ordered["caption2smiles"]] == [r["id"] for r in eval_set.rows]
+    ordered = V.check_samples(tmp_path, results, eval_set, "o/lmolt-eval-3k@test")
+    assert [r["id"] for r in ordered["caption2smiles"]] == [r["id"] for r in eval_set]
 
 
 @pytest.mark.parametrize(
@@ -266,16 +263,16 @@ def test_check_samples_rejects_altered_rows(tmp_path, edit, message):
     eval_set = _eval_set()
     results = _write_samples(tmp_path, eval_set, "caption2smiles", edit)
     with pytest.raises(V.SubmissionError, match=message):
-        V.check_samples(tmp_path, results, eval_set)
+        V.check_samples(tmp_path, results, eval_set, "o/lmolt-eval-3k@test")
 
 
 def test_check_samples_rejects_path_traversal_and_missing_files(tmp_path):
     eval_set = _eval_set()
     results = _write_samples(tmp_path, eval_set, "caption2smiles")
     with pytest.raises(V.SubmissionError, match="plain file name"):
-        V.check_samples(tmp_path, {**results, "samples": {"caption2smiles": "../etc/passwd"}}, eval_set)
+        V.check_samples(tmp_path, {**results, "samples": {"caption2smiles": "../etc/passwd"}}, eval_set, "e")
     with pytest.raises(V.SubmissionError, match="missing"):
-        V.check_samples(tmp_path, {**results, "samples": {"caption2smiles": "nope.jsonl"}}, eval_set)
+        V.check_samples(tmp_path, {**results, "samples": {"caption2smiles": "nope.jsonl"}}, eval_set, "e")
 
 
 def test_rate_limit_and_duplicates_and_size():

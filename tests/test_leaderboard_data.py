@@ -84,8 +84,8 @@ def synthetic_samples(direction: str, quality: float, seed: int) -> list[dict[st
             metrics["chrf"] = min(1.0, max(0.0, rng.gauss(quality, 0.15)))
             metrics["win"] = metrics["chrf"] > 0.3 and abs(dlen) < 5
         else:
-            metrics["nli_entailment"] = min(1.0, max(0.0, rng.gauss(quality, 0.2)))
-            metrics["win"] = metrics["nli_entailment"] > 0.5
+            metrics["entailment"] = min(1.0, max(0.0, rng.gauss(quality, 0.2)))
+            metrics["win"] = metrics["entailment"] > 0.5
         rows.append(
             {
                 "id": str(i),

@@ -4,9 +4,9 @@
   dLen and chrF for L->M (caption2smiles) and of dLen and NLI entailment for
   M->L (smiles2caption).
 * Figure 2 (``figure2_win_rates.png``): each model's win rate per direction,
-  and the cross win-rate matrix between models per direction (share of pairs
-  where the row model wins and the column model does not), computed with
-  ``lmolt_hub.metrics.hallucination.cross_win_rate``.
+  and the cross win-rate matrix between models per direction (row model against
+  column model on the same pairs: wins where only it wins, plus half the ties;
+  0.5 = no difference), computed with ``lmolt_hub.metrics.hallucination.cross_win_rate``.
 
 Only ``verified`` rows have samples, so only they appear in the figures.
 """
@@ -26,7 +26,7 @@ DIRECTION_LABELS = {"caption2smiles": "L->M (caption2smiles)", "smiles2caption":
 SERIES_KEYS: dict[str, tuple[str, ...]] = {
     "dlen": ("dlen", "d_len", "dLen", "delta_len"),
     "chrf": ("chrf", "chrF", "chrf_123"),
-    "nli": ("nli_entailment", "entailment", "nli_entail", "nli_entailment_prob"),
+    "nli": ("entailment", "nli_entailment", "nli_entail", "nli_entailment_prob"),
     "win": ("win", "hallucination_win", "is_win"),
 }
 FIGURE1_PANELS = (
@@ -123,7 +123,10 @@ def _win_flags(rows: Sequence[dict[str, Any]]) -> dict[str, bool]:
 
 
 def cross_matrix(flags: list[dict[str, bool]]) -> list[list[float | None]]:
-    """Matrix[i][j] = cross win rate of model i over model j on the pairs both were scored on."""
+    """Matrix[i][j] = cross win rate of model i against model j on the pairs both were scored on.
+
+    ``lmolt_hub.metrics.hallucination.cross_win_rate``'s ``a_win_rate``: 0.5 means no difference.
+    """
     from lmolt_hub.metrics.hallucination import cross_win_rate
 
     matrix: list[list[float | None]] = []
@@ -131,7 +134,11 @@ def cross_matrix(flags: list[dict[str, bool]]) -> list[list[float | None]]:
         row: list[float | None] = []
         for b in flags:
             common = sorted(set(a) & set(b))
-            row.append(cross_win_rate([a[k] for k in common], [b[k] for k in common]) if common else None)
+            if not common:
+                row.append(None)
+                continue
+            rate = cross_win_rate([{"win": a[k]} for k in common], [{"win": b[k]} for k in common])
+            row.append(rate["a_win_rate"])
         matrix.append(row)
     return matrix
 
@@ -156,17 +163,17 @@ def figure2(
         matrix = cross_matrix(flags[direction]) if labels else []
         data = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
         if data.size:
-            ax.imshow(data, vmin=0, vmax=1, cmap="viridis")
+            ax.imshow(data, vmin=0, vmax=1, cmap="coolwarm")
             for i in range(len(labels)):
                 for j in range(len(labels)):
                     if not np.isnan(data[i, j]):
-                        ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
+                        ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", color="k", fontsize=8)
             ax.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
             ax.set_yticks(x, labels, fontsize="small")
         else:
             ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(
-            f"Cross win rate, {DIRECTION_LABELS[direction]}\n(row wins, column does not)", fontsize="medium"
+            f"Cross win rate, {DIRECTION_LABELS[direction]}\n(row vs column; 0.5 = even)", fontsize="medium"
         )
     fig.suptitle("Figure 2: win rates and cross win rates")
     fig.tight_layout(rect=(0, 0, 1, 0.96))

@@ -211,17 +211,31 @@ def _tree(api: Any, repo_id: str, revision: str) -> dict[str, tuple[str | None, 
     return out
 
 
+def _fork_point(api: Any, repo_id: str, pr_ref: str) -> str:
+    """The main commit the PR branched from (its newest commit that is also on main)."""
+    on_main = {c.commit_id for c in api.list_repo_commits(repo_id, repo_type="dataset", revision="main")}
+    for commit in api.list_repo_commits(repo_id, repo_type="dataset", revision=pr_ref):
+        if commit.commit_id in on_main:
+            return commit.commit_id
+    raise SubmissionError("the PR does not branch from the leaderboard's main branch")
+
+
 def _new_files(
     api: Any, repo_id: str, pr_ref: str, main: dict[str, tuple[str | None, int]]
 ) -> dict[str, int]:
-    """Files the PR adds (path -> size); refuses PRs that change or delete anything on main."""
+    """Files the PR adds (path -> size); refuses PRs that change or delete anything.
+
+    Compared with the commit the PR branched from (main may have moved on since, with other
+    accepted submissions the PR does not contain; the Hub merges those three-way).
+    """
+    base = _tree(api, repo_id, _fork_point(api, repo_id, pr_ref))
     pr_tree = _tree(api, repo_id, pr_ref)
-    changed = sorted(p for p, (blob, _) in main.items() if p not in pr_tree or pr_tree[p][0] != blob)
+    changed = sorted(p for p, (blob, _) in base.items() if p not in pr_tree or pr_tree[p][0] != blob)
     if changed:
         raise SubmissionError(
             f"the PR modifies or deletes existing files ({', '.join(changed[:5])}); submissions may only add files"
         )
-    added = {p: size for p, (_, size) in pr_tree.items() if p not in main}
+    added = {p: size for p, (_, size) in pr_tree.items() if p not in base}
     if not added:
         raise SubmissionError("the PR adds no files")
     folders = {os.path.dirname(p) for p in added}
@@ -230,8 +244,9 @@ def _new_files(
         raise SubmissionError(
             f"all files must be in one folder {SUBMISSIONS_DIR}/<namespace>/<id>/, got {sorted(folders)}"
         )
-    if any(p.startswith(next(iter(folders)) + "/") for p in main):
-        raise SubmissionError(f"folder {next(iter(folders))} already exists on the leaderboard")
+    folder = next(iter(folders))
+    if any(p.startswith(folder + "/") for p in main):
+        raise SubmissionError(f"folder {folder} already exists on the leaderboard")
     return added
 
 

@@ -51,18 +51,6 @@ class SubmissionError(ValueError):
 
 
 @dataclass
-class EvalSet:
-    """The evaluation rows a submission must match (``id, molecule, caption``)."""
-
-    repo_id: str
-    revision: str
-    rows: list[dict[str, Any]]
-
-    def by_id(self) -> dict[str, dict[str, Any]]:
-        return {str(r["id"]): r for r in self.rows}
-
-
-@dataclass
 class Verdict:
     record: Record
     results: dict[str, Any]
@@ -226,24 +214,15 @@ def check_eval_dataset(results: dict[str, Any], org: str) -> tuple[str, str]:
     return ours, revision
 
 
-def load_eval_set(api: Any, repo_id: str, revision: str, split: str = "test") -> EvalSet:
-    """The eval set at ``revision`` from the Hub (its parquet files, read with pyarrow)."""
-    import pyarrow.parquet as pq
-    from huggingface_hub.errors import HfHubHTTPError
+def load_eval_set(repo_id: str, revision: str, split: str | None = None) -> Any:
+    """The eval set at ``revision``, read by the harness's own loader (``lmolt_hub.evaluation.tasks``)."""
+    from lmolt_hub.evaluation.tasks import EvalSetError
+    from lmolt_hub.evaluation.tasks import load_eval_set as harness_load
 
     try:
-        info = api.dataset_info(repo_id, revision=revision)
-    except HfHubHTTPError:
-        raise SubmissionError(f"eval set {repo_id} has no revision {revision}") from None
-    files = sorted(s.rfilename for s in info.siblings or [] if s.rfilename.endswith(".parquet"))
-    files = [f for f in files if f"{split}-" in f.rsplit("/", 1)[-1] or f"/{split}/" in f] or files
-    if not files:
-        raise SubmissionError(f"eval set {repo_id}@{revision} has no parquet files")
-    rows: list[dict[str, Any]] = []
-    for name in files:
-        local = api.hf_hub_download(repo_id, name, repo_type="dataset", revision=info.sha)
-        rows.extend(pq.read_table(local, columns=["id", "molecule", "caption"]).to_pylist())
-    return EvalSet(repo_id=repo_id, revision=info.sha, rows=rows)
+        return harness_load(repo_id, revision, split or "test")
+    except EvalSetError as exc:
+        raise SubmissionError(f"eval set {repo_id}@{revision}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- samples and metrics
@@ -266,10 +245,13 @@ def _read_jsonl(path: Path, what: str) -> list[dict[str, Any]]:
 
 
 def check_samples(
-    directory: Path, results: dict[str, Any], eval_set: EvalSet
+    directory: Path, results: dict[str, Any], eval_rows: Sequence[dict[str, Any]], label: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """direction -> sample rows in eval-set order; refuses missing, extra, duplicated or altered rows."""
-    expected = eval_set.by_id()
+    """direction -> sample rows in eval-set order; refuses missing, extra, duplicated or altered rows.
+
+    ``eval_rows`` are the eval set's ``{id, molecule, caption}``; ``label`` names it in messages.
+    """
+    expected = {str(r["id"]): r for r in eval_rows}
     ordered: dict[str, list[dict[str, Any]]] = {}
     for direction in results["directions"]:
         name = results["samples"].get(direction)
@@ -293,7 +275,7 @@ def check_samples(
         extra = sorted(set(by_id) - set(expected))
         if missing or extra:
             raise SubmissionError(
-                f"{name} does not match the eval set {eval_set.repo_id}@{eval_set.revision[:12]}: "
+                f"{name} does not match the eval set {label}: "
                 f"{len(missing)} missing row(s) {missing[:5]}, {len(extra)} extra row(s) {extra[:5]}"
             )
         for key, gold in expected.items():
@@ -318,32 +300,69 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def check_metrics(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]]) -> None:
-    """Recompute every corpus metric from the submitted outputs; all must equal the submitted values."""
-    from lmolt_hub.metrics import score
+def _score_options(results: dict[str, Any], direction: str) -> tuple[dict[str, Any], bool]:
+    """(options for ``score``, hallucination flag) as the harness recorded them in ``metric_options``."""
+    recorded = results.get("metric_options") or {}
+    hallucination = bool(recorded.get("hallucination", True))
+    if "by_direction" in recorded:
+        options = dict((recorded.get("by_direction") or {}).get(direction) or {})
+    else:
+        options = {k: v for k, v in recorded.items() if k != "hallucination"}
+    return {k: v for k, v in options.items() if v is not None}, hallucination
 
-    options = results.get("metric_options") or {}
-    for direction, rows in samples.items():
-        scores = score(direction, [r["output"] for r in rows], [r["reference"] for r in rows], **options)
-        submitted = results["results"].get(direction, {})
-        missing = sorted(set(scores.corpus) - set(submitted))
-        unknown = sorted(set(submitted) - set(scores.corpus))
-        if missing or unknown:
+
+def _compare(block: str, direction: str, submitted: dict[str, Any], recomputed: dict[str, Any]) -> None:
+    for name, value in sorted(recomputed.items()):
+        if name not in submitted:
+            raise SubmissionError(f"{block}.{direction} lacks {name!r}, which the harness computes")
+        if not _same(submitted[name], value):
             raise SubmissionError(
-                f"results.{direction}: missing metrics {missing}, unknown metrics {unknown}"
+                f"{block}.{direction}.{name} = {submitted[name]!r}, but recomputing it from the "
+                f"submitted outputs gives {value!r}"
             )
-        for name, value in sorted(scores.corpus.items()):
-            if not _same(submitted[name], value):
-                raise SubmissionError(
-                    f"results.{direction}.{name} = {submitted[name]!r}, but recomputing it from the "
-                    f"submitted outputs gives {value!r}"
-                )
+
+
+def check_metrics(
+    results: dict[str, Any],
+    samples: dict[str, list[dict[str, Any]]],
+    fcd_stats: Callable[[list[str]], Any] | None = None,
+) -> None:
+    """Recompute every metric from the submitted outputs; all must equal the submitted values.
+
+    Uses the harness's own scoring layer (``lmolt_hub.evaluation.scoring.score_direction`` over
+    ``lmolt_hub.metrics.score``) with the options the submission recorded; for L->M the FCD
+    reference statistics come from the eval set (``fcd_stats``), exactly as the harness gets them.
+    """
+    from lmolt_hub.evaluation.scoring import score_direction
+
+    for direction, rows in samples.items():
+        options, hallucination = _score_options(results, direction)
+        references = [r["reference"] for r in rows]
+        if direction == "caption2smiles" and fcd_stats is not None:
+            stats = fcd_stats(references)
+            if stats is not None:
+                options["fcd_reference_stats"] = stats
+        try:
+            scores = score_direction(
+                direction, [r["output"] for r in rows], references, options=options,
+                hallucination=hallucination, bootstrap_resamples=0,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise SubmissionError(f"metric options of {direction} cannot be reproduced: {exc}") from None
+        reported = results["results"].get(direction, {})
+        unknown = sorted(set(reported) - set(scores.corpus))
+        if unknown:
+            raise SubmissionError(f"results.{direction} has metrics the harness does not compute: {unknown}")
+        _compare("results", direction, reported, scores.corpus)
+        _compare(
+            "hallucination", direction, results["hallucination"].get(direction) or {}, scores.hallucination
+        )
 
 
 # --------------------------------------------------------------------------- spot check
 
-# (model_id, revision, direction, sources) -> raw greedy outputs, one per source.
-Regenerate = Callable[[str, str, str, list[str]], list[str]]
+# (results document, direction, sample rows) -> the harness's cleaned outputs, one per row.
+Regenerate = Callable[[dict[str, Any], str, list[dict[str, Any]]], list[str]]
 
 
 def spot_check(
@@ -362,10 +381,7 @@ def spot_check(
     for direction, rows in sorted(samples.items()):
         chosen = sorted(rng.sample(range(len(rows)), min(n, len(rows))))
         picked = [rows[i] for i in chosen]
-        model = results["model"]
-        outputs = regenerate(
-            model["id"], model.get("sha") or model["revision"], direction, [r["source"] for r in picked]
-        )
+        outputs = regenerate(results, direction, picked)
         for row, output in zip(picked, outputs, strict=True):
             if output != row["output"]:
                 raise SubmissionError(
@@ -430,11 +446,11 @@ def validate_results_submission(
         raise SubmissionError(f"model {model['id']}: revision {model['sha']} resolves to {facts['sha']}")
     checks.append("model")
     repo_id, revision = check_eval_dataset(results, org)
-    eval_set = load_eval_set(api, repo_id, revision)
+    eval_set = load_eval_set(repo_id, revision, results["eval_dataset"].get("split"))
     checks.append("eval_set")
-    samples = check_samples(directory, results, eval_set)
+    samples = check_samples(directory, results, eval_set.rows, f"{repo_id}@{(eval_set.sha or revision)[:12]}")
     checks.append("samples")
-    check_metrics(results, samples)
+    check_metrics(results, samples, eval_set.fcd_stats)
     checks.append("metrics")
     verification: dict[str, Any] = {"checks": checks, "license": facts["license"], "spot_check": None}
     if spot_check_n > 0:
