@@ -369,9 +369,6 @@ class HubHandler(BaseHTTPRequestHandler):
             ("GET", "whoami-v2"): self._whoami,
             ("POST", "repos/create"): self._create_repo,
             ("DELETE", "repos/delete"): self._delete_repo,
-            ("POST", "repos/move"): lambda: (_ for _ in ()).throw(
-                HubError(501, "Moving repos is not supported")
-            ),
         }
         if key in simple:
             return simple[key]()
