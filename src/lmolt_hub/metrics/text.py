@@ -162,12 +162,30 @@ class _CachedWordNet:
         return hit
 
 
+class _LazyWordNet:
+    """nltk's WordNet reader, loaded (~3 s) only when a word misses the synonym table."""
+
+    def __init__(self) -> None:
+        self._wn = None
+
+    def synsets(self, word: str):
+        if self._wn is None:
+            from lmolt_hub.metrics.wordnet import ensure_wordnet
+
+            self._wn = ensure_wordnet()
+        return self._wn.synsets(word)
+
+
 @lru_cache(maxsize=1)
 def _meteor_helpers():
-    from lmolt_hub.metrics.wordnet import ensure_wordnet
+    from lmolt_hub.metrics.wordnet import load_synonym_table
 
-    wn = ensure_wordnet()
-    return _CachedStemmer(), _CachedWordNet(wn)
+    wn = _CachedWordNet(_LazyWordNet())
+    # METEOR only looks up WordPiece tokens of the SciBERT vocab: a table of their WordNet synsets'
+    # lemma names (built once per WordNet install) spares loading WordNet in every process.
+    for word, synsets in load_synonym_table().items():
+        wn._cache[word] = tuple(_Synset(tuple(_Lemma(n) for n in names)) for names in synsets)
+    return _CachedStemmer(), wn
 
 
 def meteor_scores(hypotheses: list[list[str]], references: list[list[str]]) -> list[float]:

@@ -108,6 +108,79 @@ def _reload():
     return _try_load()
 
 
+def _table_path() -> Path:
+    """File of the METEOR synonym table, keyed by the WordNet files, the vocab and nltk's version."""
+    import hashlib
+
+    import nltk
+
+    from lmolt_hub.metrics.fcd import default_cache_dir
+    from lmolt_hub.resources import SCIBERT_VOCAB
+
+    h = hashlib.sha256(nltk.__version__.encode())
+    h.update(SCIBERT_VOCAB.read_bytes())
+    wn_dir = _wordnet_dir()
+    for name in REQUIRED:
+        st = (wn_dir / name).stat()
+        h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    name = f"lmolt_scibert_synonyms_{h.hexdigest()[:16]}.pkl"
+    # beside the WordNet files it derives from (one build per install), else in the lmolt cache
+    if os.access(wn_dir, os.W_OK):
+        return wn_dir / name
+    return default_cache_dir().parent / "wordnet" / name
+
+
+def _wordnet_dir() -> Path:
+    import nltk
+
+    _register(default_target())
+    try:
+        return Path(str(nltk.data.find("corpora/wordnet")))
+    except LookupError:
+        ensure_wordnet()
+        return Path(str(nltk.data.find("corpora/wordnet")))
+
+
+def build_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """``{word: ((lemma names of synset 1), ...)}`` for every SciBERT vocab token and its Porter stem:
+    exactly what ``wordnet.synsets(word)`` gives METEOR (tokens are already lower case)."""
+    from nltk.stem.porter import PorterStemmer
+
+    from lmolt_hub.resources import SCIBERT_VOCAB
+
+    wn = ensure_wordnet()
+    stem = PorterStemmer().stem
+    table = {}
+    for line in SCIBERT_VOCAB.read_text(encoding="utf-8").splitlines():
+        token = line.strip().lower()
+        # METEOR looks up hypothesis words left after exact matching and, after stem matching, their
+        # Porter stems
+        for word in (token, stem(token)):
+            if word not in table:
+                table[word] = tuple(tuple(lem.name() for lem in s.lemmas()) for s in wn.synsets(word))
+    return table
+
+
+def load_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The synonym table from the cache, built (and saved atomically) on first use."""
+    import pickle
+
+    path = _table_path()
+    if path.is_file():
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
+            pass
+    table = build_synonym_table()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(table, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return table
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
@@ -137,5 +210,6 @@ def main(args: argparse.Namespace) -> int:
             return 1
         dest, how = target / "corpora" / "wordnet", "downloaded with nltk"
     wn = _reload()
+    load_synonym_table()  # build the METEOR synonym cache now rather than in the first evaluation
     print(f"WordNet {wn.get_version()} ready in {dest} ({how}); METEOR works offline.")
     return 0
