@@ -199,3 +199,31 @@ def test_predictions_file_is_scored_with_the_leaderboard_fields(tmp_path):
     assert R.read_results(doc.pop("results_path")) == doc
     with pytest.raises(ValueError, match="unknown metric option"):
         score_predictions_file(path, "caption2smiles", output_dir=tmp_path / "out", metric_options={"fdc": 1})
+
+
+def test_push_results_uploads_files_and_writes_model_index(hub, tiny_llama_dir):
+    from huggingface_hub import HfApi, ModelCard
+
+    api = HfApi()
+    api.create_repo("lmolt-user/e2e-owned", exist_ok=True)  # the test token's user owns this one
+    api.upload_folder(repo_id="lmolt-user/e2e-owned", folder_path=str(tiny_llama_dir))
+    cfg = dict(directions=["caption2smiles"], bootstrap_resamples=0, metric_options={"fcd": False},
+               push_results=True, results_repo="lmolt-user/lmolt-results")
+    owned = evaluate_model("lmolt-user/e2e-owned", _config(hub["tmp"], **cfg))
+    other = evaluate_model("evalorg/e2e-base", _config(hub["tmp"], **cfg))
+
+    assert owned["push"]["card_pr"] is False and other["push"]["card_pr"] is True
+    files = set(api.list_repo_files("lmolt-user/lmolt-results", repo_type="dataset"))
+    for doc in (owned, other):
+        folder = doc["push"]["path_in_repo"]
+        name = doc["results_path"].rsplit("/", 1)[-1]
+        assert {f"{folder}/{name}", f"{folder}/samples_caption2smiles.jsonl",
+                f"{folder}/predictions_caption2smiles.txt"} <= files
+    card = ModelCard.load("lmolt-user/e2e-owned")
+    (result,) = card.data.eval_results and [r for r in card.data.eval_results if r.metric_name == "validity"]
+    assert result.metric_value == owned["results"]["caption2smiles"]["validity"]
+    assert result.dataset_type == EVAL_REPO
+    # not our repository: main is untouched, the card change waits in a pull request
+    assert "README.md" not in api.list_repo_files("evalorg/e2e-base")
+    prs = [d for d in api.get_repo_discussions("evalorg/e2e-base") if d.is_pull_request]
+    assert prs and "evaluation results" in prs[-1].title
