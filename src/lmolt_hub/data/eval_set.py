@@ -9,6 +9,7 @@ recomputes the overlap and refuses to build if it is not zero.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ def fcd_api() -> Any:
     return fcd
 
 
+def keys_digest(keys: set[str]) -> str:
+    """SHA-256 of the sorted InChIKeys: lets anyone verify the exclusion set of a rebuild."""
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+
+
 def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str, Any]]:
     """InChIKeys of the molecules one exclusion entry names, and how it was resolved."""
     if ex.recipe is not None:
@@ -62,6 +68,8 @@ def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str
             "revision": None,
             "sha": None,
             "molecules": len(keys),
+            "inchikeys_sha256": keys_digest(keys),
+            "recipe_config": recipe_to_dict(recipe),  # so the card holds every parameter used
         }
     local = resolve_path(ex.dataset or "", base_dir)
     ref, sha = (str(local), None) if local.exists() else (ex.dataset or "", None)
@@ -81,6 +89,8 @@ def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str
         "revision": ex.revision,
         "sha": sha,
         "molecules": len(keys),
+        "inchikeys_sha256": keys_digest(keys),
+        "recipe_config": None,
     }
 
 
