@@ -881,8 +881,8 @@ class HubHandler(BaseHTTPRequestHandler):
             {k: v for k, v in i.items() if k not in ("events", "changes", "filesWithConflicts")}
             for i in chunk
         ]
-        for s in summaries:
-            s["numComments"] = 0
+        for summary, item in zip(summaries, chunk, strict=True):
+            summary["numComments"] = sum(e["type"] == "comment" for e in item["events"][1:])
         self._json(
             {
                 "discussions": summaries,
