@@ -225,7 +225,7 @@ def test_mismatched_vocab_and_architecture(models, tmp_path):
     pre_merge_checks(load_merge_config(_write(tmp_path / "ok.yaml", recipe)))
 
 
-def test_interrupted_merge_leaves_nothing(models, tmp_path, monkeypatch):
+def test_interrupted_merge_leaves_nothing(models, tmp_path, monkeypatch, local_hub):
     import lmolt_hub.merging.run as run_mod
 
     def boom(*a, **k):
@@ -236,6 +236,9 @@ def test_interrupted_merge_leaves_nothing(models, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         merge_from_config(cfg, tmp_path / "out", push_to="org/never-pushed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slerp.yaml"]
+    from huggingface_hub import HfApi
+
+    assert not HfApi().repo_exists("org/never-pushed")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "model.safetensors").write_bytes(b"partial")
     with pytest.raises(MergeConfigError, match="no completed merge"):

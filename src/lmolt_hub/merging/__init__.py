@@ -24,6 +24,7 @@ def merge_from_config(
     overwrite: bool = False,
     check_generation: bool = True,
     lazy: bool = True,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Merge per a mergekit-schema recipe; returns the merge metadata plus ``output_dir``,
     ``hub_model_id`` and ``hub_revision`` (the pushed commit sha, or None when not pushed)."""
@@ -39,6 +40,7 @@ def merge_from_config(
         overwrite=overwrite,
         check_generation=check_generation,
         lazy=lazy,
+        device=device,
         card_name=push_to,
     )
     revision = push_merge(out_dir, push_to, overwrite=overwrite) if push_to else None

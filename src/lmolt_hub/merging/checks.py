@@ -116,11 +116,13 @@ def check_generates(model_dir: Path, max_new_tokens: int = 8) -> str:
 
     try:
         tok = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        # on a GPU machine the 7B check runs there; on CPU it loads in the saved dtype
+        device_map = "auto" if torch.cuda.is_available() else None
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto", device_map=device_map)
     except Exception as e:
         raise MergeCheckError(f"merged model at {model_dir} does not load: {e}") from e
     prompt = build_prompt("smiles2caption", "CCO")
-    inputs = tok(prompt, return_tensors="pt")
+    inputs = tok(prompt, return_tensors="pt").to(model.device)
     with torch.no_grad():
         out = model.generate(
             **inputs,

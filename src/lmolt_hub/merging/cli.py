@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip loading the merge and generating a few tokens (weights are still checked)",
     )
+    parser.add_argument(
+        "--device", default="cpu", help="where mergekit does the arithmetic: cpu, cuda or auto"
+    )
     parser.add_argument("--no-lazy", action="store_true", help="turn mergekit's lazy loading off")
 
 
@@ -54,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             check_generation=not args.no_generation_check,
             lazy=not args.no_lazy,
+            device=args.device,
         )
     except MergeConfigError as e:
         print(f"lmolt-hub merge: error: {e}", file=sys.stderr)

@@ -132,6 +132,12 @@ def _remote_state(api, repo_id: str) -> tuple[str, str | None, bool] | None:
         info = api.model_info(repo_id)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return None
+    except Exception as e:  # connection errors (httpx) are not HfHubHTTPErrors
+        from huggingface_hub import constants
+
+        raise MergeConfigError(
+            f"cannot reach the Hub at {constants.ENDPOINT} to check {repo_id}: {e}"
+        ) from None
     files = {s.rfilename for s in info.siblings or []}
     has_model = any(f.endswith((".safetensors", ".bin")) for f in files)
     digest = None

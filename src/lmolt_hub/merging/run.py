@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.merging.checks import post_merge_checks, pre_merge_checks
-from lmolt_hub.merging.config import MergeConfigError, MergeRecipe
+from lmolt_hub.merging.config import MergeConfigError, MergeRecipe, cache_dir
 
 LOG = logging.getLogger(__name__)
 MARKER = "lmolt_merge.json"  # written last: its presence means the merge is complete and checked
@@ -40,9 +40,7 @@ def merge_options(lazy: bool = True, **overrides: Any):
         "write_model_card": False,
         "copy_tokenizer": True,
         "quiet": True,
-        "lora_merge_cache": str(
-            Path(os.environ.get("LMOLT_CACHE", Path.home() / ".cache" / "lmolt")) / "mergekit-lora"
-        ),
+        "lora_merge_cache": str(cache_dir() / "mergekit-lora"),
         "safe_serialization": True,
     }
     opts.update(overrides)
@@ -65,6 +63,7 @@ def run_merge_recipe(
     overwrite: bool = False,
     check_generation: bool = True,
     lazy: bool = True,
+    device: str = "cpu",
     card_name: str | None = None,
 ) -> dict[str, Any]:
     """Check, merge, check again, write card + metadata, move into ``out_dir``. Returns metadata."""
@@ -88,7 +87,10 @@ def run_merge_recipe(
     start = time.perf_counter()
     try:
         run_merge(
-            recipe.config, str(tmp), options=merge_options(lazy=lazy), config_source=recipe.resolved_yaml()
+            recipe.config,
+            str(tmp),
+            options=merge_options(lazy=lazy, device=device),
+            config_source=recipe.resolved_yaml(),
         )
         checks = post_merge_checks(tmp, generate=check_generation)
         meta = _metadata(recipe, digest, summary | checks, time.perf_counter() - start)
