@@ -142,3 +142,9 @@ def test_gc_removes_only_unreferenced_old_blobs(store):
     assert not store.has_blob(orphan) and store.has_blob(fresh)
     entry = store.files("model", "org/m", store.resolve("model", "org/m", "main"))["keep.txt"]
     assert store.open_blob(entry.sha256).read() == b"kept"
+
+
+def test_history_is_topological_even_within_one_millisecond(store):
+    shas = [_add(store, "f.txt", str(i).encode())[0] for i in range(6)]
+    history = [c["id"] for c in store.history("model", "org/m", shas[-1])]
+    assert history[:6] == shas[::-1] and len(history) == 7  # + the initial commit

@@ -422,8 +422,13 @@ class Storage:
     def _write_commit(
         self, d: Path, parents: list[str], files: dict[str, FileEntry], title: str, message: str, author: str
     ) -> str:
+        # generation = longest path from the root: sorting by it gives a topological history
+        generation = 1 + max(
+            (read_json(d / "commits" / f"{p}.json").get("generation", 0) for p in parents), default=0
+        )
         body = {
             "parents": parents,
+            "generation": generation,
             "title": title,
             "message": message,
             "authors": [author],
@@ -446,7 +451,7 @@ class Storage:
             c = self.commit(repo_type, repo_id, cur)
             seen[cur] = c
             stack.extend(c["parents"])
-        return sorted(seen.values(), key=lambda c: (c["date"], c["id"] == sha), reverse=True)
+        return sorted(seen.values(), key=lambda c: (c.get("generation", 0), c["date"]), reverse=True)
 
     def apply_commit(
         self,
@@ -511,9 +516,7 @@ class Storage:
                 refs[kind][name] = sha
             write_json_atomic(d / "refs.json", refs)  # the commit becomes visible here
             if kind == "pr" and not create_pr:
-                self._append_event(
-                    d, int(name), _event("commit", author, {"subject": title, "oid": sha}), locked=True
-                )
+                self._append_event(d, int(name), _event("commit", author, {"subject": title, "oid": sha}))
             return sha, pr_num
 
     # ---- branches and tags
@@ -581,7 +584,8 @@ class Storage:
                 write_json_atomic(d / "discussions" / f"{num}.json", disc)
             return disc
 
-    def _append_event(self, d: Path, num: int, event: dict, locked: bool = False, **updates: Any) -> dict:
+    def _append_event(self, d: Path, num: int, event: dict, **updates: Any) -> dict:
+        """Add an event to a discussion; the caller holds the repo lock."""
         path = d / "discussions" / f"{num}.json"
         try:
             disc = read_json(path)
