@@ -366,6 +366,13 @@ def test_list_models_and_datasets(api):
     assert [m.id for m in api.list_models(author=author, search="dpo")] == [f"{author}/beta-dpo"]
     assert [d.id for d in api.list_datasets(author=author)] == [f"{author}/triples"]
     assert all(m.sha for m in api.list_models(author=author, full=True))
+    card = "---\ntags: [lmolt, slerp]\ndatasets: [lmolt/lmolt-triples]\nlibrary_name: peft\n---\n"
+    api.upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id=f"{author}/beta-dpo")
+    assert [m.id for m in api.list_models(author=author, filter=["lmolt", "peft"])] == [f"{author}/beta-dpo"]
+    assert [m.id for m in api.list_models(author=author, trained_dataset="lmolt/lmolt-triples")] == [
+        f"{author}/beta-dpo"
+    ]
+    assert list(api.list_models(author=author, filter="no-such-tag")) == []
 
 
 def test_index_page_escapes_and_site_is_served(api, local_hub):

@@ -549,7 +549,9 @@ class HubHandler(BaseHTTPRequestHandler):
                 continue
             try:
                 sha = self.store.resolve(repo_type, meta["id"], "main")
-                out.append(self._info_dict(repo_type, meta, sha, full=full))
+                info = self._info_dict(repo_type, meta, sha, full=full)
+                if _matches_filters(info, self.query.get("filter", []), q.get("pipeline_tag")):
+                    out.append(info)
             except HubError:
                 continue  # deleted meanwhile
         reverse = q.get("direction", "-1") == "-1"
@@ -1000,6 +1002,19 @@ class HubHandler(BaseHTTPRequestHandler):
 
 def _is_sha(rev: str) -> bool:
     return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
+
+
+def _matches_filters(info: dict, filters: list[str], pipeline_tag: str | None) -> bool:
+    """``filter=`` values must all be among the repo's tags, library, pipeline tag or ``dataset:`` links."""
+    card = info.get("cardData") or {}
+    datasets = card.get("datasets") or []
+    known = set(info.get("tags") or []) | {
+        f"dataset:{d}" for d in (datasets if isinstance(datasets, list) else [])
+    }
+    known |= {str(v) for v in (info.get("library_name"), info.get("pipeline_tag")) if v}
+    if pipeline_tag and info.get("pipeline_tag") != pipeline_tag:
+        return False
+    return all(f in known for f in filters)
 
 
 def _num(s: str) -> int:
