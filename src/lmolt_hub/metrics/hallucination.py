@@ -53,9 +53,13 @@ def smiles_hallucination(predictions: list[str], references: list[str]) -> dict[
 # ---------------------------------------------------------------- molecule -> caption
 
 
-@lru_cache(maxsize=2)
 def load_nli(model_name: str = DEFAULT_NLI_MODEL, device: str | None = None):
-    """(model, tokenizer, entailment index, id2label) of an NLI sequence classifier."""
+    """(model, tokenizer, entailment index, id2label) of an NLI sequence classifier (cached)."""
+    return _load_nli(model_name, device)
+
+
+@lru_cache(maxsize=2)
+def _load_nli(model_name: str, device: str | None):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
