@@ -1,0 +1,130 @@
+"""Throughput and peak memory of the tiny CPO recipe: lmolt-hub's layer vs a plain trl script.
+
+Each variant runs in its own process (so peak RSS is its own), alternating, ``--repeats`` times:
+
+- ``lmolt``: ``lmolt_hub.training.train("cpo", recipes/tiny/cpo/qlora.yaml, ...)`` (parse, data
+  checks, 4-bit load with the CPU trap fixed, trainer, card, run info; no push);
+- ``plain``: the same model, LoRA, data and CPOConfig written directly against trl/peft.
+
+Prints train-loop steps/s (trainer's own train_steps_per_second), end-to-end wall time and peak
+RSS, and the layer's throughput overhead (goal < 5%).
+
+    python bench/train.py [--steps 10] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes/tiny/cpo/qlora.yaml"
+
+
+def _overrides(dataset: str, out: str, steps: int) -> list[str]:
+    return ["--dataset_name", dataset, "--output_dir", out, "--max_steps", str(steps),
+            "--max_train_samples", str(2 * steps), "--gradient_accumulation_steps", "1",
+            "--max_length", "512", "--save_strategy", "no", "--logging_steps", "5"]  # fmt: skip
+
+
+def run_lmolt(dataset: str, out: str, steps: int) -> float:
+    from lmolt_hub.training import train
+
+    res = train("cpo", str(RECIPE), _overrides(dataset, out, steps))
+    log = json.loads(Path(res["run_info"]).read_text())["log_history"]
+    return next(h["train_steps_per_second"] for h in log if "train_steps_per_second" in h)
+
+
+def run_plain(dataset: str, out: str, steps: int) -> float:
+    """What a user would write with trl alone (same hyper-parameters as the tiny recipe)."""
+    import datasets
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+    from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+    from lmolt_hub.training.models import tiny_model_path
+
+    path = tiny_model_path("tiny://llama")
+    ds = datasets.load_from_disk(dataset)["train"].select(range(2 * steps))
+    ds = ds.select_columns(["prompt", "chosen", "rejected"])
+    bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                             bnb_4bit_compute_dtype=torch.bfloat16)  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=bnb, dtype=torch.bfloat16)
+    tok = AutoTokenizer.from_pretrained(path)
+    args = CPOConfig(output_dir=out, use_cpu=True, bf16=True, max_steps=steps, num_train_epochs=1,
+                     per_device_train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-3,
+                     lr_scheduler_type="cosine", warmup_steps=0.1, max_grad_norm=0.3, optim="adamw_torch",
+                     gradient_checkpointing=False, max_length=512, seed=42, logging_steps=5, save_strategy="no",
+                     report_to="none", beta=0.1, loss_type="sigmoid", cpo_alpha=1.0)  # fmt: skip
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules="all-linear", bias="none",
+                      task_type="CAUSAL_LM")  # fmt: skip
+    torch.manual_seed(42)
+    trainer = CPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=lora)
+    metrics = trainer.train().metrics
+    trainer.save_model(out)
+    return metrics["train_steps_per_second"]
+
+
+def child(variant: str, dataset: str, steps: int) -> None:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        sps = (run_lmolt if variant == "lmolt" else run_plain)(dataset, out, steps)
+    wall = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        "RESULT "
+        + json.dumps({"variant": variant, "steps_per_s": sps, "wall_s": wall, "peak_rss_mb": rss_mb})
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--child", choices=["lmolt", "plain"], help=argparse.SUPPRESS)
+    ap.add_argument("--dataset", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a.child, a.dataset, a.steps)
+        return 0
+    from lmolt_hub.training.datasets import save_demo_triples
+    from lmolt_hub.training.models import tiny_model_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset, _ = save_demo_triples(Path(tmp) / "demo", n_per_direction=a.steps + 4)
+        tiny_model_path("tiny://llama")  # built once, outside the timings
+        results: dict[str, list[dict]] = {"lmolt": [], "plain": []}
+        for i in range(a.repeats):
+            for variant in ("plain", "lmolt") if i % 2 else ("lmolt", "plain"):
+                proc = subprocess.run([sys.executable, __file__, "--child", variant, "--dataset", dataset,
+                                       "--steps", str(a.steps)], capture_output=True, text=True)  # fmt: skip
+                line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+                if proc.returncode or line is None:
+                    print(proc.stderr[-3000:], file=sys.stderr)
+                    return 1
+                r = json.loads(line[7:])
+                results[variant].append(r)
+                print(f"  {variant:5s} run {i + 1}: {r['steps_per_s']:.3f} steps/s, wall {r['wall_s']:.1f} s, "
+                      f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    med = {v: {k: statistics.median(r[k] for r in rs) for k in ("steps_per_s", "wall_s", "peak_rss_mb")}
+           for v, rs in results.items()}  # fmt: skip
+    print(f"\ntiny CPO recipe, {a.steps} steps, median of {a.repeats}:")
+    print(f"{'':8s}{'steps/s':>10s}{'wall s':>10s}{'peak RSS MB':>14s}")
+    for v in ("plain", "lmolt"):
+        print(f"{v:8s}{med[v]['steps_per_s']:>10.3f}{med[v]['wall_s']:>10.1f}{med[v]['peak_rss_mb']:>14.0f}")
+    overhead = 1 - med["lmolt"]["steps_per_s"] / med["plain"]["steps_per_s"]
+    print(f"throughput overhead of the lmolt-hub layer: {overhead:+.1%} (goal < 5%)")
+    print(f"end-to-end wall overhead: {med['lmolt']['wall_s'] - med['plain']['wall_s']:+.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
