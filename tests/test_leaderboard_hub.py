@@ -274,7 +274,11 @@ def test_evaluation_request_runs_the_harness(board):
     from lmolt_hub.evaluation.generation import GenerationParams
 
     run = evaluator(
-        org=ORG, generation=GenerationParams(max_new_tokens=24), bootstrap_resamples=50, show_progress=False
+        org=ORG,
+        generation=GenerationParams(max_new_tokens=24),
+        nli_model=NLI,
+        bootstrap_resamples=20,
+        show_progress=False,
     )
     (outcome,) = S.review(REPO, org=ORG, api=api, evaluate=run, rate_limit=50)
     assert outcome.state == "rejected" and "duplicate" in outcome.reason
