@@ -46,6 +46,12 @@ def test_chain_pushes_every_step_and_resumes(chain_run):
     card = HfApi().model_info(f"{ORG}/lmolt-slerp-cpo").card_data.to_dict()
     assert card["lmolt"]["parent"] == f"{ORG}/lmolt-slerp"
     assert card["lmolt"]["parent_revision"] == res["merge"]["hub_revision"]
+    # parents already on the Hub are reused by other chains (recipes/tiny/ties-cpo shares them)
+    from lmolt_hub.chain import _existing_model
+
+    reuse = _existing_model(f"{ORG}/lmolt-sft-caption2smiles")
+    assert reuse["hub_revision"] == res["parents"][0]["hub_revision"]
+    assert _existing_model(f"{ORG}/lmolt-sft-nothing") is None
     # a second run resumes from chain_state.json: nothing is trained or merged again
     logs: list[str] = []
     again = run_chain(CHAIN, org=ORG, work_dir=chain_run["work"], train_args=FAST, log=logs.append)

@@ -17,7 +17,8 @@ A chain recipe is validated data (``CHAIN_SCHEMA``)::
 ``${org}`` in overrides and in the merge recipe is replaced by the namespace. The train step's
 model is the merge's Hub id pinned to the revision just pushed, so the trained adapter's card
 names the merge (with revision) as its parent. Completed steps are recorded in
-``<work_dir>/chain_state.json``; re-running the chain skips them (resume).
+``<work_dir>/chain_state.json``; re-running the chain skips them (resume). A named parent that
+already exists on the Hub is reused, so chains that share parents train them once.
 """
 
 from __future__ import annotations
@@ -131,6 +132,21 @@ def _train(step: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     return train(step["method"], step["config"], [*step["overrides"], *extra])
 
 
+def _existing_model(rid: str) -> dict[str, Any] | None:
+    """{hub_model_id, hub_revision} when ``rid`` already holds a model (adapter or weights)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = HfApi().model_info(rid)
+    except RepositoryNotFoundError:
+        return None
+    files = {s.rfilename for s in info.siblings or []}
+    if not files & {"adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json"}:
+        return None
+    return {"hub_model_id": rid, "hub_revision": info.sha, "reused": True}
+
+
 class _State:
     """Completed steps, so an interrupted chain resumes where it stopped."""
 
@@ -178,7 +194,14 @@ def run_chain(
     out: dict[str, Any] = {"org": org, "parents": []}
     for i, step in enumerate(chain.get("parents", [])):
         key = f"parent{i}"
-        if (done := state.get(key)) is None:
+        if (done := state.get(key)) is None and step.get("name"):
+            done = _existing_model(repo_id(org, step["name"]))  # shared by several chains
+            if done is not None:
+                log(
+                    f"[chain] parent {i + 1}: {done['hub_model_id']}@{done['hub_revision']} exists; reusing it"
+                )
+                state.put(key, done)
+        if done is None:
             log(f"[chain] training parent {i + 1}: {step['method']} {step['config']}")
             extra = ["--push_to_hub", "true", "--output_dir", str(work / f"parent{i}")]
             extra += ["--hub_model_id", repo_id(org, step["name"])] if step.get("name") else []
