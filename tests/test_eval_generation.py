@@ -149,3 +149,66 @@ def test_vllm_backend_matches_hf():
     if not vllm_available():
         pytest.skip("needs a GPU and vllm")
     assert choose_backend("auto") == "vllm"
+
+
+@pytest.mark.slow
+def test_two_processes_shard_generation_and_match_one(tiny_llama_dir, tmp_path):
+    """``torchrun``/``accelerate launch`` with 2 processes: same outputs, one shared cache key."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from lmolt_hub import results as R
+    from lmolt_hub.resources import chebi20_split
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("needs torchrun (torch)")
+    common = [
+        "eval_harness/run.py",
+        "--model",
+        str(tiny_llama_dir),
+        "--eval-dataset",
+        str(chebi20_split("validation")),
+        "--limit",
+        "5",
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "2",
+        "--bootstrap-resamples",
+        "0",
+        "--no-hallucination",
+        "--metric-option",
+        "fcd=false",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(
+        [torchrun, "--nproc_per_node", "2", *common, "--output-dir", str(tmp_path / "two")],
+        check=True,
+        cwd=root,
+        env=env,
+        capture_output=True,
+    )
+    subprocess.run(
+        [sys.executable, *common, "--output-dir", str(tmp_path / "one")],
+        check=True,
+        cwd=root,
+        env=env,
+        capture_output=True,
+    )
+    docs = {}
+    for name in ("two", "one"):
+        (path,) = R.run_dir(tmp_path / name, str(tiny_llama_dir), None).glob("results_*.json")
+        docs[name] = R.read_results(path)
+    assert docs["two"]["generation"]["num_processes"] == 2
+    assert docs["two"]["generation"]["generated"] == {"smiles2caption": 5, "caption2smiles": 5}
+    assert docs["one"]["generation"]["generated"] == {"smiles2caption": 0, "caption2smiles": 0}
+    assert docs["one"]["results"] == docs["two"]["results"]
+    (key_dir,) = [p for p in (tmp_path / "cache").glob("*/*") if p.is_dir()]
+    assert len(list(key_dir.glob("gen-*.jsonl"))) == 2  # one file per writer, nothing interleaved

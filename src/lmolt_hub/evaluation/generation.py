@@ -257,13 +257,18 @@ def choose_backend(name: str, seq2seq: bool = False, load_in_4bit: bool = False)
     return name
 
 
-def _distributed_state():
-    """accelerate's process state (rank, world size) when accelerate is installed, else None."""
+def distributed_state():
+    """accelerate's process state (rank, world size, device), or None without accelerate.
+
+    Works under ``accelerate launch`` (GPUs) and under ``torchrun`` on CPU: accelerate only
+    sets up a multi-process CPU group when told it runs on CPU.
+    """
     try:
+        import torch
         from accelerate import PartialState
     except ImportError:
         return None
-    return PartialState()
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def generate_all(
@@ -286,8 +291,10 @@ def generate_all(
     unique = list(dict.fromkeys(prompts))
     done: dict[str, str] = cache.get(unique) if cache is not None else {}
     pending = [p for p in unique if p not in done]
-    state = _distributed_state()
+    state = distributed_state()
     rank, world = (state.process_index, state.num_processes) if state is not None else (0, 1)
+    if world > 1:
+        state.wait_for_everyone()  # every process has read the cache before any writes to it: same `pending`
     mine = pending[rank::world]
     bar = tqdm(
         total=len(pending),

@@ -15,6 +15,7 @@ from lmolt_hub.evaluation.generation import (
     GenerationParams,
     HFBackend,
     choose_backend,
+    distributed_state,
     generate_all,
     postprocess,
 )
@@ -61,12 +62,8 @@ def _warn(msg: str) -> None:
 
 
 def _rank() -> tuple[int, int]:
-    try:
-        from accelerate import PartialState
-    except ImportError:
-        return 0, 1
-    state = PartialState()
-    return state.process_index, state.num_processes
+    state = distributed_state()
+    return (state.process_index, state.num_processes) if state is not None else (0, 1)
 
 
 def _make_backend(name: str, ref, cfg: EvalConfig):
@@ -150,9 +147,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     started = time.monotonic()
     rank, world = _rank()
     if world > 1 and cfg.load.device is None:
-        from accelerate import PartialState
-
-        cfg.load.device = str(PartialState().device)
+        cfg.load.device = str(distributed_state().device)
 
     eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split, cfg.limit)  # cheap: fail early
     ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
