@@ -82,8 +82,8 @@ def lineage(
         info = api.model_info(repo_id, revision=revision)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return node | {"kind": "missing", "detail": "not on this Hub"}
-    except (HfHubHTTPError, OSError) as e:
-        return node | {"kind": "missing", "detail": f"Hub error: {e}"}
+    except (HfHubHTTPError, OSError, Exception) as e:  # httpx connection errors are not OSErrors
+        return node | {"kind": "missing", "detail": f"unreachable (Hub error: {e})"}
     node["revision"] = info.sha
     seen = _seen | {(repo_id, revision), (repo_id, info.sha)}
     data = _card_data(api, info, repo_id, info.sha)

@@ -120,7 +120,9 @@ def parse_merge_config(
     try:
         substituted = string.Template(text).substitute(variables or {})
     except KeyError as e:
-        raise MergeConfigError(f"merge recipe uses ${{{e.args[0]}}} but no value was given for it") from None
+        raise MergeConfigError(
+            f"merge recipe uses ${{{e.args[0]}}} but no value was given for it (pass --org, or --var KEY=VALUE)"
+        ) from None
     except ValueError as e:
         raise MergeConfigError(f"bad placeholder in merge recipe: {e}") from None
     try:
