@@ -1,6 +1,6 @@
 """Leaderboard submissions end to end against the local Hub.
 
-A tiny model and a 16-pair eval set (real ChEBI-20 pairs) are pushed to the
+A tiny model and an 8-pair eval set (real ChEBI-20 pairs) are pushed to the
 local Hub; the harness evaluates the model (real generation and scoring), the
 results arrive as a PR next to malformed ones, ``review`` merges the good one
 (after recomputing its metrics and a spot check that regenerates outputs) and
@@ -24,7 +24,7 @@ ORG = "lbtest"
 REPO = f"{ORG}/lmolt-leaderboard"
 MODEL = f"{ORG}/lmolt-sft"
 NLI = f"{ORG}/tiny-nli"  # stands in for cross-encoder/nli-deberta-v3-base
-N_PAIRS = 16
+N_PAIRS = 8
 
 
 def _eval_rows() -> list[dict[str, str]]:
@@ -77,9 +77,9 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
         MODEL,
         eval_dataset=eval_repo,
         output_dir=str(tmp / "results"),
-        generation=GenerationParams(max_new_tokens=24),
+        generation=GenerationParams(max_new_tokens=16),
         nli_model=NLI,
-        bootstrap_resamples=50,
+        bootstrap_resamples=20,
         show_progress=False,
         use_cache=False,
     )
@@ -275,7 +275,7 @@ def test_evaluation_request_runs_the_harness(board):
 
     run = evaluator(
         org=ORG,
-        generation=GenerationParams(max_new_tokens=24),
+        generation=GenerationParams(max_new_tokens=16),
         nli_model=NLI,
         bootstrap_resamples=20,
         show_progress=False,
