@@ -256,3 +256,31 @@ def test_nan_weights_are_caught(models, tmp_path):
     save_file(w, str(tmp_path / "m" / "model.safetensors"))
     with pytest.raises(MergeCheckError, match="model.norm.weight.*NaN"):
         check_finite(tmp_path / "m")
+
+
+def test_cli_merge_and_bad_ratio(models, tmp_path, capsys):
+    import argparse
+
+    from lmolt_hub.merging import cli
+
+    def run(*argv: str) -> int:
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        return cli.main(parser.parse_args(list(argv)))
+
+    recipe = _slerp(models["a"], models["b"], 0.05)
+    recipe["models"][1]["model"] = "${other}"
+    cfg = _write(tmp_path / "slerp.yaml", recipe)
+    out = tmp_path / "out"
+    assert (
+        run("--config", str(cfg), "--out", str(out), "--var", f"other={models['b']}", "--no-generation-check")
+        == 0
+    )
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["method"] == "slerp" and shown["output_dir"] == str(out) and shown["hub_revision"] is None
+    assert shown["parents"] == [f"{models['a']}@local", f"{models['b']}@local"]
+    assert run("--config", str(cfg), "--out", str(tmp_path / "o2")) == 2  # ${other} has no value
+    assert "${other}" in capsys.readouterr().err
+    recipe["parameters"]["t"] = 1.5
+    assert run("--config", str(_write(tmp_path / "bad.yaml", recipe)), "--var", "other=x") == 2
+    assert "t=1.5 is outside [0, 1]" in capsys.readouterr().err
