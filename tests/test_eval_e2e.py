@@ -207,8 +207,13 @@ def test_push_results_uploads_files_and_writes_model_index(hub, tiny_llama_dir):
     api = HfApi()
     api.create_repo("lmolt-user/e2e-owned", exist_ok=True)  # the test token's user owns this one
     api.upload_folder(repo_id="lmolt-user/e2e-owned", folder_path=str(tiny_llama_dir))
-    cfg = dict(directions=["caption2smiles"], bootstrap_resamples=0, metric_options={"fcd": False},
-               push_results=True, results_repo="lmolt-user/lmolt-results")
+    cfg = dict(
+        directions=["caption2smiles"],
+        bootstrap_resamples=0,
+        metric_options={"fcd": False},
+        push_results=True,
+        results_repo="lmolt-user/lmolt-results",
+    )
     owned = evaluate_model("lmolt-user/e2e-owned", _config(hub["tmp"], **cfg))
     other = evaluate_model("evalorg/e2e-base", _config(hub["tmp"], **cfg))
 
@@ -217,8 +222,11 @@ def test_push_results_uploads_files_and_writes_model_index(hub, tiny_llama_dir):
     for doc in (owned, other):
         folder = doc["push"]["path_in_repo"]
         name = doc["results_path"].rsplit("/", 1)[-1]
-        assert {f"{folder}/{name}", f"{folder}/samples_caption2smiles.jsonl",
-                f"{folder}/predictions_caption2smiles.txt"} <= files
+        assert {
+            f"{folder}/{name}",
+            f"{folder}/samples_caption2smiles.jsonl",
+            f"{folder}/predictions_caption2smiles.txt",
+        } <= files
     card = ModelCard.load("lmolt-user/e2e-owned")
     (result,) = card.data.eval_results and [r for r in card.data.eval_results if r.metric_name == "validity"]
     assert result.metric_value == owned["results"]["caption2smiles"]["validity"]
@@ -227,3 +235,65 @@ def test_push_results_uploads_files_and_writes_model_index(hub, tiny_llama_dir):
     assert "README.md" not in api.list_repo_files("evalorg/e2e-base")
     prs = [d for d in api.get_repo_discussions("evalorg/e2e-base") if d.is_pull_request]
     assert prs and "evaluation results" in prs[-1].title
+
+
+def _local_config(tmp, **kw) -> EvalConfig:
+    base = dict(
+        eval_dataset=str(chebi20_split("validation")),
+        limit=3,
+        directions=["caption2smiles"],
+        generation=GenerationParams(max_new_tokens=6),
+        cache_dir=str(tmp / "cache"),
+        output_dir=str(tmp / "results"),
+        bootstrap_resamples=0,
+        hallucination=False,
+        metric_options={"fcd": False},
+        show_progress=False,
+    )
+    return EvalConfig(**{**base, **kw})
+
+
+def test_a_model_that_emits_nothing_is_reported_not_crashed(tiny_llama_dir, tmp_path, capsys):
+    import shutil
+
+    from transformers import GenerationConfig
+
+    mute = tmp_path / "mute"
+    shutil.copytree(tiny_llama_dir, mute)
+    gc = GenerationConfig.from_pretrained(mute)
+    gc.eos_token_id = list(range(1024))  # every token ends the answer: nothing is ever emitted
+    gc.save_pretrained(mute)
+    doc = evaluate_model(str(mute), _local_config(tmp_path))
+    assert any("produced no output for any of the 3 prompts" in w for w in doc["warnings"])
+    assert "produced no output" in capsys.readouterr().err
+    run = R.run_dir(tmp_path / "results", str(mute), None)
+    samples = R.read_samples(run / doc["samples"]["caption2smiles"])
+    assert [(s["raw_output"], s["output"]) for s in samples] == [("</s>", "")] * 3
+
+
+def test_seq2seq_model_uses_the_bare_source(tmp_path):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from lmolt_hub.tiny import build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer()
+    cfg = T5Config(
+        vocab_size=len(tok),
+        d_model=32,
+        d_ff=64,
+        d_kv=8,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
+    path = tmp_path / "t5"
+    T5ForConditionalGeneration(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    doc = evaluate_model(str(path), _local_config(tmp_path))
+    assert doc["prompt_format"] == "raw" and doc["template_version"] is None
+    assert doc["model"]["architecture"] == "T5ForConditionalGeneration"
+    run = R.run_dir(tmp_path / "results", str(path), None)
+    samples = R.read_samples(run / doc["samples"]["caption2smiles"])
+    assert [s["prompt"] for s in samples] == [s["source"] for s in samples]

@@ -124,7 +124,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
             },
         },
         "template_version": _NULLABLE_STR,
-        "prompt_format": {"enum": ["paper", "chat", None]},
+        "prompt_format": {"enum": ["paper", "chat", "raw", None]},
         "generation": {
             "type": ["object", "null"],
             "description": "null for kind=predictions",

@@ -124,16 +124,19 @@ class HFBackend:
         return kw
 
     def _decode(self, new_tokens: list[int], eos: set[int]) -> str:
-        # Keep tokens up to and including the first EOS; drop padding after it.
+        """The continuation's text up to the first EOS, which is marked by the EOS token text.
+
+        Other special tokens (padding, BOS, UNK) are dropped: they are never part of an answer.
+        """
         out: list[int] = []
+        stopped = False
         for t in new_tokens:
-            out.append(t)
             if t in eos:
+                stopped = True
                 break
-        pad = self.tokenizer.pad_token_id
-        if pad is not None and pad not in eos:
-            out = [t for t in out if t != pad]
-        return self.tokenizer.decode(out, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            out.append(t)
+        text = self.tokenizer.decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return text + (self.tokenizer.eos_token or "") if stopped else text
 
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, on_batch: OnBatch | None = None
@@ -210,7 +213,7 @@ class VLLMBackend:
             top_k=(params.top_k or -1) if params.do_sample else -1,
             repetition_penalty=params.repetition_penalty,
             seed=params.seed,
-            skip_special_tokens=False,
+            skip_special_tokens=True,
             stop=list(SECTION_MARKERS),
             include_stop_str_in_output=True,
         )
