@@ -102,17 +102,7 @@ def test_merge_from_hub_ids_push_and_lineage(parents, tmp_path):
     text = format_tree(tree)
     assert "t=0.05" in text and text.count(f"{ORG}/tiny-base") == 2
 
-    # a fresh process loads the pushed merge from the Hub and generates
-    code = (
-        "from transformers import AutoModelForCausalLM, AutoTokenizer;"
-        f"m = AutoModelForCausalLM.from_pretrained('{ORG}/lmolt-slerp');"
-        f"t = AutoTokenizer.from_pretrained('{ORG}/lmolt-slerp');"
-        "out = m.generate(**t('CCO', return_tensors='pt'), max_new_tokens=4, do_sample=False);"
-        "print(out.shape[1])"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert int(proc.stdout.strip().splitlines()[-1]) > 1
+    # (a fresh-process load of a pushed model from the Hub is covered by tests/test_chain.py)
 
     # the CLI prints the same tree, and JSON on request
     cli = [sys.executable, "-m", "lmolt_hub.cli", "lineage", f"{ORG}/lmolt-slerp", "--json"]
