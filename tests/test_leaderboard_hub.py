@@ -246,7 +246,7 @@ def test_bad_submissions_are_rejected_and_accepted_data_is_kept(board):
     assert main_after == main_before
 
 
-def test_rate_limit_per_namespace(board):
+def test_rate_limit_per_namespace(board, capsys):
     api = board["api"]
     nums = [
         _raw_pr(
@@ -256,9 +256,17 @@ def test_rate_limit_per_namespace(board):
         )
         for i in range(3)
     ]
-    outcomes = {o.pr_num: o for o in S.review(REPO, org=ORG, api=api, rate_limit=2)}
-    assert "not found" in outcomes[nums[0]].reason and "not found" in outcomes[nums[1]].reason
-    assert "rate limit" in outcomes[nums[2]].reason
+    # Through the CLI this time: review, then status as JSON.
+    from lmolt_hub.cli import main
+
+    assert main(["leaderboard", "--repo", REPO, "--org", ORG, "review", "--rate-limit", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"PR #{nums[2]}: rejected - rate limit" in printed
+    assert main(["leaderboard", "--repo", REPO, "status", "--json"]) == 0
+    states = {s["pr"]: s for s in json.loads(capsys.readouterr().out)}
+    assert all(states[n]["state"] == "rejected" for n in nums)
+    assert "not found" in states[nums[0]]["reason"] and "not found" in states[nums[1]]["reason"]
+    assert "rate limit" in states[nums[2]]["reason"]
 
 
 def test_evaluation_request_runs_the_harness(board):

@@ -192,7 +192,8 @@ def verified_record(
         model=model["id"],
         revision=model.get("sha") or model.get("revision"),
         eval_dataset=results["eval_dataset"]["id"],
-        eval_revision=results["eval_dataset"].get("revision"),
+        # the commit the harness resolved; "revision" may be a branch name or null
+        eval_revision=results["eval_dataset"].get("sha") or results["eval_dataset"].get("revision"),
         template_version=results.get("template_version"),
         metrics_version=results.get("metrics_version"),
         method=method,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -44,6 +45,7 @@ from lmolt_hub.leaderboard.validate import (
 )
 from lmolt_hub.naming import LEADERBOARD_DATASET
 
+log = logging.getLogger(__name__)
 SUBMISSIONS_DIR = "submissions"
 SUBMISSION_FILE = "submission.json"
 VERIFICATION_FILE = "verification.json"
@@ -430,11 +432,17 @@ def review(
     )
     outcomes = []
     for pr in [d for d in history if d.status == "open"]:
-        outcome = review_one(
-            api, repo_id, pr, org=org, main=main, accepted=accepted, history=history, max_bytes=max_bytes,
-            rate_limit=rate_limit, window_hours=window_hours, spot_check_n=spot_check_n, regenerate=regenerate,
-            evaluate=evaluate,
-        )  # fmt: skip
+        try:
+            outcome = review_one(
+                api, repo_id, pr, org=org, main=main, accepted=accepted, history=history, max_bytes=max_bytes,
+                rate_limit=rate_limit, window_hours=window_hours, spot_check_n=spot_check_n,
+                regenerate=regenerate, evaluate=evaluate,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+            # Not the submitter's fault (network, a bug, a full disk): leave the PR open, uncommented,
+            # so the next review retries it.
+            log.exception("review of PR #%s failed", pr.num)
+            outcome = Outcome(pr_num=pr.num, state="pending", reason=f"review failed, will retry: {exc!r}")
         outcomes.append(outcome)
         if outcome.state == "verified":
             main = _tree(api, repo_id, "main")
