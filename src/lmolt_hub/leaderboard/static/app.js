@@ -151,7 +151,14 @@
           td.classList.add("model");
           td.title = row.citation ? row.model + " \u2014 " + row.citation : row.model + " @ " + (row.revision || "");
         }
-        if (col.key === "kind") td.classList.add("kind-" + row.kind);
+        if (col.key === "kind") {
+          td.classList.add("kind-" + row.kind);
+          const spot = row.verification && row.verification.spot_check;
+          if (spot) {
+            td.appendChild(el("span", "spot-checked", "ci"));
+            td.title = "outputs of " + Object.values(spot.ids || {}).flat().length + " pairs regenerated and matched";
+          }
+        }
         const ci = col.ci ? col.ci(row) : null;
         if (ci && ci[0] !== null && ci[1] !== null) td.appendChild(el("span", "[" + fmt(ci[0]) + ", " + fmt(ci[1]) + "]", "ci"));
         tr.appendChild(td);
