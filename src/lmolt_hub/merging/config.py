@@ -73,6 +73,7 @@ class MergeRecipe:
     raw: dict[str, Any]  # parsed recipe after substitution, with references as written
     config: Any  # mergekit MergeConfiguration with absolute local paths
     parents: dict[str, Parent] = field(default_factory=dict)  # reference as written -> parent
+    variables: dict[str, str] = field(default_factory=dict)  # ${placeholder} values used
 
     @property
     def method(self) -> str:
@@ -134,7 +135,8 @@ def parse_merge_config(
     _validate_method(raw.get("merge_method"))
     validate_ratios(raw)
     config = _mergekit_config(raw)  # schema errors surface here, before any download
-    recipe = MergeRecipe(path=path, source_yaml=text, raw=raw, config=config)
+    used = {k: v for k, v in (variables or {}).items() if f"${k}" in text or f"${{{k}}}" in text}
+    recipe = MergeRecipe(path=path, source_yaml=text, raw=raw, config=config, variables=used)
     if resolve:
         resolve_recipe(recipe, base_dir or Path.cwd())
     return recipe

@@ -121,6 +121,7 @@ def _metadata(recipe: MergeRecipe, digest: str, checks: dict[str, Any], seconds:
         "dtype": recipe.raw.get("dtype"),
         "recipe_path": str(recipe.path) if recipe.path else None,
         "recipe_yaml": recipe.source_yaml,
+        "recipe_variables": recipe.variables,
         "recipe_digest": digest,
         "checks": checks,
         "merge_seconds": round(seconds, 3),
