@@ -26,7 +26,11 @@ MARKER = "lmolt_merge.json"  # written last: its presence means the merge is com
 
 def recipe_digest(recipe: MergeRecipe) -> str:
     """Identity of a merge: the recipe as written plus the pinned identity of every input."""
-    parents = {ref: p.as_dict() | {"path": str(p.local_path)} for ref, p in recipe.parents.items()}
+    # Hub inputs are identified by id + commit (not by this machine's cache path), local ones by path
+    parents = {
+        ref: p.as_dict() | ({} if p.revision else {"path": str(p.local_path)})
+        for ref, p in recipe.parents.items()
+    }
     blob = json.dumps({"recipe": recipe.raw, "parents": parents}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
