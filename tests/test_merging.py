@@ -284,3 +284,34 @@ def test_cli_merge_and_bad_ratio(models, tmp_path, capsys):
     recipe["parameters"]["t"] = 1.5
     assert run("--config", str(_write(tmp_path / "bad.yaml", recipe)), "--var", "other=x") == 2
     assert "t=1.5 is outside [0, 1]" in capsys.readouterr().err
+
+
+def test_ties_with_tokenizer_source_when_parents_add_a_token(models, tmp_path, tokenizer):
+    """The Meditron TIES recipe's situation: fine-tuned parents with an added token, a base without."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    for name in ("a", "b"):
+        tok = AutoTokenizer.from_pretrained(models[name])
+        tok.add_special_tokens({"additional_special_tokens": ["<extra>"]})
+        model = AutoModelForCausalLM.from_pretrained(models[name])
+        model.resize_token_embeddings(len(tok))
+        model.save_pretrained(tmp_path / name)
+        tok.save_pretrained(tmp_path / name)
+    recipe = {
+        "merge_method": "ties",
+        "base_model": str(models["base"]),
+        "models": [
+            {"model": str(tmp_path / "a"), "parameters": {"weight": 0.95, "density": 0.5}},
+            {"model": str(tmp_path / "b"), "parameters": {"weight": 0.05, "density": 0.5}},
+        ],
+        "parameters": {"normalize": True},
+        "dtype": "float32",
+    }
+    with pytest.raises(MergeCheckError, match="vocabulary sizes differ"):
+        merge_from_config(_write(tmp_path / "no-source.yaml", recipe), tmp_path / "out")
+    recipe["tokenizer_source"] = str(tmp_path / "a")
+    merge_from_config(_write(tmp_path / "ties.yaml", recipe), tmp_path / "out")  # incl. load + generate
+    out_tok = AutoTokenizer.from_pretrained(tmp_path / "out")
+    assert "<extra>" in out_tok.get_vocab()
+    merged = _weights(tmp_path / "out")
+    assert merged["model.embed_tokens.weight"].shape[0] == len(out_tok)
