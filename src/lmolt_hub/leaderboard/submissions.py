@@ -347,7 +347,8 @@ def review_one(
                     msg = (
                         f"evaluation of {request['model']}@{request['revision'][:12]} queued for a maintainer"
                     )
-                    api.comment_discussion(repo_id, pr.num, _comment("running", msg), repo_type="dataset")
+                    if _last_review(_pr_comments(api, repo_id, pr.num))[0] != "running":  # say it once
+                        api.comment_discussion(repo_id, pr.num, _comment("running", msg), repo_type="dataset")
                     return Outcome(pr_num=pr.num, state="running", reason=msg, folder=folder)
                 _evaluate_into_pr(api, repo_id, pr, folder, request, evaluate)
                 return review_one(
@@ -452,6 +453,11 @@ def review(
 # --------------------------------------------------------------------------- status
 
 
+def _pr_comments(api: Any, repo_id: str, num: int) -> list[str]:
+    details = api.get_discussion_details(repo_id, num, repo_type="dataset")
+    return [getattr(e, "content", "") or "" for e in details.events if getattr(e, "type", "") == "comment"]
+
+
 def _last_review(comments: list[str]) -> tuple[str | None, str]:
     for text in reversed(comments):
         if text.startswith(REVIEW_MARK):
@@ -469,11 +475,7 @@ def status(repo_id: str | None = None, api: Any = None) -> list[dict[str, Any]]:
     for d in sorted(api.get_repo_discussions(repo_id, repo_type="dataset"), key=lambda d: d.num):
         if not d.is_pull_request:
             continue
-        details = api.get_discussion_details(repo_id, d.num, repo_type="dataset")
-        comments = [
-            getattr(e, "content", "") or "" for e in details.events if getattr(e, "type", "") == "comment"
-        ]
-        review_state, reason = _last_review(comments)
+        review_state, reason = _last_review(_pr_comments(api, repo_id, d.num))
         if d.status == "merged":
             state = "verified"
         elif d.status == "closed":
