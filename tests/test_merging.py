@@ -315,3 +315,5 @@ def test_ties_with_tokenizer_source_when_parents_add_a_token(models, tmp_path, t
     assert "<extra>" in out_tok.get_vocab()
     merged = _weights(tmp_path / "out")
     assert merged["model.embed_tokens.weight"].shape[0] == len(out_tok)
+    gen = json.loads((tmp_path / "out" / "generation_config.json").read_text())
+    assert gen["eos_token_id"] == out_tok.eos_token_id

@@ -96,6 +96,7 @@ def run_merge_recipe(
             options=merge_options(lazy=lazy, device=device),
             config_source=recipe.resolved_yaml(),
         )
+        _copy_generation_config(recipe, tmp)
         checks = post_merge_checks(tmp, generate=check_generation)
         meta = _metadata(recipe, digest, summary | checks, time.perf_counter() - start)
         write_card(tmp, meta, name=card_name or out_dir.name)
@@ -107,6 +108,19 @@ def run_merge_recipe(
         shutil.rmtree(tmp, ignore_errors=True)  # never leave a partial model behind
         raise
     return meta | {"reused": False}
+
+
+def _copy_generation_config(recipe: MergeRecipe, out: Path) -> None:
+    """mergekit copies generation_config.json only with the base's tokenizer; with a
+    ``tokenizer_source`` take it from that model (else the base), so EOS/pad stay right."""
+    if (out / "generation_config.json").exists():
+        return
+    source = recipe.raw.get("tokenizer_source")
+    for ref in (source, recipe.base_ref, *recipe.parents):
+        parent = recipe.parents.get(ref) if isinstance(ref, str) else None
+        if parent is not None and (parent.local_path / "generation_config.json").is_file():
+            shutil.copy(parent.local_path / "generation_config.json", out / "generation_config.json")
+            return
 
 
 def _metadata(recipe: MergeRecipe, digest: str, checks: dict[str, Any], seconds: float) -> dict[str, Any]:
