@@ -132,7 +132,8 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=256)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: stable figures on a shared machine; 0: torch's default)")
     p.add_argument("--gpu-prompts", type=int, default=256)
     p.add_argument("--gpu-max-new-tokens", type=int, default=128)
     p.add_argument("--gpu-batch-size", type=int, default=64)

@@ -87,3 +87,17 @@ def test_adapter_resolves_its_base_from_adapter_config(tiny_adapter):
     (bad / "adapter_config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError, match="missing-base"):
         resolve(str(bad))
+
+
+def test_4bit_loading_quantises_linear_layers(tiny_llama_dir):
+    import bitsandbytes as bnb
+
+    from lmolt_hub.evaluation.generation import GenerationParams, HFBackend
+
+    lm = load_model(str(tiny_llama_dir), options=LoadOptions(load_in_4bit=True))
+    assert lm.info["load_in_4bit"] is True
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in lm.model.modules())
+    (out,) = HFBackend(lm.model, lm.tokenizer).generate(
+        ["The molecule is"], GenerationParams(max_new_tokens=3)
+    )
+    assert isinstance(out, str)
