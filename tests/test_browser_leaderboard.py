@@ -115,6 +115,12 @@ def test_page_sorts_filters_and_escapes(site, driver, tmp_path):
     _open(driver, url)
     rows = driver.find_elements("css selector", "#leaderboard tbody tr")
     assert len(rows) == len(doc["rows"])
+    # Default order: by rank, kinds kept apart (ranks are per kind), verified first.
+    kinds = [r.get_attribute("data-kind") for r in rows]
+    assert kinds == sorted(kinds, key=lambda k: k != "verified") and kinds[0] == "verified"
+    n_verified = kinds.count("verified")
+    first_ranks = [int(t) for t in _column(driver, "rank")[:n_verified]]
+    assert first_ranks == sorted(first_ranks)
 
     # The injected name is shown verbatim as text and none of its markup ran or exists.
     assert driver.execute_script("return window.__lmolt_pwned === undefined")

@@ -133,7 +133,9 @@ def test_aggregate_flips_lower_is_better_and_skips_zero_baselines():
     zero_base = _record({up: 0.0, down: 10.0})
     agg = aggregate_row(better, zero_base, {"caption2smiles": [up, down]}, hib)
     assert agg["skipped"] == [f"caption2smiles.{up}"] and agg["n_metrics"] == 1
-    assert aggregate_row(_record({down: 1.0}), base, {"caption2smiles": [up, down]}, hib) is None
+    undefined = aggregate_row(_record({up: None, down: 5.0}), base, {"caption2smiles": [up, down]}, hib)
+    assert undefined["skipped"] == [f"caption2smiles.{up}"] and undefined["value"] == pytest.approx(0.5)
+    assert aggregate_row(better, base, {"smiles2caption": ["meteor"]}, hib) is None  # no such direction
 
 
 def test_reported_and_verified_are_ranked_separately():

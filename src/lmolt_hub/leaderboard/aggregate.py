@@ -4,8 +4,10 @@ The aggregate is the mean relative improvement over a named baseline row of
 the same kind (reported rows against a reported baseline, verified rows against
 a verified one; never mixed). For a metric where higher is better the relative
 improvement is ``(v - b) / |b|``; where lower is better it is flipped,
-``(b - v) / |b|``. Metrics whose baseline value is 0 or missing are skipped
-(the ratio is undefined) and listed in the row's ``skipped`` field.
+``(b - v) / |b|``. Metrics whose baseline value is 0 or missing, or whose own
+value is undefined (null, e.g. FCD with no valid molecule), are skipped and
+listed in the row's ``skipped`` field; a row without a direction gets no
+aggregate for it.
 
 Its interval comes from the metric CIs: each metric contributes the relative
 improvement at both ends of its CI; averaging the lower and upper ends gives a
@@ -44,7 +46,7 @@ def default_spec() -> dict[str, Any]:
         "description": (
             "Mean over metrics of the relative improvement over the baseline row of the same kind: "
             "(value - baseline) / |baseline|, sign flipped for lower-is-better metrics; "
-            "metrics with a zero or missing baseline are skipped."
+            "metrics with a zero or missing baseline, or an undefined value, are skipped."
         ),
         "metrics": paper_table_metrics(),
         "baseline": {
@@ -81,11 +83,11 @@ def aggregate_row(
     skipped: list[str] = []
     for direction, names in metrics.items():
         for name in names:
-            value = record.results.get(direction, {}).get(name)
+            if direction not in record.results:
+                return None  # a row without the direction is not ranked on it
+            value = record.results[direction].get(name)
             base = baseline.results.get(direction, {}).get(name)
-            if value is None:
-                return None  # a row missing one of the metrics cannot be compared fairly
-            if base is None or base == 0:
+            if value is None or base is None or base == 0:
                 skipped.append(f"{direction}.{name}")
                 continue
             hib = higher_is_better[name]

@@ -174,7 +174,11 @@
       state.sortDir = "asc";
     }
     const sortCol = cols.find((c) => c.key === state.sortKey);
-    const rows = filteredRows().sort((a, b) => compare(a, b, sortCol) || a.model.localeCompare(b.model));
+    // Ranks are per kind, so sorting by rank keeps the kinds apart (verified first).
+    const byKind = (a, b) => (state.sortKey === "rank" ? (a.kind === b.kind ? 0 : a.kind === "verified" ? -1 : 1) : 0);
+    const rows = filteredRows().sort(
+      (a, b) => byKind(a, b) || compare(a, b, sortCol) || a.model.localeCompare(b.model)
+    );
     renderHead(cols);
     renderBody(cols, rows);
     $("row-count").textContent = rows.length + " of " + state.doc.rows.length + " rows";
