@@ -3,6 +3,7 @@ merge -> push -> CPO on the merge -> push -> fresh-process load + generate -> li
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_ties_merge_of_the_same_parents_and_full_lineage(chain_run, tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == text
 
 
-def test_chain_recipe_validation(tmp_path):
+def test_chain_recipe_validation(tmp_path, capsys):
     bad = tmp_path / "chain.yaml"
     bad.write_text("org: x\nmerge: {config: nowhere.yaml}\ntrain: {method: cpo, config: c.yaml}\n")
     with pytest.raises(ChainError, match="nowhere.yaml.*does not exist"):
@@ -126,3 +127,18 @@ def test_chain_recipe_validation(tmp_path):
             chain["merge"]["name"] == f"lmolt-{fusion}"
             and chain["train"]["name"] == f"lmolt-{fusion}-{method}"
         )
+    # the CLI: --dry-run prints the resolved plan; a bad recipe is exit status 2 with the reason
+    import argparse
+
+    from lmolt_hub import chain as chain_cli
+
+    def run(*argv: str) -> int:
+        parser = argparse.ArgumentParser()
+        chain_cli.add_arguments(parser)
+        return chain_cli.main(parser.parse_args(list(argv)))
+
+    assert run(str(CHAIN), "--org", "someone", "--dry-run") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["train"]["overrides"] == ["--dataset_name", "someone/lmolt-triples"]
+    assert run(str(bad), "--dry-run") == 2
+    assert "typo" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def merge_options(lazy: bool = True, **overrides: Any):
         "lazy_unpickle": lazy,
         "write_model_card": False,
         "copy_tokenizer": True,
-        "quiet": True,
+        "quiet": False,  # mergekit's progress bars: a 7B merge takes a while
         "lora_merge_cache": str(cache_dir() / "mergekit-lora"),
         "safe_serialization": True,
     }
