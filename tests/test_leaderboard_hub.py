@@ -124,7 +124,7 @@ def test_good_and_malformed_submissions_review_build(board, tmp_path):
 
     api, hub = board["api"], board["hub"]
     # The good one goes through the CLI, exactly as a user would submit it.
-    assert main(["leaderboard", "--repo", REPO, "submit", "--results", str(board["results_path"])]) == 0
+    assert main(["leaderboard", "submit", "--repo", REPO, "--results", str(board["results_path"])]) == 0
     # The malformed one: a NaN metric (json.dumps writes NaN; strict parsing must refuse it).
     bad_num = _raw_pr(
         api,
@@ -157,7 +157,7 @@ def test_good_and_malformed_submissions_review_build(board, tmp_path):
 
     # build from the Hub into the local Hub's site folder; the server publishes it under /site/.
     out = Path(hub.root) / "site" / "leaderboard"
-    assert main(["leaderboard", "--repo", REPO, "build", "--output-dir", str(out)]) == 0
+    assert main(["leaderboard", "build", "--repo", REPO, "--output-dir", str(out)]) == 0
     doc = json.loads((out / "leaderboard.json").read_text())
     (row,) = [r for r in doc["rows"] if r["kind"] == "verified"]
     assert row["model"] == MODEL and row["verification"]["spot_check"]["matched"]
@@ -259,10 +259,10 @@ def test_rate_limit_per_namespace(board, capsys):
     # Through the CLI this time: review, then status as JSON.
     from lmolt_hub.cli import main
 
-    assert main(["leaderboard", "--repo", REPO, "--org", ORG, "review", "--rate-limit", "2"]) == 0
+    assert main(["leaderboard", "review", "--repo", REPO, "--org", ORG, "--rate-limit", "2"]) == 0
     printed = capsys.readouterr().out
     assert f"PR #{nums[2]}: rejected - rate limit" in printed
-    assert main(["leaderboard", "--repo", REPO, "status", "--json"]) == 0
+    assert main(["leaderboard", "status", "--repo", REPO, "--json"]) == 0
     states = {s["pr"]: s for s in json.loads(capsys.readouterr().out)}
     assert all(states[n]["state"] == "rejected" for n in nums)
     assert "not found" in states[nums[0]]["reason"] and "not found" in states[nums[1]]["reason"]

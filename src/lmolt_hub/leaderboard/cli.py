@@ -12,23 +12,29 @@ from lmolt_hub.leaderboard.validate import MAX_SUBMISSION_BYTES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    # --org/--repo on every action, so they may follow it (`lmolt-hub leaderboard build --org x`).
+    hub = argparse.ArgumentParser(add_help=False)
+    hub.add_argument(
         "--org", default=None, help="Hub namespace of the leaderboard (default $LMOLT_ORG or lmolt-hub)"
     )
-    parser.add_argument(
+    hub.add_argument(
         "--repo", default=None, help="leaderboard dataset repo id (default <org>/lmolt-leaderboard)"
     )
     sub = parser.add_subparsers(dest="action", required=True)
 
-    sub.add_parser("init", help="create the leaderboard dataset repo (maintainers)")
+    sub.add_parser("init", parents=[hub], help="create the leaderboard dataset repo (maintainers)")
 
-    p = sub.add_parser("submit", help="open a PR with a results file + samples, or an evaluation request")
+    p = sub.add_parser(
+        "submit", parents=[hub], help="open a PR with a results file + samples, or an evaluation request"
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--results", type=Path, help="results_<ts>.json from the harness (samples next to it)")
     what.add_argument("--model", help="ask for an evaluation of this Hub model id")
     p.add_argument("--revision", default=None, help="model revision for --model (default main)")
 
-    p = sub.add_parser("review", help="validate open PRs, comment, merge or close them (maintainers)")
+    p = sub.add_parser(
+        "review", parents=[hub], help="validate open PRs, comment, merge or close them (maintainers)"
+    )
     p.add_argument("--max-bytes", type=int, default=MAX_SUBMISSION_BYTES, help="size limit of one submission")
     p.add_argument("--rate-limit", type=int, default=5, help="submissions per namespace per window")
     p.add_argument("--window-hours", type=float, default=24.0)
@@ -37,10 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--evaluate", action="store_true", help="run the harness for evaluation requests")
     p.add_argument("--device", default="cpu", help="device for --spot-check / --evaluate")
 
-    p = sub.add_parser("status", help="state of every submission (pending, running, verified, rejected)")
+    p = sub.add_parser(
+        "status", parents=[hub], help="state of every submission (pending, running, verified, rejected)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("build", help="regenerate leaderboard.json, the page and the plots")
+    p = sub.add_parser("build", parents=[hub], help="regenerate leaderboard.json, the page and the plots")
     p.add_argument("--output-dir", type=Path, default=Path("leaderboard"))
     src = p.add_mutually_exclusive_group()
     src.add_argument(
