@@ -152,8 +152,12 @@ def test_page_sorts_filters_and_escapes(site, driver, tmp_path):
     expected = sorted(r["model"] for r in doc["rows"] if r["kind"] == "verified" and r["method"] == "cpo")
     assert sorted(_column(driver, "model")) == expected and len(expected) == 2
 
-    # Direction filter: only M->L metric columns remain, ranks follow the direction's aggregate.
     _select(driver, "filter-method", "all")
+    _select(driver, "filter-fusion", "slerp")
+    assert _column(driver, "model") == ["test-org/lmolt-slerp-cpo"]
+    _select(driver, "filter-fusion", "all")
+
+    # Direction filter: only M->L metric columns remain, ranks follow the direction's aggregate.
     _select(driver, "filter-direction", "smiles2caption")
     cols = [
         th.get_attribute("data-col")

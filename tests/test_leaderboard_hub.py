@@ -59,6 +59,17 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
     )
     api.upload_file(path_or_fileobj=b"# no licence\n", path_in_repo="README.md", repo_id=f"{ORG}/lmolt-cpo")
 
+    # A third whose architecture transformers does not know (it would need remote code).
+    api.create_repo(f"{ORG}/lmolt-kto", exist_ok=True)
+    api.upload_file(
+        path_or_fileobj=b'{"model_type": "mystery-net"}',
+        path_in_repo="config.json",
+        repo_id=f"{ORG}/lmolt-kto",
+    )
+    api.upload_file(
+        path_or_fileobj=b"---\nlicense: mit\n---\n", path_in_repo="README.md", repo_id=f"{ORG}/lmolt-kto"
+    )
+
     eval_repo = f"{ORG}/{EVAL_DATASET}"
     pq.write_table(pa.Table.from_pylist(_eval_rows()), tmp / "test.parquet")
     api.create_repo(eval_repo, repo_type="dataset", exist_ok=True)
@@ -196,6 +207,10 @@ BAD_CASES = {
         "licence",
     ),
     "duplicate": ({}, "duplicate"),
+    "remote-code": (
+        dict(edit=lambda r: r["model"].update(id=f"{ORG}/lmolt-kto", sha=None, revision="main")),
+        "does not load without remote code",
+    ),
 }
 
 

@@ -154,6 +154,16 @@ def _card_license(api: Any, repo_id: str, revision: str, info: Any) -> str | Non
         return None
 
 
+def _check_loads(model_id: str, revision: str) -> None:
+    """transformers must know the architecture without remote code (the config is enough to tell)."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=False)
+    except (ValueError, OSError, KeyError) as exc:
+        raise SubmissionError(f"model {model_id} does not load without remote code: {exc}") from None
+
+
 def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
     """Existence at ``revision``, no remote code, a licence, and an adapter's base. Returns facts."""
     from huggingface_hub.errors import HfHubHTTPError
@@ -187,6 +197,7 @@ def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
         cfg = json.loads(Path(api.hf_hub_download(model_id, "config.json", revision=revision)).read_text())
         if cfg.get("auto_map"):
             raise SubmissionError(f"model {model_id} needs remote code (config.json has auto_map)")
+        _check_loads(model_id, revision)
     else:
         raise SubmissionError(f"model {model_id}@{revision} has neither config.json nor adapter_config.json")
     license_ = _card_license(api, model_id, revision, info)
