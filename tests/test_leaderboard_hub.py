@@ -243,10 +243,14 @@ def test_bad_submissions_are_rejected_and_accepted_data_is_kept(board):
         },
         f"Results: {MODEL}@big",
     )
+    # A title that hides the namespace from the rate limit.
+    nums["title"] = _raw_pr(
+        api, _submission_files(board["results_path"], f"submissions/{ORG}/title"), "Results: someone-else/m@x"
+    )
     # An attempt to overwrite accepted data.
     nums["overwrite"] = _raw_pr(api, {accepted[0]: b'{"results": "gone"}'}, f"Results: {MODEL}@overwrite")
     expected = {**{k: v[1] for k, v in BAD_CASES.items()}, "not-json": "not valid JSON", "oversize": "byte limit",
-                "overwrite": "modifies or deletes"}  # fmt: skip
+                "overwrite": "modifies or deletes", "title": "must name the submitted namespace"}  # fmt: skip
 
     outcomes = {o.pr_num: o for o in S.review(REPO, org=ORG, api=api, max_bytes=250_000, rate_limit=50)}
     for name, num in nums.items():

@@ -334,6 +334,12 @@ def review_one(
         folder = os.path.dirname(next(iter(added)))
         check_sizes_remote(added, max_bytes)
         namespace = folder.split("/")[1]
+        if _pr_namespace(api, repo_id, pr) != namespace:
+            # The rate limit counts PRs by the namespace in their title, so the two must agree.
+            raise SubmissionError(
+                f"the PR title must name the submitted namespace {namespace!r} "
+                "(as `lmolt-hub leaderboard submit` writes it: 'Results: <namespace>/<model>@<revision>')"
+            )
         earlier = [
             d.created_at for d in history if d.num < pr.num and _pr_namespace(api, repo_id, d) == namespace
         ]
