@@ -428,6 +428,10 @@ def review(
     evaluate: Evaluate | None = None,
 ) -> list[Outcome]:
     """Validate every open PR (oldest first): merge accepted ones, close rejected ones, comment on all."""
+    if spot_check_n > 0 and regenerate is None:
+        raise ValueError(
+            "spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.harness.regenerator)"
+        )
     api = _api(api)
     org = org or default_org()
     repo_id = repo_id or leaderboard_repo(org)
