@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from importlib.resources import files
@@ -149,7 +150,10 @@ def build(
     plot_files = plots.write_plots(records, samples, output_dir)
     doc = leaderboard_document(records, spec, inputs, plot_files)
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-    (output_dir / "leaderboard.json").write_text(text, encoding="utf-8")
+    # Atomic: a page being served never reads a half-written file.
+    tmp = output_dir / ".leaderboard.json.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, output_dir / "leaderboard.json")
     copy_static(output_dir)
     return doc
 
