@@ -71,3 +71,10 @@ def test_report_cli_with_explicit_match(leaderboard_json, tmp_path, capsys):
     assert "TxtChem-T5" in summary  # the override paired the injected-name row with a baseline row
     with pytest.raises(KeyError, match="no paper row"):
         main(["report", "--leaderboard", str(leaderboard_json), "--match", "test-org/lmolt-sft=Nope"])
+
+
+def test_report_without_verified_rows(tmp_path):
+    build(tmp_path / "site")  # the paper's rows only
+    text = write_report(tmp_path / "site" / "leaderboard.json", tmp_path / "r.md").read_text()
+    assert text.count("No verified rows for this direction.") == 2
+    assert "Meditron-7B" not in text.split("## Summary", 1)[1]  # reported rows are not compared to themselves
