@@ -137,3 +137,7 @@ def test_existing_revision_is_never_overwritten_without_the_flag(trained, hub_in
     assert res["hub_branch"].startswith("run-")
     branches = {b.name for b in HfApi().list_repo_refs(repo).branches}
     assert res["hub_branch"] in branches and HfApi().model_info(repo).sha == before
+    # With the flag, main is replaced by the new run.
+    res = train("cpo", str(ROOT / "recipes/tiny/cpo/qlora.yaml"),
+                [*args, "--overwrite_hub_revision", "true", "--max_steps", "1"])  # fmt: skip
+    assert HfApi().model_info(repo).sha == res["hub_revision"] != before

@@ -157,8 +157,17 @@ def hyperparameters(training_args, model_args) -> dict[str, Any]:
     return {k: (v.value if hasattr(v, "value") else v) for k, v in out.items()}
 
 
+def portable_recipe_path(recipe_path: str) -> str:
+    """``recipes/...`` for a recipe inside a checkout, so the command works in anyone's clone."""
+    p = Path(recipe_path).resolve()
+    parts = p.parts
+    if "recipes" in parts:
+        return str(Path(*parts[len(parts) - 1 - parts[::-1].index("recipes") :]))
+    return recipe_path
+
+
 def reproduce_command(method: str, recipe_path: str | None, overrides: list[str]) -> str:
-    cfg = f" --config {recipe_path}" if recipe_path else ""
+    cfg = f" --config {portable_recipe_path(recipe_path)}" if recipe_path else ""
     extra = (" " + " ".join(overrides)) if overrides else ""
     return f"accelerate launch recipes/{method}.py{cfg}{extra}\n# or: lmolt-hub train {method}{cfg}{extra}"
 

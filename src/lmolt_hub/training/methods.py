@@ -98,6 +98,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     overrides = list(overrides or [])
     state = PartialState()
     out = check_output_dir(training_args.output_dir)
+    ckpt = resume_from(script_args, out)  # a bad --resume fails here, before any loading
     repo_id, revision = hub.hub_target(method, script_args, training_args)
     if repo_id and state.is_main_process:  # fail before training, not after hours of it
         hub.check_revision_free(repo_id, revision, script_args.overwrite_hub_revision)
@@ -130,7 +131,6 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     # Wrapping may create new Linear4bit references; enforce the trainable layout once more.
     models.disable_cpu_inference_repack(trainer.model)
 
-    ckpt = resume_from(script_args, out)
     trainer.train(resume_from_checkpoint=ckpt)
     trainer.save_model(str(out))
 
