@@ -208,8 +208,11 @@
     $("aggregate-description").textContent =
       agg.name + " v" + agg.version + ": " + agg.description + " Baselines: reported = " +
       JSON.stringify(base.reported) + ", verified = " + JSON.stringify(base.verified) + ".";
-    $("figure1").src = doc.plots.figure1;
-    $("figure2").src = doc.plots.figure2;
+    // Only plain PNG file names next to the page are used as image sources.
+    for (const key of ["figure1", "figure2"]) {
+      const name = String((doc.plots || {})[key] || "");
+      if (/^[\w.-]+\.png$/.test(name)) $(key).src = name;
+    }
     $("footer").textContent =
       "leaderboard.json format " + doc.format_version + "; " + doc.inputs.verified.length +
       " accepted submission(s). Reported numbers: " +
