@@ -10,7 +10,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="mergekit-schema merge recipe (YAML)")
-    parser.add_argument("--out", default=None, help="output directory (default: merges/<recipe name>)")
+    parser.add_argument("--out", default=None, help="output directory (default: outputs/merges/<recipe name>)")
     parser.add_argument("--push-to", default=None, metavar="ORG/NAME", help="push the merge to this Hub repo")
     parser.add_argument("--org", default=None, help="value of ${org} placeholders in the recipe")
     parser.add_argument(
@@ -47,7 +47,7 @@ def variables_from_args(args: argparse.Namespace) -> dict[str, str]:
 def main(args: argparse.Namespace) -> int:
     from lmolt_hub.merging import MergeConfigError, merge_from_config
 
-    out = args.out or str(Path("merges") / Path(args.config).stem)
+    out = args.out or str(Path("outputs") / "merges" / Path(args.config).stem)
     try:
         result = merge_from_config(
             args.config,
