@@ -10,7 +10,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="mergekit-schema merge recipe (YAML)")
-    parser.add_argument("--out", default=None, help="output directory (default: outputs/merges/<recipe name>)")
+    parser.add_argument(
+        "--out", default=None, help="output directory (default: outputs/merges/<recipe name>)"
+    )
     parser.add_argument("--push-to", default=None, metavar="ORG/NAME", help="push the merge to this Hub repo")
     parser.add_argument("--org", default=None, help="value of ${org} placeholders in the recipe")
     parser.add_argument(
