@@ -117,6 +117,7 @@ def score(
     fcd: bool = True,
     fcd_reference_stats=None,
     fcd_cache_dir=None,
+    reference_cache_dir=None,
     hallucination: bool = False,
     nli_model: str | None = None,
     nli_batch_size: int = 32,
@@ -126,8 +127,9 @@ def score(
 
     caption2smiles options: ``fingerprint_convention`` ("lpm24" default, or "molt5"),
     ``fcd_convention`` ("fcd_1.1" default, or "fcd_1.2"), ``fcd=False`` to skip FCD,
-    ``fcd_reference_stats`` (FCDStats or .npz path, e.g. from the eval dataset), ``fcd_cache_dir``
-    (where reference statistics are cached; False for none).
+    ``fcd_reference_stats`` (FCDStats or .npz path, e.g. from the eval dataset),
+    ``reference_cache_dir`` (where per-reference-set work is cached: InChI/fingerprints and FCD
+    statistics; default ``$LMOLT_CACHE``; False for none), ``fcd_cache_dir`` (FCD statistics only).
     ``hallucination=True`` adds section 3.4's per-pair values and win rates (M->L needs the NLI
     cross-encoder ``nli_model``, default ``cross-encoder/nli-deberta-v3-base``).
     """
@@ -150,7 +152,7 @@ def score(
     else:
         from lmolt_hub.metrics import molecules
 
-        stats = molecules.molecule_stats(predictions, references)
+        stats = molecules.molecule_stats(predictions, references, cache_dir=reference_cache_dir)
         options["fingerprint_convention"] = fingerprint_convention
         corpus = (
             molecules.corpus_from_stats(stats, fingerprint_convention)
@@ -178,7 +180,7 @@ def score(
                 references,
                 convention=fcd_convention,
                 reference_stats_=fcd_reference_stats,
-                cache_dir=fcd_cache_dir,
+                cache_dir=reference_cache_dir if fcd_cache_dir is None else fcd_cache_dir,
             )
             options["fcd_convention"] = fcd_convention
         corpus = {k: corpus[k] for k in TABLE_METRICS[direction] if k in corpus}

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -117,6 +118,49 @@ class MoleculeCache:
         for (s, _), a, b, c in zip(ok, maccs, rdk, morgan, strict=True):
             self._fps[s] = (a, b, c)
 
+    def save_references(self, references: list[str], path: Path) -> None:
+        """Persist InChI and fingerprints of ``references`` (an evaluation set is scored many times)."""
+        import pickle
+
+        rows = {}
+        for r in dict.fromkeys(references):
+            fps = self.fingerprints(r)
+            rows[r] = (self.inchi(r), fps)  # RDKit fingerprints pickle losslessly
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump({"format": 1, "rows": rows}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+
+    def load_references(self, path: Path) -> bool:
+        """Seed the memo from ``save_references``; False if the file is missing or unreadable."""
+        import pickle
+
+        try:
+            with open(path, "rb") as f:
+                rows = pickle.load(f)["rows"]
+        except Exception:  # noqa: BLE001 - a cache: a damaged file is recomputed
+            return False
+        for smiles, (inchi, fps) in rows.items():
+            self._inchi[smiles] = inchi
+            self._fps[smiles] = fps
+        return True
+
+
+def references_cache_path(references: list[str], cache_dir: Path | str | None = None) -> Path:
+    """Cache file of the references' InChI and fingerprints, keyed by a hash of the references."""
+    import hashlib
+
+    import rdkit
+
+    from lmolt_hub.metrics.fcd import default_cache_dir
+
+    h = hashlib.sha256(f"rdkit {rdkit.__version__}\n".encode())
+    for r in sorted(set(references)):
+        h.update(r.encode("utf-8", "surrogatepass") + b"\n")
+    base = Path(cache_dir) if cache_dir else default_cache_dir().parent / "molecules"
+    return base / f"references_{h.hexdigest()[:20]}.pkl"
+
 
 def _threads() -> int:
     try:
@@ -168,8 +212,13 @@ class MoleculeStats:
 
 
 def molecule_stats(
-    predictions: list[str], references: list[str], cache: MoleculeCache = CACHE
+    predictions: list[str],
+    references: list[str],
+    cache: MoleculeCache = CACHE,
+    cache_dir: Path | str | None | bool = None,
 ) -> MoleculeStats:
+    """Per-row statistics. The references' InChI and fingerprints are cached on disk under
+    ``cache_dir`` (default ``$LMOLT_CACHE/molecules``; ``False`` for no disk cache)."""
     from Levenshtein import distance
     from rdkit import DataStructs
 
@@ -184,6 +233,9 @@ def molecule_stats(
     ids: dict[str, int] = {}
     output_ids = np.zeros(n, dtype=np.int64)
     tanimoto = DataStructs.TanimotoSimilarity
+    ref_path = None if cache_dir is False else references_cache_path(references, cache_dir or None)
+    if ref_path is not None and ref_path.is_file():
+        cache.load_references(ref_path)
     cache.prefetch(list(references) + list(predictions))
     for i, (out, gt) in enumerate(zip(predictions, references, strict=True)):
         output_ids[i] = ids.setdefault(out, len(ids))
@@ -194,6 +246,8 @@ def molecule_stats(
         fp_out, fp_gt = cache.fingerprints(out), cache.fingerprints(gt)
         if fp_out is not None and fp_gt is not None:
             sims[:, i] = [tanimoto(a, b) for a, b in zip(fp_gt, fp_out, strict=True)]
+    if ref_path is not None and not ref_path.is_file():
+        cache.save_references(references, ref_path)
     lev = np.fromiter((distance(o, g) for o, g in zip(predictions, references, strict=True)), np.int64, n)
     return MoleculeStats(
         bleu=bleu_stats_matrix([list(p) for p in predictions], [list(r) for r in references]),
