@@ -9,7 +9,7 @@ sorted batches, left padding). Outputs must be identical (asserted).
 GPU section (when CUDA is present): a random 7B-shaped Llama (Meditron-7B's
 config) in bf16, ``hf`` and, if installed, ``vllm``: generated tokens per second.
 
-    python bench/generate.py [--prompts 256] [--max-new-tokens 32] [--batch-size 64]
+    python bench/generate.py [--prompts 256] [--max-new-tokens 128] [--batch-size 32] [--hidden-size 64]
 """
 
 from __future__ import annotations
@@ -36,24 +36,36 @@ def _one_at_a_time(model, tokenizer, prompts: list[str], max_new_tokens: int) ->
     for prompt in prompts:
         enc = tokenizer(prompt, return_tensors="pt")
         with torch.inference_mode():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        new = gen[0, enc["input_ids"].shape[1]:].tolist()
+            gen = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+        new = gen[0, enc["input_ids"].shape[1] :].tolist()
         out.append(new)
     return out
 
 
-def cpu_section(n: int, max_new_tokens: int, batch_size: int, threads: int | None) -> dict[str, float]:
+def cpu_section(
+    n: int,
+    max_new_tokens: int,
+    batch_size: int,
+    threads: int | None,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+) -> dict[str, float]:
     import torch
 
     from lmolt_hub.evaluation.generation import GenerationParams, HFBackend
     from lmolt_hub.evaluation.loading import load_model
-    from lmolt_hub.tiny import save_tiny_llama
+    from lmolt_hub.tiny import build_tiny_llama, build_tiny_tokenizer
 
     if threads:
         torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        lm = load_model(str(save_tiny_llama(Path(tmp) / "tiny")))
+        tok = build_tiny_tokenizer()
+        build_tiny_llama(tok, hidden_size=hidden_size, num_layers=num_layers).save_pretrained(Path(tmp) / "m")
+        tok.save_pretrained(Path(tmp) / "m")
+        lm = load_model(str(Path(tmp) / "m"))
+    n_params = sum(p.numel() for p in lm.model.parameters())
     prompts = _prompts(n)
     backend = HFBackend(lm.model, lm.tokenizer, batch_size=batch_size)
     params = GenerationParams(max_new_tokens=max_new_tokens)
@@ -71,10 +83,20 @@ def cpu_section(n: int, max_new_tokens: int, batch_size: int, threads: int | Non
     same = sum(a == b for a, b in zip(ours, baseline, strict=True))
     assert same == len(prompts), f"outputs differ on {len(prompts) - same} of {len(prompts)} prompts"
     n_tokens = sum(len(lm.tokenizer(o, add_special_tokens=False)["input_ids"]) for o in ours)
-    return {"prompts": len(prompts), "max_new_tokens": max_new_tokens, "batch_size": batch_size,
-            "torch_threads": torch.get_num_threads(), "baseline_s": t_base, "ours_s": t_ours,
-            "baseline_samples_per_s": len(prompts) / t_base, "ours_samples_per_s": len(prompts) / t_ours,
-            "ours_tokens_per_s": n_tokens / t_ours, "speedup": t_base / t_ours, "identical_outputs": same}
+    return {
+        "prompts": len(prompts),
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "torch_threads": torch.get_num_threads(),
+        "params": n_params,
+        "baseline_s": t_base,
+        "ours_s": t_ours,
+        "baseline_samples_per_s": len(prompts) / t_base,
+        "ours_samples_per_s": len(prompts) / t_ours,
+        "ours_tokens_per_s": n_tokens / t_ours,
+        "speedup": t_base / t_ours,
+        "identical_outputs": same,
+    }
 
 
 def gpu_section(n: int, max_new_tokens: int, batch_size: int) -> dict[str, dict[str, float]]:
@@ -89,9 +111,18 @@ def gpu_section(n: int, max_new_tokens: int, batch_size: int) -> dict[str, dict[
     from lmolt_hub.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
-    cfg = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                      num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                      bos_token_id=tok.bos_token_id, eos_token_id=-1, pad_token_id=tok.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=-1,
+        pad_token_id=tok.pad_token_id,
+    )
     prompts = _prompts(n)
     params = GenerationParams(max_new_tokens=max_new_tokens)
     out: dict[str, dict[str, float]] = {}
@@ -130,23 +161,37 @@ def gpu_section(n: int, max_new_tokens: int, batch_size: int) -> dict[str, dict[
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prompts", type=int, default=256)
-    p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: stable figures on a shared machine; 0: torch's default)")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="about a caption's length in tokens")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: stable figures on a shared machine; 0: torch's default)",
+    )
     p.add_argument("--gpu-prompts", type=int, default=256)
     p.add_argument("--gpu-max-new-tokens", type=int, default=128)
     p.add_argument("--gpu-batch-size", type=int, default=64)
+    p.add_argument(
+        "--hidden-size", type=int, default=64, help="tiny Llama width (default 64, as in the tests)"
+    )
+    p.add_argument("--layers", type=int, default=2)
     p.add_argument("--skip-cpu", action="store_true")
     a = p.parse_args()
     if not a.skip_cpu:
-        r = cpu_section(a.prompts, a.max_new_tokens, a.batch_size, a.threads)
-        print(f"CPU, tiny Llama, {r['prompts']} prompts, max_new_tokens={r['max_new_tokens']}, "
-              f"{r['torch_threads']} threads")
+        r = cpu_section(a.prompts, a.max_new_tokens, a.batch_size, a.threads, a.hidden_size, a.layers)
+        print(
+            f"CPU, tiny Llama ({r['params'] / 1e6:.2f}M parameters), {r['prompts']} prompts, max_new_tokens={r['max_new_tokens']}, "
+            f"{r['torch_threads']} threads"
+        )
         print(f"  one at a time : {r['baseline_s']:7.2f} s  {r['baseline_samples_per_s']:7.1f} samples/s")
-        print(f"  batched (bs={r['batch_size']}): {r['ours_s']:7.2f} s  {r['ours_samples_per_s']:7.1f} samples/s"
-              f"  ({r['ours_tokens_per_s']:.0f} tokens/s)")
-        print(f"  speedup       : {r['speedup']:.1f}x   identical outputs: {r['identical_outputs']}/{r['prompts']}")
+        print(
+            f"  batched (bs={r['batch_size']}): {r['ours_s']:7.2f} s  {r['ours_samples_per_s']:7.1f} samples/s"
+            f"  ({r['ours_tokens_per_s']:.0f} tokens/s)"
+        )
+        print(
+            f"  speedup       : {r['speedup']:.1f}x   identical outputs: {r['identical_outputs']}/{r['prompts']}"
+        )
     g = gpu_section(a.gpu_prompts, a.gpu_max_new_tokens, a.gpu_batch_size)
     for name, r in g.items():
         print(f"GPU, 7B-shaped random Llama (bf16), {name}: {r}")

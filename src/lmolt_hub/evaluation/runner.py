@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -25,7 +26,7 @@ from lmolt_hub.evaluation.tasks import Task, build_tasks, load_eval_set, resolve
 from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # bump when the meaning of a cached raw output changes
 
 
 @dataclass
@@ -139,11 +140,12 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     ``"results_path"``: where it was written. In an ``accelerate`` run only the
     main process scores and writes; the others return ``{}``.
     """
-    cfg = config or EvalConfig()
-    for key, value in overrides.items():
-        if not hasattr(cfg, key):
-            raise TypeError(f"evaluate_model: unknown option {key!r}")
-        setattr(cfg, key, value)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(EvalConfig)}
+    if unknown:
+        raise TypeError(f"evaluate_model: unknown option(s) {', '.join(sorted(unknown))}")
+    # copies: the caller's config (and its LoadOptions) are never modified
+    cfg = dataclasses.replace(config or EvalConfig(), **overrides)
+    cfg.load = dataclasses.replace(cfg.load)
     started = time.monotonic()
     rank, world = _rank()
     if world > 1 and cfg.load.device is None:
