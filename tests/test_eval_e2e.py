@@ -297,3 +297,42 @@ def test_seq2seq_model_uses_the_bare_source(tmp_path):
     run = R.run_dir(tmp_path / "results", str(path), None)
     samples = R.read_samples(run / doc["samples"]["caption2smiles"])
     assert [s["prompt"] for s in samples] == [s["source"] for s in samples]
+
+
+def test_cli_scores_a_predictions_file(tmp_path, capsys):
+    import argparse
+
+    from lmolt_hub.evaluation.cli import add_arguments, main
+    from lmolt_hub.resources import molt5_predictions
+
+    def run(*argv):
+        p = argparse.ArgumentParser()
+        add_arguments(p)
+        return main(p.parse_args(list(argv)))
+
+    lines = molt5_predictions("base", "smiles2caption").read_text(encoding="utf-8").splitlines()[:6]
+    path = tmp_path / "preds.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run("--predictions", str(path)) == 2
+    assert "--predictions needs --direction" in capsys.readouterr().err
+    out = tmp_path / "out"
+    args = (
+        "--predictions",
+        str(path),
+        "--direction",
+        "smiles2caption",
+        "--output-dir",
+        str(out),
+        "--no-hallucination",
+        "--bootstrap-resamples",
+        "5",
+    )
+    assert run(*args) == 0
+    printed = capsys.readouterr().out
+    assert "bleu4" in printed and "results:" in printed
+    (results,) = out.glob("predictions__preds/*/results_*.json")
+    doc = R.read_results(results)
+    assert (
+        doc["predictions_file"]["sha256"] == results.parent.name[:12] + doc["predictions_file"]["sha256"][12:]
+    )
+    assert doc["hallucination"] == {} and doc["n_samples"] == {"smiles2caption": 5}
