@@ -70,6 +70,16 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
         path_or_fileobj=b"---\nlicense: mit\n---\n", path_in_repo="README.md", repo_id=f"{ORG}/lmolt-kto"
     )
 
+    # An adapter whose base is a local path (nobody else could load it).
+    api.create_repo(f"{ORG}/lmolt-dpo", exist_ok=True)
+    adapter_cfg = json.dumps({"peft_type": "LORA", "base_model_name_or_path": str(model_dir)}).encode()
+    api.upload_file(
+        path_or_fileobj=adapter_cfg, path_in_repo="adapter_config.json", repo_id=f"{ORG}/lmolt-dpo"
+    )
+    api.upload_file(
+        path_or_fileobj=b"---\nlicense: mit\n---\n", path_in_repo="README.md", repo_id=f"{ORG}/lmolt-dpo"
+    )
+
     eval_repo = f"{ORG}/{EVAL_DATASET}"
     pq.write_table(pa.Table.from_pylist(_eval_rows()), tmp / "test.parquet")
     api.create_repo(eval_repo, repo_type="dataset", exist_ok=True)
@@ -207,6 +217,10 @@ BAD_CASES = {
         "licence",
     ),
     "duplicate": ({}, "duplicate"),
+    "local-base": (
+        dict(edit=lambda r: r["model"].update(id=f"{ORG}/lmolt-dpo", sha=None, revision="main")),
+        "is not a model on the Hub",
+    ),
     "remote-code": (
         dict(edit=lambda r: r["model"].update(id=f"{ORG}/lmolt-kto", sha=None, revision="main")),
         "does not load without remote code",

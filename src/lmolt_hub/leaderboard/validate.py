@@ -166,11 +166,11 @@ def _check_loads(model_id: str, revision: str) -> None:
 
 def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
     """Existence at ``revision``, no remote code, a licence, and an adapter's base. Returns facts."""
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     try:
         info = api.model_info(model_id, revision=revision)
-    except HfHubHTTPError as exc:
+    except (HfHubHTTPError, HFValidationError) as exc:
         raise SubmissionError(
             f"model {model_id} not found at revision {revision} on the Hub ({exc})"
         ) from None
@@ -189,8 +189,12 @@ def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
             raise SubmissionError(f"adapter {model_id} does not name its base model")
         try:
             base_info = api.model_info(base)
-        except HfHubHTTPError:
-            raise SubmissionError(f"adapter {model_id}: base model {base} not found on the Hub") from None
+        except (HfHubHTTPError, HFValidationError):
+            # e.g. a local path left in adapter_config.json: nobody else could load this adapter
+            raise SubmissionError(
+                f"adapter {model_id}: its base model {base!r} (adapter_config.json base_model_name_or_path) "
+                "is not a model on the Hub"
+            ) from None
         facts["base_model"] = base
         facts["base_sha"] = base_info.sha
     elif "config.json" in names:
