@@ -192,7 +192,8 @@ class Quickstart:
         submissions.create_leaderboard_repo(repo)
         for r in results:
             submissions.submit_results(r["results"], repo_id=repo)
-        outcomes = submissions.review(repo, org=self.org)
+        # the local leaderboard is ours alone: no per-namespace rate limit across reruns
+        outcomes = submissions.review(repo, org=self.org, rate_limit=1_000_000)
         site = self.root / "hub" / "site" / "leaderboard"
         local = self.root / "work" / "leaderboard-repo"
         shutil.rmtree(local, ignore_errors=True)
