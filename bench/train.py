@@ -109,10 +109,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads per run (1: stable on a shared machine)"
+    )
     ap.add_argument("--child", choices=["lmolt", "plain"], help=argparse.SUPPRESS)
     ap.add_argument("--dataset", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
+        import torch
+
+        torch.set_num_threads(a.threads)
         child(a.child, a.dataset, a.steps)
         return 0
     from lmolt_hub.training.datasets import save_demo_triples
@@ -125,7 +131,7 @@ def main() -> int:
         for i in range(a.repeats):
             for variant in ("plain", "lmolt") if i % 2 else ("lmolt", "plain"):
                 proc = subprocess.run([sys.executable, __file__, "--child", variant, "--dataset", dataset,
-                                       "--steps", str(a.steps)], capture_output=True, text=True)  # fmt: skip
+                                       "--steps", str(a.steps), "--threads", str(a.threads)], capture_output=True, text=True)  # fmt: skip
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
                 if proc.returncode or line is None:
                     print(proc.stderr[-3000:], file=sys.stderr)
@@ -138,7 +144,7 @@ def main() -> int:
     keys = ("steps_per_s", "steps_per_cpu_s", "wall_s", "peak_rss_mb")
     med = {v: {k: statistics.median(r[k] for r in rs) for k in keys}
            for v, rs in results.items()}  # fmt: skip
-    print(f"\ntiny CPO recipe, {a.steps} steps, median of {a.repeats}:")
+    print(f"\ntiny CPO recipe, {a.steps} steps, {a.threads} torch thread(s), median of {a.repeats}:")
     print(f"{'':8s}{'steps/s':>10s}{'steps/CPU-s':>13s}{'wall s':>10s}{'peak RSS MB':>14s}")
     for v in ("plain", "lmolt"):
         m = med[v]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ORG = "lmolt-train-test"
 METHODS = ("sft", "dpo", "cpo", "kto")
 FAST = ["--max_train_samples", "4", "--gradient_accumulation_steps", "1", "--max_length", "512"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models gain nothing from threads; on a shared 2-core machine extra threads only contend."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +122,9 @@ print(json.dumps(out))
 
 def test_adapters_load_back_in_a_fresh_process(trained, hub_inputs):
     repos = {m: [r["hub_model_id"], r["output_dir"]] for m, r in trained.items()}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", LOAD_BACK, hub_inputs["base"], json.dumps(repos)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     for method in METHODS:

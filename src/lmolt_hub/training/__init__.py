@@ -20,11 +20,12 @@ def train(method: str, config_path: str | None, overrides: list[str] | None = No
     Returns at least ``output_dir``, ``hub_model_id`` and ``hub_revision`` (the
     pushed commit sha, or None when nothing was pushed).
     """
-    from lmolt_hub.training.methods import run
+    from lmolt_hub.training.methods import run, torch_threads
 
     overrides = list(overrides or [])
     script_args, training_args, model_args = parse_recipe(method, config_path, overrides)
-    return run(method, script_args, training_args, model_args, config_path, overrides, callbacks)
+    with torch_threads(script_args.torch_threads):
+        return run(method, script_args, training_args, model_args, config_path, overrides, callbacks)
 
 
 def main_for(method: str, argv: list[str] | None = None) -> int:

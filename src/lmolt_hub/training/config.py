@@ -83,6 +83,12 @@ class ScriptArguments:
         default=True, metadata={"help": "Resume automatically when output_dir already holds a checkpoint."}
     )
     model_license: str = field(default="llama2", metadata={"help": "Licence written into the model card."})
+    torch_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "CPU threads for torch (tiny models: 1 avoids thread contention on shared machines)."
+        },
+    )
 
 
 def method_classes(method: str) -> tuple[type, type]:
