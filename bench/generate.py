@@ -9,7 +9,7 @@ sorted batches, left padding). Outputs must be identical (asserted).
 GPU section (when CUDA is present): a random 7B-shaped Llama (Meditron-7B's
 config) in bf16, ``hf`` and, if installed, ``vllm``: generated tokens per second.
 
-    python bench/generate.py [--prompts 256] [--max-new-tokens 128] [--batch-size 32] [--hidden-size 64]
+    python bench/generate.py [--prompts 256] [--max-new-tokens 128] [--batch-size 16] [--hidden-size 64]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prompts", type=int, default=256)
     p.add_argument("--max-new-tokens", type=int, default=128, help="about a caption's length in tokens")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument(
         "--threads",
         type=int,
