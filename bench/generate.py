@@ -120,7 +120,7 @@ def gpu_section(n: int, max_new_tokens: int, batch_size: int) -> dict[str, dict[
         num_key_value_heads=32,
         max_position_embeddings=4096,
         bos_token_id=tok.bos_token_id,
-        eos_token_id=-1,
+        eos_token_id=None,
         pad_token_id=tok.pad_token_id,
     )
     prompts = _prompts(n)
