@@ -12,8 +12,10 @@ environments pin fcd==1.1 (Keras, not installable here); the FCD baseline runs f
 ``--fcd-convention fcd_1.2`` it calls ``fcd.get_fcd`` of fcd 1.2.2 instead, as the scripts do today.
 
 Ours: one cold process that reads both files and calls ``lmolt_hub.metrics.score`` for each
-direction, with FCD reference statistics computed in the run (``cold``) and, second, read from the
-statistics cache that the evaluation dataset carries (``cached ref stats``).
+direction, first with empty caches (``cold``), then with the per-evaluation-set caches (FCD reference
+statistics/activations, reference InChI/fingerprints) filled by an earlier run (``cached refs``), as
+when many models are scored on the same evaluation set. Both use the METEOR synonym table that
+``lmolt-hub setup-wordnet`` builds at install time.
 
 Prints per-family times, the end-to-end ratio and checks that the values are identical.
 Usage: python bench/metrics.py [--fcd-convention fcd_1.1|fcd_1.2] [--skip-cached]
@@ -199,7 +201,9 @@ def baseline_fcd(convention: str) -> dict:
 # ---------------------------------------------------------------- ours (one process)
 
 
-def ours(convention: str, cache_dir: str | None) -> dict:
+def ours(convention: str) -> dict:
+    """Per-reference-set caches live in $LMOLT_CACHE, which the driver points at an empty folder
+    (cold) or at one filled by an earlier run (cached)."""
     from lmolt_hub.metrics import score
     from lmolt_hub.metrics.io import read_predictions
     from lmolt_hub.resources import molt5_predictions
@@ -218,9 +222,7 @@ def ours(convention: str, cache_dir: str | None) -> dict:
             t = time.perf_counter()
             from lmolt_hub.metrics.fcd import fcd_score
 
-            values["fcd"] = fcd_score(
-                rows.predictions, rows.references, convention=convention, cache_dir=cache_dir or False
-            )
+            values["fcd"] = fcd_score(rows.predictions, rows.references, convention=convention)
             times["fcd"] = time.perf_counter() - t
     return {"values": values, "times": times}
 
@@ -228,11 +230,10 @@ def ours(convention: str, cache_dir: str | None) -> dict:
 # ---------------------------------------------------------------- driver
 
 
-def _run(args: list[str], env: dict | None = None) -> tuple[float, dict]:
+def _run(args: list[str], cache: str) -> tuple[float, dict]:
+    env = {**os.environ, "LMOLT_CACHE": cache}
     t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, env=env or os.environ.copy()
-    )
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{args} failed:\n{proc.stderr[-3000:]}")
@@ -244,12 +245,11 @@ def main() -> int:
     parser.add_argument("--fcd-convention", default="fcd_1.1", choices=["fcd_1.1", "fcd_1.2"])
     parser.add_argument("--skip-cached", action="store_true", help="skip the run with cached reference stats")
     parser.add_argument("--_family", help=argparse.SUPPRESS)
-    parser.add_argument("--_cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._family:
         fam = args._family
         if fam == "ours":
-            out = ours(args.fcd_convention, args._cache)
+            out = ours(args.fcd_convention)
         elif fam == "fcd":
             out = baseline_fcd(args.fcd_convention)
         else:
@@ -260,27 +260,28 @@ def main() -> int:
     conv = ["--fcd-convention", args.fcd_convention]
     print(f"MolT5-{SIZE} files, 3,300 rows per direction; FCD convention {args.fcd_convention}")
     base_times, base_values = {}, {}
-    for fam in ("text", "mol", "fingerprints", "fcd"):
-        wall, vals = _run(["--_family", fam, *conv])
-        base_times[fam], base_values = wall, {**base_values, **vals}
-        print(f"  baseline {fam:<13s} {wall:7.1f} s (process, cold)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for fam in ("text", "mol", "fingerprints", "fcd"):
+            wall, vals = _run(["--_family", fam, *conv], tmp)
+            base_times[fam], base_values = wall, {**base_values, **vals}
+            print(f"  baseline {fam:<13s} {wall:7.1f} s (process, cold)")
     base_total = sum(base_times.values())
 
-    with tempfile.TemporaryDirectory() as cache:
-        wall, res = _run(["--_family", "ours", *conv])  # cold: no statistics cache at all
+    def show(label: str, wall: float, res: dict) -> None:
         print(
-            f"  ours (one process)     {wall:7.1f} s  "
-            + ", ".join(f"{k} {v:.1f} s" for k, v in res["times"].items())
+            f"  {label:<22s} {wall:7.1f} s  " + ", ".join(f"{k} {v:.1f} s" for k, v in res["times"].items())
         )
-        rows = [("cold, FCD reference stats computed in the run", wall)]
+
+    with tempfile.TemporaryDirectory() as cold, tempfile.TemporaryDirectory() as cache:
+        wall, res = _run(["--_family", "ours", *conv], cold)  # cold: empty reference caches
+        show("ours (one process)", wall, res)
+        rows = [("cold, no caches", wall)]
         if not args.skip_cached:
-            _run(["--_family", "ours", "--_cache", cache, *conv])  # fills the cache (not timed)
-            wall_c, res_c = _run(["--_family", "ours", "--_cache", cache, *conv])
-            print(
-                f"  ours, cached ref stats {wall_c:7.1f} s  "
-                + ", ".join(f"{k} {v:.1f} s" for k, v in res_c["times"].items())
-            )
-            rows.append(("cold process, FCD reference stats from the eval-set cache", wall_c))
+            _run(["--_family", "ours", *conv], cache)  # fills the per-eval-set caches (not timed)
+            wall_c, res_c = _run(["--_family", "ours", *conv], cache)
+            show("ours, cached refs", wall_c, res_c)
+            rows.append(("cold process, reference statistics/fingerprints cached per eval set", wall_c))
+            assert res_c["values"] == res["values"], "cached run changed a value"
 
     ok = True
     for k, v in base_values.items():

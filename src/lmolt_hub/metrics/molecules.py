@@ -21,8 +21,9 @@ From `fingerprint_metrics.py`:
 Rows whose *reference* does not parse (the official scripts crash on them) get no fingerprint
 similarity: 0 under ``lpm24``, dropped under ``molt5``.
 
-Speed: each distinct SMILES string is parsed, InChI-converted and fingerprinted once per process
-(references are shared by every model scored on the same evaluation set).
+Speed: each distinct SMILES string is InChI-converted and fingerprinted once per process, in forked
+worker processes on all cores for large batches (references are shared by every model scored on the
+same evaluation set, and cached on disk per reference set).
 """
 
 from __future__ import annotations
@@ -72,10 +73,7 @@ class MoleculeCache:
 
     def inchi(self, smiles: str) -> str | None:
         if smiles not in self._inchi:
-            from rdkit import Chem
-
-            m = self.mol(smiles)
-            self._inchi[smiles] = None if m is None else Chem.MolToInchi(m)
+            self.prefetch([smiles])
         return self._inchi[smiles]
 
     def fingerprints(self, smiles: str) -> tuple | None:
@@ -84,39 +82,32 @@ class MoleculeCache:
             self.prefetch([smiles])
         return self._fps[smiles]
 
-    def prefetch(self, smiles: list[str], threads: int | None = None) -> None:
-        """Parse, InChI-convert and fingerprint the new SMILES in bulk, on all cores.
+    def prefetch(self, smiles: list[str], workers: int | None = None) -> None:
+        """InChI-convert and fingerprint the new SMILES in bulk, on all cores.
 
-        RDKit's fingerprint generators run their own C++ threads; MACCS keys (no generator) go
-        through a thread pool, as RDKit releases the GIL in them.
+        RDKit holds the GIL in these calls (threads do not help), so large batches go to forked
+        worker processes that parse each string themselves and send back InChI and fingerprints
+        (both pickle losslessly); small batches, and platforms without fork, run here.
         """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from rdkit.Chem import MACCSkeys
-
-        todo = [s for s in dict.fromkeys(smiles) if s not in self._fps]
+        todo = [s for s in dict.fromkeys(smiles) if s not in self._fps or s not in self._inchi]
         if not todo:
             return
         if len(self._fps) + len(todo) > self.max_items:
             self._fps.clear()
-        mols = [self.mol(s) for s in todo]
-        ok = [(s, m) for s, m in zip(todo, mols, strict=True) if m is not None]
-        for s, m in zip(todo, mols, strict=True):
-            if m is None:
-                self._fps[s] = None
-        if not ok:
-            return
-        threads = threads or _threads()
-        good = [m for _, m in ok]
-        rdk = _rdkit_generator().GetFingerprints(good, numThreads=threads)
-        morgan = _morgan_generator().GetSparseCountFingerprints(good, numThreads=threads)
-        if threads > 1 and len(good) > 64:
-            with ThreadPoolExecutor(threads) as pool:
-                maccs = list(pool.map(MACCSkeys.GenMACCSKeys, good, chunksize=32))
+            self._inchi.clear()
+        workers = workers or _threads()
+        if workers > 1 and len(todo) >= 512 and _fork_available():
+            import multiprocessing as mp
+
+            size = -(-len(todo) // (workers * 4))
+            chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = [r for part in pool.map(_describe, chunks) for r in part]
         else:
-            maccs = [MACCSkeys.GenMACCSKeys(m) for m in good]
-        for (s, _), a, b, c in zip(ok, maccs, rdk, morgan, strict=True):
-            self._fps[s] = (a, b, c)
+            results = _describe(todo, self.mol)
+        for s, (inchi, fps) in zip(todo, results, strict=True):
+            self._inchi[s] = inchi
+            self._fps[s] = fps
 
     def save_references(self, references: list[str], path: Path) -> None:
         """Persist InChI and fingerprints of ``references`` (an evaluation set is scored many times)."""
@@ -160,6 +151,31 @@ def references_cache_path(references: list[str], cache_dir: Path | str | None = 
         h.update(r.encode("utf-8", "surrogatepass") + b"\n")
     base = Path(cache_dir) if cache_dir else default_cache_dir().parent / "molecules"
     return base / f"references_{h.hexdigest()[:20]}.pkl"
+
+
+def _describe(smiles: list[str], parse=None) -> list[tuple[str | None, tuple | None]]:
+    """(InChI, (MACCS, RDKit, Morgan-count)) of each SMILES; (None, None) when it does not parse."""
+    from rdkit import Chem
+    from rdkit.Chem import MACCSkeys
+
+    _quiet_rdkit()
+    parse = parse or Chem.MolFromSmiles
+    rdk, morgan = _rdkit_generator(), _morgan_generator()
+    out = []
+    for s in smiles:
+        m = parse(s)
+        if m is None:
+            out.append((None, None))
+        else:
+            fps = (MACCSkeys.GenMACCSKeys(m), rdk.GetFingerprint(m), morgan.GetSparseCountFingerprint(m))
+            out.append((Chem.MolToInchi(m), fps))
+    return out
+
+
+def _fork_available() -> bool:
+    import multiprocessing as mp
+
+    return "fork" in mp.get_all_start_methods()
 
 
 def _threads() -> int:
