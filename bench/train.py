@@ -10,7 +10,7 @@ Prints training-loop steps per wall second and per process-CPU second (the latte
 compare on a shared machine), end-to-end wall time and peak RSS, and the layer's throughput
 overhead (goal < 5%).
 
-    python bench/train.py [--steps 10] [--repeats 2]
+    python bench/train.py [--steps 60] [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def child(variant: str, dataset: str, steps: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--threads", type=int, default=1, help="torch threads per run (1: stable on a shared machine)"
     )
@@ -125,7 +125,7 @@ def main() -> int:
     from lmolt_hub.training.models import tiny_model_path
 
     with tempfile.TemporaryDirectory() as tmp:
-        dataset, _ = save_demo_triples(Path(tmp) / "demo", n_per_direction=a.steps + 4)
+        dataset, _ = save_demo_triples(Path(tmp) / "demo", n_per_direction=(5 * a.steps) // 4 + 4)
         tiny_model_path("tiny://llama")  # built once, outside the timings
         results: dict[str, list[dict]] = {"lmolt": [], "plain": []}
         for i in range(a.repeats):
