@@ -176,6 +176,10 @@ def test_bad_input_is_reported_clearly(hub, tmp_path, capsys):
     assert "missing column 'caption'" in capsys.readouterr().err
     assert run("--model", "evalorg/e2e-base", "--revision", "v9", "--eval-dataset", EVAL_REPO) == 2
     assert "revision 'v9' not found" in capsys.readouterr().err
+    assert run("--model", "evalorg/e2e-base", "--eval-dataset", EVAL_REPO, "--eval-revision", "v0") == 2
+    assert "evaluation dataset evalorg/lmolt-eval-mini: revision 'v0' not found" in capsys.readouterr().err
+    assert run("--model", "evalorg/e2e-base", "--eval-dataset", "evalorg/no-eval-set") == 2
+    assert "'evalorg/no-eval-set' not found on the Hub" in capsys.readouterr().err
 
 
 def test_predictions_file_is_scored_with_the_leaderboard_fields(tmp_path):

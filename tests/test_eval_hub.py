@@ -62,3 +62,23 @@ def test_hub_adapter_records_adapter_and_base_sha(hub_model, tmp_path):
     api.upload_folder(repo_id="evalorg/tiny-adapter", folder_path=str(pickled))
     ref = resolve("evalorg/tiny-adapter")
     assert not (ref.path / "adapter_model.bin").exists() and _content_hash(ref.path)
+
+
+def test_offline_mode_uses_the_cached_snapshot(hub_model):
+    import os
+    import subprocess
+    import sys
+
+    repo, sha = hub_model
+    resolve(repo)  # now in the cache
+    code = (
+        "from lmolt_hub.evaluation.loading import ModelLoadError, resolve\n"
+        f"print(resolve({repo!r}).sha)\n"
+        "try:\n    resolve('evalorg/never-downloaded')\nexcept ModelLoadError as e:\n    print(e)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.splitlines()[0] == sha
+    assert "HF_HUB_OFFLINE is set" in out

@@ -111,7 +111,7 @@ def _content_hash(path: Path) -> str:
 
 
 def _hub_snapshot(model: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import HfApi, constants, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -119,6 +119,8 @@ def _hub_snapshot(model: str, revision: str | None, allow_pickle: bool) -> tuple
         RevisionNotFoundError,
     )
 
+    if constants.HF_HUB_OFFLINE:
+        return _offline_snapshot(model, revision, allow_pickle)
     try:
         info = HfApi().model_info(model, revision=revision)
     except GatedRepoError as exc:
@@ -136,8 +138,28 @@ def _hub_snapshot(model: str, revision: str | None, allow_pickle: bool) -> tuple
         raise ModelLoadError(f"{model}: the Hub refused model_info ({exc})") from exc
     names = [s.rfilename for s in (info.siblings or [])]
     ignore = _check_weights(model, names, allow_pickle) + _IGNORE
-    path = snapshot_download(model, revision=info.sha, ignore_patterns=ignore)
-    return Path(path), info.sha
+    # Download by the name asked for (so the cache records the ref for offline use), then make sure
+    # it is the commit model_info saw; if the branch moved in between, fetch that commit itself.
+    path = Path(snapshot_download(model, revision=revision, ignore_patterns=ignore))
+    if path.name != info.sha:
+        path = Path(snapshot_download(model, revision=info.sha, ignore_patterns=ignore))
+    return path, info.sha
+
+
+def _offline_snapshot(model: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
+    """HF_HUB_OFFLINE=1: the cached snapshot of ``model`` (its folder name is the commit sha)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = Path(snapshot_download(model, revision=revision, local_files_only=True))
+    except LocalEntryNotFoundError as exc:
+        raise ModelLoadError(
+            f"{model}: HF_HUB_OFFLINE is set and revision {revision or 'main'!r} is not in the local cache"
+        ) from exc
+    names = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+    _check_weights(model, names, allow_pickle)
+    return path, path.name
 
 
 def resolve(model: str, revision: str | None = None, allow_pickle: bool = False, _depth: int = 0) -> ModelRef:

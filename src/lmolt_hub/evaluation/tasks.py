@@ -128,10 +128,26 @@ def _read_local(path: Path) -> list[dict[str, Any]]:
     )
 
 
+def _load_offline(repo: str, revision: str | None, split: str) -> EvalSet:
+    """HF_HUB_OFFLINE=1: the dataset from the local datasets cache (no sha, no precomputed FCD stats)."""
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(repo, revision=revision, split=split)
+    except Exception as exc:  # noqa: BLE001 (datasets raises several types for "not cached")
+        raise EvalSetError(
+            f"evaluation dataset {repo}: HF_HUB_OFFLINE is set and it is not cached ({exc})"
+        ) from exc
+    rows = _normalise(ds.to_list(), f"{repo}@{revision or 'main'} split {split}")
+    return EvalSet(id=repo, revision=revision, sha=None, split=split, rows=rows)
+
+
 def _load_hub(repo: str, revision: str | None, split: str) -> EvalSet:
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+    if constants.HF_HUB_OFFLINE:
+        return _load_offline(repo, revision, split)
     api = HfApi()
     try:
         info = api.dataset_info(repo, revision=revision)
