@@ -70,3 +70,58 @@ def test_resume_without_checkpoint_names_the_fix(session_dir: Path, tmp_path: Pa
     dataset, _ = save_demo_triples(session_dir / "training-demo")
     with pytest.raises(RecipeError, match="no checkpoint-.*without --resume"):
         train("cpo", RECIPE, [*_args(dataset, tmp_path / "empty"), "--resume", "true"])
+
+
+def test_sigkilled_run_resumes_from_its_last_complete_checkpoint(session_dir: Path, tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dataset, _ = save_demo_triples(session_dir / "training-demo")
+    args = [
+        *_args(dataset, tmp_path / "x"),
+        "--max_steps",
+        "60",
+        "--save_steps",
+        "3",
+        "--max_train_samples",
+        "12",
+    ]
+    full = train("cpo", RECIPE, [*args, "--output_dir", str(tmp_path / "full")])
+
+    killed = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        str(ROOT / "recipes/cpo.py"),
+        "--config",
+        RECIPE,
+        *args,
+        "--output_dir",
+        str(killed),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (killed / "checkpoint-3" / "trainer_state.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                "run ended before its first checkpoint"
+            )
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)  # no clean-up, like an OOM kill or a lost node
+    finally:
+        proc.wait(timeout=30)
+    assert not (killed / "adapter_model.safetensors").exists(), "the run finished before it was killed"
+    # A checkpoint half-written when the job died (no trainer_state.json) must be skipped.
+    (killed / "checkpoint-999").mkdir()
+    (killed / "checkpoint-999" / "adapter_model.safetensors").write_bytes(b"partial")
+
+    resumed = train("cpo", RECIPE, [*args, "--output_dir", str(killed)])  # automatic resume
+    step = int(resumed["resumed_from"].rsplit("-", 1)[-1])
+    assert 3 <= step < 60 and step % 3 == 0
+    a = load_file(Path(full["output_dir"]) / "adapter_model.safetensors")
+    b = load_file(killed / "adapter_model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)

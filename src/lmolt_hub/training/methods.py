@@ -48,9 +48,25 @@ def check_output_dir(path: str) -> Path:
 
 
 def last_checkpoint(out: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* ``checkpoint-N`` in ``out``.
 
-    return get_last_checkpoint(str(out)) if out.is_dir() else None
+    The Trainer writes ``trainer_state.json`` last, so a job killed while saving leaves a
+    checkpoint without it; resuming from that one would fail, so it is skipped.
+    """
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not out.is_dir():
+        return None
+    found = []
+    for d in out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = d.name.rsplit("-", 1)[-1]
+        if d.is_dir() and step.isdigit():
+            found.append((int(step), d))
+    for _, d in sorted(found, reverse=True):
+        if (d / "trainer_state.json").is_file():
+            return str(d)
+        logger.warning("skipping incomplete checkpoint %s (the job was killed while saving it)", d)
+    return None
 
 
 def resume_from(script_args, out: Path) -> str | None:
