@@ -167,6 +167,9 @@ def test_tokenizer_without_pad_token_is_refused(tiny_llama_dir: Path, tmp_path: 
     assert load_tokenizer(ref, "<unk>").pad_token == "<unk>"
     with pytest.raises(RecipeError, match="not in the vocabulary"):
         load_tokenizer(ref, "<nope>")
+    # a tokenizer that has a pad token keeps it (the recipe option is only a fallback)
+    has_pad = BaseModelRef("pad", str(tiny_llama_dir), None, None, False)
+    assert load_tokenizer(has_pad, "<unk>").pad_token == "<pad>"
 
 
 def test_4bit_without_bitsandbytes_is_refused(monkeypatch):

@@ -52,7 +52,7 @@ class ScriptArguments:
     )
     tokenizer_pad_token: str | None = field(
         default=None,
-        metadata={"help": "Pad token to set when the base tokenizer has none (e.g. '<unk>' or '</s>')."},
+        metadata={"help": "Pad token to use only when the base tokenizer has none (e.g. '<unk>' or '</s>')."},
     )
     hub_org: str | None = field(
         default=None, metadata={"help": "Namespace of the pushed model when hub_model_id is not given."}

@@ -84,7 +84,7 @@ def load_tokenizer(ref: BaseModelRef, pad_token: str | None = None):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(ref.path, revision=ref.sha or ref.revision)
-    if pad_token is not None:
+    if pad_token is not None and tok.pad_token is None:  # a pad token the model already has wins
         if pad_token not in tok.get_vocab():
             raise RecipeError(f"tokenizer_pad_token {pad_token!r} is not in the vocabulary of {ref.name}")
         tok.pad_token = pad_token
