@@ -30,7 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# 1.0: first version. 1.1: prompt_format may be "raw" (bare source, e.g. MolT5).
 
 DIRECTION_NAMES = ("smiles2caption", "caption2smiles")
 # Header of the official TSV: the first column names the source of the direction.
