@@ -154,6 +154,13 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split, cfg.limit)  # cheap: fail early
     ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
     backend_name = choose_backend(cfg.backend, seq2seq=ref.is_seq2seq, load_in_4bit=cfg.load.load_in_4bit)
+    if backend_name == "vllm" and world > 1:
+        # vLLM batches across all GPUs itself; one vLLM engine per launched process would fight over them.
+        if cfg.backend == "vllm":
+            raise ValueError(
+                "--backend vllm runs in one process: use `python eval_harness/run.py`, not a launcher"
+            )
+        backend_name = "hf"
     backend, info = _make_backend(backend_name, ref, cfg)
     prompt_format = resolve_prompt_format(cfg.prompt_format, ref.is_seq2seq)
     tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, getattr(backend, "tokenizer", None))
