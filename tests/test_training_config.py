@@ -58,7 +58,8 @@ def test_every_training_recipe_parses(path: Path):
 def test_meditron_recipes_have_the_papers_hyperparameters(method: str):
     script, t, m = _parse(method, ROOT / f"recipes/meditron-7b/{method}/qlora.yaml", [])
     assert m.model_name_or_path == "language-plus-molecules/Meditron7b-caption2smiles-LPM24"
-    assert (t.num_train_epochs, t.per_device_train_batch_size, t.gradient_accumulation_steps) == (3, 1, 64)
+    batch = (2, 32) if method == "kto" else (1, 64)  # KTO's KL term needs 2 rows per device batch
+    assert (t.num_train_epochs, t.per_device_train_batch_size, t.gradient_accumulation_steps) == (3, *batch)
     assert t.learning_rate == 5e-5 and t.lr_scheduler_type.value == "cosine" and t.warmup_steps == 0.1
     assert t.max_grad_norm == 0.3 and t.optim.value == "adamw_torch_fused" and t.bf16
     assert (m.lora_r, m.lora_alpha, m.lora_dropout, m.dtype) == (64, 16, 0.1, "bfloat16")
@@ -108,6 +109,10 @@ def test_unknown_cli_flag_and_bad_values_are_errors():
         parse_recipe("ppo", path, [])
     with pytest.raises(RecipeError, match="does not exist"):
         parse_recipe("dpo", "nope.yaml", [])
+    with pytest.raises(
+        RecipeError, match="per_device_train_batch_size >= 2.*gradient_accumulation_steps to 1"
+    ):
+        parse_recipe("kto", str(ROOT / "recipes/tiny/kto/qlora.yaml"), ["--per_device_train_batch_size", "1"])
     with pytest.raises(RecipeError, match="use_peft"):
         parse_recipe("dpo", path, ["--use_peft", "false"])
     assert split_config_flag(["--config=a.yaml", "--x", "1"]) == ("a.yaml", ["--x", "1"])

@@ -193,5 +193,13 @@ def validate(method: str, script_args: ScriptArguments, training_args, model_arg
             )
     if model_args.load_in_4bit and not model_args.use_peft:
         raise RecipeError("load_in_4bit trains only LoRA adapters: set use_peft: true (QLoRA)")
+    if (method == "kto" and training_args.per_device_train_batch_size < 2
+            and getattr(training_args, "loss_type", "kto") != "apo_zero_unpaired"):  # fmt: skip
+        accum = max(1, training_args.gradient_accumulation_steps // 2)
+        raise RecipeError(
+            "KTO estimates its KL term from the other rows of a device batch, so it needs "
+            f"per_device_train_batch_size >= 2: set it to 2 and gradient_accumulation_steps to {accum} "
+            "to keep the global batch"
+        )
     if script_args.unpair_triples and method != "kto":
         raise RecipeError("unpair_triples only applies to kto; remove it from this recipe")

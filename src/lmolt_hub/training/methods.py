@@ -109,6 +109,10 @@ def _load_data(method: str, script_args, training_args):
                              script_args.max_train_samples if s == script_args.dataset_train_split else None)  # fmt: skip
 
     train_ds = split(script_args.dataset_train_split)
+    if method == "kto":
+        # KTO reads its rows in order (its KL term pairs each row with its batch neighbours), so
+        # mix prompts, directions and labels here, reproducibly.
+        train_ds = train_ds.shuffle(seed=training_args.seed)
     eval_ds = None
     if str(getattr(training_args, "eval_strategy", "no")) not in ("no", "IntervalStrategy.NO"):
         if not script_args.dataset_test_split:
