@@ -146,7 +146,7 @@ class HFBackend:
         if not prompts:
             return []
         tok = self.tokenizer
-        # Only the decoder-only path relies on the prompt's own BOS; the tokenizer adds it as in training.
+        # Token counts as the model sees them (special tokens included): similar lengths share a batch.
         lengths = [len(ids) for ids in tok(list(prompts))["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # longest first: OOM shows early
         outputs: list[str] = [""] * len(prompts)
@@ -156,7 +156,7 @@ class HFBackend:
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
-            if params.do_sample:
+            if params.do_sample:  # reproducible for a given batch size (greedy needs no seed)
                 torch.manual_seed(params.seed + start)
             with torch.inference_mode():
                 gen = self.model.generate(**enc, **kwargs)
