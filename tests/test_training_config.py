@@ -226,3 +226,26 @@ def test_chat_template_renders_the_papers_prompt(tiny_llama_dir: Path):
         assert text == build_prompt(direction, source)
     with pytest.raises(Exception, match="direction"):
         tok.apply_chat_template([{"role": "user", "content": "CCO"}], tokenize=False)
+
+
+def test_hub_target_names_and_branches():
+    from lmolt_hub.training.hub import hub_target
+
+    path = str(ROOT / "recipes/tiny/cpo/qlora.yaml")
+    s, t, _ = parse_recipe("cpo", path, ["--push_to_hub", "true", "--hub_org", "me", "--hub_name", "lmolt-x"])
+    assert hub_target("cpo", s, t) == ("me/lmolt-x", None)
+    s, t, _ = parse_recipe("cpo", path, ["--push_to_hub", "true", "--hub_org", "me", "--hub_name", ""])
+    assert hub_target("cpo", s, t) == ("me/lmolt-cpo", None)  # the zoo name of the method
+    s, t, _ = parse_recipe(
+        "cpo", path, ["--push_to_hub", "true", "--hub_model_id", "a/b", "--hub_revision", "exp"]
+    )
+    assert hub_target("cpo", s, t) == ("a/b", "exp")
+    s, t, _ = parse_recipe(
+        "cpo", path, ["--push_to_hub", "true", "--hub_model_id", "a/b", "--hub_branch_per_run", "true"]
+    )
+    assert hub_target("cpo", s, t)[1].startswith("run-")
+    s, t, _ = parse_recipe("cpo", path, ["--push_to_hub", "false", "--hub_model_id", "a/b"])
+    assert hub_target("cpo", s, t) == (None, None)
+    s, t, _ = parse_recipe("cpo", path, ["--push_to_hub", "true", "--hub_org", ""])
+    with pytest.raises(RecipeError, match="hub_model_id"):
+        hub_target("cpo", s, t)
