@@ -45,5 +45,9 @@ def test_two_process_cpo_run_trains_and_pushes_once(local_hub, session_dir: Path
     # 8 rows / (2 per device x 2 processes) = 2 optimiser steps, logged once by rank 0
     losses = [h for h in info["log_history"] if "loss" in h]
     assert [h["step"] for h in losses] == [1, 2]
+    # the tiny:// parent was published first, so the pushed adapter names a parent on the Hub
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "lmolt-train-test/tiny-llama-seed0"
+    assert info["base_model"]["sha"] == HfApi().model_info("lmolt-train-test/tiny-llama-seed0").sha
     commits = [c for c in HfApi().list_repo_commits(repo) if c.title.startswith("lmolt-hub:")]
     assert len(commits) == 1 and log.count(f"pushed {repo}@main") == 1

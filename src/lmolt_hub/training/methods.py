@@ -11,7 +11,7 @@ from typing import Any
 
 from lmolt_hub.training import datasets as tdata
 from lmolt_hub.training import hub, models, run_info
-from lmolt_hub.training.config import RecipeError, method_classes
+from lmolt_hub.training.config import TINY_SCHEME, RecipeError, method_classes
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,10 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     )
     ds_ref, train_ds, eval_ds = _load_data(method, script_args, training_args)
     with state.main_process_first():  # rank 0 builds a tiny:// model once; the others reuse it
+        if repo_id and model_args.model_name_or_path.startswith(TINY_SCHEME):
+            model_args.model_name_or_path = models.publish_tiny_base(
+                model_args.model_name_or_path, repo_id.split("/")[0]
+            )
         base_ref = models.resolve_base_model(model_args.model_name_or_path, model_args.model_revision)
     tokenizer = models.load_tokenizer(base_ref, script_args.tokenizer_pad_token)
 

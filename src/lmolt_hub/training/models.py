@@ -54,6 +54,28 @@ def tiny_model_path(spec: str) -> Path:
     return path
 
 
+def publish_tiny_base(spec: str, namespace: str) -> str:
+    """Hub id of the tiny model ``spec`` under ``namespace``, pushed there once.
+
+    An adapter pushed to the Hub must name a parent others can download: a
+    ``tiny://`` parent lives only in this machine's cache, so it is published
+    first (deterministic: the same seed gives the same weights) and trained from there.
+    """
+    from huggingface_hub import HfApi
+
+    from lmolt_hub.tiny import push_tiny_base
+
+    url = urlparse(spec)
+    seed = int(parse_qs(url.query).get("seed", ["0"])[0])
+    repo = f"{namespace}/tiny-{url.netloc}-seed{seed}"
+    files = set()
+    if HfApi().repo_exists(repo):
+        files = set(HfApi().list_repo_files(repo))
+    if "config.json" not in files:
+        push_tiny_base(repo, seed=seed)
+    return repo
+
+
 def resolve_base_model(name: str, revision: str | None = None) -> BaseModelRef:
     if name.startswith(TINY_SCHEME):
         return BaseModelRef(name, str(tiny_model_path(name)), None, None, False)
