@@ -147,6 +147,17 @@ def test_prepare_shapes_each_method(demo):
     assert len(only) == sum(d == "caption2smiles" for d in train["direction"])
 
 
+def test_prompts_from_another_template_version_are_flagged(demo, caplog):
+    old = demo["train"].map(lambda r: {"template_version": "some-older-template"})
+    with caplog.at_level("WARNING", logger="lmolt_hub.training.datasets"):
+        tdata.prepare("cpo", old)
+    assert "some-older-template" in caplog.text and "rebuild the dataset" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lmolt_hub.training.datasets"):
+        tdata.prepare("cpo", demo["train"])
+    assert "rebuild" not in caplog.text
+
+
 def test_kto_given_triples_names_the_fix(demo):
     with pytest.raises(RecipeError, match="dataset_config: kto .*unpair_triples"):
         tdata.prepare("kto", demo["train"])

@@ -13,10 +13,13 @@ config ``kto`` has ``id, direction, prompt, completion, label``.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from lmolt_hub.training.config import RecipeError
+
+logger = logging.getLogger(__name__)
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "sft": ("prompt", "chosen"),
@@ -97,6 +100,7 @@ def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool =
     missing = [c for c in NEEDS[method] if c not in cols]
     if missing:
         raise RecipeError(_missing_message(method, missing, sorted(cols)))
+    _check_template_version(ds)
     if max_samples is not None:
         ds = ds.select(range(min(max_samples, len(ds))))
     if method == "sft":
@@ -108,6 +112,19 @@ def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool =
         if len(labels) < 2:
             raise RecipeError(f"KTO needs both desirable and undesirable rows; label has only {labels}")
     return ds
+
+
+def _check_template_version(ds) -> None:
+    """Warn when the prompts were built with another template than evaluation will use."""
+    from lmolt_hub.prompts import TEMPLATE_VERSION
+
+    if "template_version" in ds.column_names:
+        versions = set(ds.unique("template_version"))
+        if versions != {TEMPLATE_VERSION}:
+            logger.warning(
+                "dataset prompts use template %s but lmolt-hub evaluates with %s; rebuild the dataset",
+                sorted(versions), TEMPLATE_VERSION,
+            )  # fmt: skip
 
 
 def _missing_message(method: str, missing: list[str], have: list[str]) -> str:
