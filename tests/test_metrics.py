@@ -70,6 +70,27 @@ def test_text_tokenisation_drops_special_tokens_and_cls_prefix():
     assert len(text.wordpiece_tokens([" ".join(["acid"] * 600)])[0]) == 512
 
 
+def test_wordpiece_tokens_equal_transformers_bert_tokenizer_fast():
+    """The official scripts tokenise with transformers' BertTokenizerFast; we call tokenizers directly."""
+    from transformers import BertTokenizerFast
+
+    from lmolt_hub.resources import SCIBERT_VOCAB, molt5_predictions
+
+    hf = BertTokenizerFast.from_pretrained(str(SCIBERT_VOCAB.parent), do_lower_case=True)
+    texts = [
+        "The [CLS] acid [SEP] x [PAD] [MASK] [UNK] café Ω 中文 naïve \t tab",
+        "",
+        "  ",
+        "2'-deoxy-α-D-ribose",
+    ]
+    with open(molt5_predictions("base", "smiles2caption"), encoding="utf-8") as f:
+        texts += [line.split("\t")[1] for line in list(f)[1:400]]
+    ours = text.wordpiece_tokens(texts, max_length=10_000)
+    for t, mine in zip(texts, ours, strict=True):
+        official = hf.tokenize(t, truncation=True, max_length=10_000, padding="max_length")
+        assert mine == [x for x in official if x not in ("[PAD]", "[CLS]", "[SEP]")], t
+
+
 def test_rouge_matches_rouge_score_library():
     from rouge_score import rouge_scorer
 

@@ -9,7 +9,8 @@ Definitions (from the official scripts):
 - ROUGE-1/2/L: ``rouge_score.RougeScorer(["rouge1", "rouge2", "rougeL"]).score(out, gt)`` on the raw
   strings (no stemming), F-measure averaged over pairs.
 
-What makes it fast: the tokenizer runs once over the whole batch in Rust; BLEU keeps per-pair n-gram
+What makes it fast: the tokenizer runs once over the whole batch in Rust (``tokenizers``, without
+importing transformers); BLEU keeps per-pair n-gram
 match counts (the corpus score is a function of their sums, which the bootstrap resamples);
 METEOR calls nltk's own algorithm with memoised stemmer and WordNet look-ups; ROUGE-L's LCS comes
 from rapidfuzz (exact LCS length), the rest of ROUGE from rouge_score itself.
@@ -32,14 +33,21 @@ MAX_ORDER = 4
 
 @lru_cache(maxsize=1)
 def scibert_tokenizer():
-    """BertTokenizerFast over the bundled SciBERT uncased vocab (as `allenai/scibert_scivocab_uncased`)."""
-    from transformers import BertTokenizerFast
+    """SciBERT uncased WordPiece over the bundled vocab, as the official scripts'
+    ``BertTokenizerFast.from_pretrained("allenai/scibert_scivocab_uncased")``.
+
+    Built with the ``tokenizers`` library directly: the same normaliser (BertNormalizer, lowercase,
+    accents stripped by lowercasing as BERT does), pre-tokeniser and WordPiece model that
+    transformers' BertTokenizerFast wraps (tests check the tokens are identical), without the
+    ~1.4 s import of transformers.
+    """
+    from tokenizers import BertWordPieceTokenizer
 
     from lmolt_hub.resources import SCIBERT_VOCAB
 
-    # from_pretrained(dir) loads vocab.txt; passing vocab_file= alone yields an all-[UNK] tokenizer
-    # in transformers 5.
-    return BertTokenizerFast.from_pretrained(str(SCIBERT_VOCAB.parent), do_lower_case=True)
+    return BertWordPieceTokenizer(
+        str(SCIBERT_VOCAB), lowercase=True, clean_text=True, handle_chinese_chars=True, strip_accents=None
+    )
 
 
 def strip_cls(text: str) -> str:
@@ -51,12 +59,8 @@ def wordpiece_tokens(texts: list[str], max_length: int = MAX_TOKENS) -> list[lis
     """SciBERT WordPiece tokens of each text, special tokens removed, at most ``max_length``."""
     if not texts:
         return []
-    enc = scibert_tokenizer()(list(texts), add_special_tokens=False, truncation=False)
-    out = []
-    for i in range(len(texts)):
-        toks = enc.tokens(i)[:max_length]
-        out.append([t for t in toks if t not in SPECIAL_TOKENS])
-    return out
+    encodings = scibert_tokenizer().encode_batch(list(texts), add_special_tokens=False)
+    return [[t for t in enc.tokens[:max_length] if t not in SPECIAL_TOKENS] for enc in encodings]
 
 
 # ---------------------------------------------------------------- BLEU from sufficient statistics
