@@ -202,6 +202,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
     from lmolt_hub.evaluation.loading import ModelLoadError
     from lmolt_hub.evaluation.tasks import EvalSetError
     from lmolt_hub.results import ResultsValidationError
@@ -213,6 +215,9 @@ def main(args: argparse.Namespace) -> int:
         doc = _run(args)
     except (ModelLoadError, EvalSetError, ResultsValidationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except HfHubHTTPError as exc:  # e.g. --push-results without write access
+        print(f"error: the Hub refused a request: {exc}", file=sys.stderr)
         return 2
     if doc:  # {} on non-main accelerate processes
         _print_summary(doc)

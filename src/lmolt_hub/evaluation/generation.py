@@ -251,7 +251,7 @@ def choose_backend(name: str, seq2seq: bool = False, load_in_4bit: bool = False)
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
     usable = vllm_available() and not seq2seq and not load_in_4bit
     if name == "vllm" and not usable:
-        raise RuntimeError(
+        raise ValueError(
             "--backend vllm needs vllm installed (pip install 'lmolt-hub[vllm]'), a CUDA GPU, and a "
             "decoder-only model loaded without --load-in-4bit"
         )
