@@ -80,7 +80,8 @@ def test_quickstart_reports_stage_times(first_run):
     root, proc = first_run
     summary = json.loads((root / "quickstart.json").read_text())
     assert set(summary["timings_s"]) == {"hub", "datasets", "chain", "evaluate", "leaderboard", "report"}
-    assert all(t > 0 for t in summary["timings_s"].values())
+    assert all(t >= 0 for t in summary["timings_s"].values())
+    assert min(summary["timings_s"][s] for s in ("datasets", "chain", "evaluate")) > 0
     assert summary["peak_rss_mb"] > 0
 
 
