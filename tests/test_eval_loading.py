@@ -101,3 +101,28 @@ def test_4bit_loading_quantises_linear_layers(tiny_llama_dir):
         ["The molecule is"], GenerationParams(max_new_tokens=3)
     )
     assert isinstance(out, str)
+
+
+def test_remote_code_is_refused_unless_trusted(tiny_llama_dir, tmp_path):
+    path = tmp_path / "custom"
+    shutil.copytree(tiny_llama_dir, path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg |= {
+        "model_type": "custom-llama",
+        "auto_map": {
+            "AutoConfig": "configuration_custom.CustomConfig",
+            "AutoModelForCausalLM": "modeling_custom.CustomLlama",
+        },
+    }
+    (path / "config.json").write_text(json.dumps(cfg))
+    ran = tmp_path / "ran"
+    (path / "configuration_custom.py").write_text(
+        f"open({str(ran)!r}, 'w').close()\nfrom transformers import LlamaConfig\n\n"
+        "class CustomConfig(LlamaConfig):\n    model_type = 'custom-llama'\n"
+    )
+    (path / "modeling_custom.py").write_text(
+        "from transformers import LlamaForCausalLM\n\nclass CustomLlama(LlamaForCausalLM):\n    pass\n"
+    )
+    with pytest.raises(ModelLoadError, match="--trust-remote-code"):
+        load_model(str(path))
+    assert not ran.exists()  # the repository's code never ran
