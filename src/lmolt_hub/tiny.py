@@ -93,6 +93,14 @@ def push_tiny_base(repo_id: str, seed: int = 0, private: bool = False) -> str:
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         save_tiny_llama(Path(tmp), seed=seed)
+        (Path(tmp) / "README.md").write_text(
+            "---\nlicense: apache-2.0\nlibrary_name: transformers\ntags: [lmolt, tiny, test-model]\n---\n\n"
+            f"# Tiny Llama (seed {seed})\n\nA random-initialised 2-layer, 64-wide Llama with a 1024-token BPE "
+            "tokenizer trained on the bundled ChEBI-20 text, built by "
+            f"`lmolt_hub.tiny.save_tiny_llama(path, seed={seed})` (lmolt-hub, `tiny://llama?seed={seed}`). "
+            "For tests and the offline quickstart only: it has learnt nothing.\n",
+            encoding="utf-8",
+        )
         info = api.upload_folder(folder_path=tmp, repo_id=repo_id, commit_message=f"tiny Llama (seed {seed})")
     return info.oid
 
