@@ -8,11 +8,13 @@ Examples: ``org/lmolt-sft``, ``org/lmolt-cpo``, ``org/lmolt-slerp`` (a merge),
 
 from __future__ import annotations
 
+import os
 import re
 
 FUSIONS = ("ties", "slerp")
 METHODS = ("sft", "dpo", "cpo", "kto")
 PREFIX = "lmolt"
+DEFAULT_ORG = "lmolt"  # the namespace of the recipes, the quickstart and the harness defaults
 _PART = re.compile(r"^[a-z0-9][a-z0-9.]*$")
 
 TRIPLES_DATASET = f"{PREFIX}-triples"
@@ -32,10 +34,17 @@ def zoo_name(method: str | None = None, fusion: str | None = None, suffix: str |
     parts = [PREFIX, *(p for p in (fusion, method) if p)]
     if suffix:
         if not all(_PART.match(s) for s in suffix.split("-")):
-            raise ValueError(f"invalid name suffix {suffix!r}: use lowercase letters, digits, dots and dashes")
+            raise ValueError(
+                f"invalid name suffix {suffix!r}: use lowercase letters, digits, dots and dashes"
+            )
         parts.append(suffix)
     return "-".join(parts)
 
 
 def repo_id(org: str, name: str) -> str:
     return f"{org}/{name}" if org else name
+
+
+def default_org() -> str:
+    """The namespace used when none is given: ``$LMOLT_ORG``, else ``lmolt``."""
+    return os.environ.get("LMOLT_ORG") or DEFAULT_ORG

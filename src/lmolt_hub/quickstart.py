@@ -29,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.naming import DEFAULT_ORG
+
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-DEFAULT_ORG = "lmolt"
 NLI_NAME = "tiny-nli-deberta"
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,9 @@ class EvalSetError(ValueError):
 
 
 def default_org() -> str:
-    return os.environ.get("LMOLT_ORG", "lmolt-hub")
+    from lmolt_hub.naming import default_org as _default_org
+
+    return _default_org()
 
 
 def default_eval_dataset() -> str:

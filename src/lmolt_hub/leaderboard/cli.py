@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # --org/--repo on every action, so they may follow it (`lmolt-hub leaderboard build --org x`).
     hub = argparse.ArgumentParser(add_help=False)
     hub.add_argument(
-        "--org", default=None, help="Hub namespace of the leaderboard (default $LMOLT_ORG or lmolt-hub)"
+        "--org", default=None, help="Hub namespace of the leaderboard (default $LMOLT_ORG or lmolt)"
     )
     hub.add_argument(
         "--repo", default=None, help="leaderboard dataset repo id (default <org>/lmolt-leaderboard)"

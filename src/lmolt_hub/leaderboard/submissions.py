@@ -58,7 +58,9 @@ Evaluate = Callable[[str, str], Path]
 
 
 def default_org() -> str:
-    return os.environ.get("LMOLT_ORG", "lmolt-hub")
+    from lmolt_hub.naming import default_org as _default_org
+
+    return _default_org()
 
 
 def leaderboard_repo(org: str | None = None) -> str:

@@ -175,7 +175,8 @@ def _describe(smiles: list[str], parse=None) -> list[tuple[str | None, tuple | N
 def _fork_available() -> bool:
     import multiprocessing as mp
 
-    return "fork" in mp.get_all_start_methods()
+    # daemonic processes (e.g. inside a multiprocessing pool) may not have children
+    return "fork" in mp.get_all_start_methods() and not mp.current_process().daemon
 
 
 def _threads() -> int:
