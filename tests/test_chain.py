@@ -99,11 +99,11 @@ def test_ties_merge_of_the_same_parents_and_full_lineage(chain_run, tmp_path):
     assert set(sft) == {f"{ORG}/lmolt-sft-caption2smiles", f"{ORG}/lmolt-sft-smiles2caption"}
     for p in sft.values():
         assert p["kind"] == "adapter" and p["method"] == "sft"
-        assert p["parents"][0]["id"] == "tiny://llama" and p["datasets"][0]["id"] == f"{ORG}/lmolt-triples"
+        assert p["parents"][0]["id"] == f"{ORG}/tiny-llama-seed0" and p["datasets"][0]["id"] == f"{ORG}/lmolt-triples"
     assert tree["datasets"][0]["id"] == f"{ORG}/lmolt-triples"
     text = format_tree(tree)
     print(text)  # shown with pytest -s
-    assert "caption2smiles" in text and "t=0.05" in text and text.count("tiny://llama") == 2
+    assert "caption2smiles" in text and "t=0.05" in text and text.count(f"{ORG}/tiny-llama-seed0") == 2
     proc = subprocess.run([sys.executable, "-m", "lmolt_hub.cli", "lineage", f"{ORG}/lmolt-slerp-cpo"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0 and proc.stdout.strip() == text
