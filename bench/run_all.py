@@ -19,10 +19,11 @@ HERE = Path(__file__).resolve().parent
 # name -> (script, extra args for --quick, goal)
 BENCHMARKS: dict[str, tuple[str, list[str], str]] = {
     "localhub": ("localhub.py", ["--size-mb", "100"], ">= 200 MB/s each way; server RSS < 300 MB"),
-    "metrics": ("metrics.py", [], ">= 5x faster than the official scripts, identical values"),
-    "train": ("train.py", [], "our layer costs < 5% throughput vs plain trl"),
-    "merge": ("merge.py", ["--skip-mid"], "time and peak memory of SLERP/TIES (report)"),
-    "generate": ("generate.py", [], ">= 5x samples/s vs one prompt at a time"),
+    "metrics": ("metrics.py", ["--repeat", "1", "--skip-cached"], ">= 5x faster than the official scripts"),
+    "data": ("data_build.py", ["--skip-eval"], "validation rate, default builds, negatives (report)"),
+    "train": ("train.py", ["--steps", "20", "--repeats", "1"], "our layer costs < 5% throughput"),
+    "merge": ("merge.py", ["--sizes", "tiny"], "time and peak memory of SLERP/TIES (report)"),
+    "generate": ("generate.py", ["--prompts", "64"], ">= 5x samples/s vs one prompt at a time"),
     "quickstart": ("quickstart.py", [], "< 5 min on 2 cores, peak RSS < 4 GB"),
 }
 
