@@ -88,3 +88,14 @@ def test_fcd_fcd11_convention_within_one_percent(size):
 
     value = fcd_score(rows.predictions, rows.references, convention="fcd_1.1")
     assert value == pytest.approx(OFFICIAL[path.name]["fcd_1.1"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_fcd_fcd12_convention_equals_official_fcd122():
+    """fcd_1.2 pads to the longest SMILES (~1,100 characters here), so it is slow: run with -m slow."""
+    path = molt5_predictions("large", "caption2smiles")
+    rows = read_predictions(path, "caption2smiles")
+    from lmolt_hub.metrics.fcd import fcd_score
+
+    value = fcd_score(rows.predictions, rows.references, convention="fcd_1.2", cache_dir=False)
+    assert value == pytest.approx(OFFICIAL[path.name]["fcd_1.2.2"], rel=1e-6)
