@@ -162,10 +162,14 @@ def build_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
 
 
 def load_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
-    """The synonym table from the cache, built (and saved atomically) on first use."""
+    """The synonym table from the cache, built (and saved atomically) on first use; empty (METEOR then
+    asks WordNet itself, same result) when WordNet is not a plain folder."""
     import pickle
 
-    path = _table_path()
+    try:
+        path = _table_path()
+    except OSError:  # e.g. WordNet inside nltk's wordnet.zip: no table, METEOR looks words up directly
+        return {}
     if path.is_file():
         try:
             with open(path, "rb") as f:
