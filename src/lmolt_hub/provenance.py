@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 TRACKED_LIBRARIES = (
-    "lmolt-hub", "torch", "transformers", "tokenizers", "datasets", "huggingface_hub", "trl",
-    "peft", "accelerate", "bitsandbytes", "mergekit", "evaluate", "rdkit", "fcd", "nltk",
-    "rouge_score", "numpy",
+    "lmolt-hub",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "huggingface_hub",
+    "trl",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+    "mergekit",
+    "evaluate",
+    "rdkit",
+    "fcd",
+    "nltk",
+    "rouge_score",
+    "numpy",
 )
 
 
@@ -39,3 +54,12 @@ def git_sha(path: Path | None = None) -> str | None:
 
 def command_line() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (never the whole file in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lmolt_hub.data.config import DataError, SourceConfig
+from lmolt_hub.provenance import file_sha256
 from lmolt_hub.resources import chebi20_split
 
 SOURCE_INFO_KEYS = ("type", "path", "file", "name", "split", "revision", "sha", "sha256")
@@ -40,14 +40,6 @@ class Pair:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_table(path: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ both alike.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,7 @@ from typing import Any
 from lmolt_hub import results as R
 from lmolt_hub.evaluation.scoring import metrics_version, score_direction
 from lmolt_hub.prompts import check_direction
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from lmolt_hub.provenance import file_sha256
 
 
 def score_predictions_file(
@@ -58,7 +50,7 @@ def score_predictions_file(
     preds = read_predictions(path, direction)
     sources, refs, outputs = preds.sources, preds.references, preds.predictions
     ids = preds.ids or [str(i) for i in range(len(refs))]
-    digest = preds.sha256 or _sha256(path)
+    digest = preds.sha256 or file_sha256(path)
     options = {**(metric_options or {}), **({"nli_model": nli_model} if nli_model else {})}
     scores = score_direction(
         direction,

@@ -17,6 +17,7 @@ from typing import Any
 
 from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION, build_prompt, check_direction, source_target
+from lmolt_hub.provenance import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def load_eval_set(
     if path.is_file():
         rows = _normalise(_read_local(path), str(path))
         es = EvalSet(
-            id=str(path.resolve()), revision=None, sha=_file_sha256(path), split=None, rows=rows, local=True
+            id=str(path.resolve()), revision=None, sha=file_sha256(path), split=None, rows=rows, local=True
         )
     elif spec.startswith((".", "/", "~")) or path.suffix in {
         ".jsonl",
@@ -197,12 +198,6 @@ def load_eval_set(
             raise EvalSetError(f"--limit must be >= 1, got {limit}")
         es.rows, es.limit = es.rows[:limit], limit
     return es
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass

@@ -10,7 +10,6 @@ written without variable metadata).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from lmolt_hub.leaderboard import plots
 from lmolt_hub.leaderboard.aggregate import default_spec, score_records
 from lmolt_hub.leaderboard.records import Record, higher_is_better, reported_records, verified_record
 from lmolt_hub.prompts import DIRECTIONS
+from lmolt_hub.provenance import file_sha256
 from lmolt_hub.resources import PAPER_TABLES
 
 FORMAT_VERSION = "1"
@@ -30,10 +30,6 @@ STATIC_DIR = Path(str(files("lmolt_hub") / "leaderboard" / "static"))
 SUBMISSIONS_DIR = "submissions"
 RESULTS_FILE = "results.json"
 VERIFICATION_FILE = "verification.json"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_accepted(root: Path | str) -> list[tuple[Record, Path]]:
@@ -139,9 +135,9 @@ def build(
     if include_paper:
         records = reported_records() + records
     inputs = {
-        "paper_tables_sha256": _sha256(PAPER_TABLES) if include_paper else None,
+        "paper_tables_sha256": file_sha256(PAPER_TABLES) if include_paper else None,
         # accepted is already ordered by path, so this list is deterministic
-        "verified": [{"source": r.source, "sha256": _sha256(p)} for r, p in accepted],
+        "verified": [{"source": r.source, "sha256": file_sha256(p)} for r, p in accepted],
     }
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for record, path in accepted:

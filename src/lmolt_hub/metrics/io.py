@@ -14,11 +14,12 @@ Empty outputs are allowed (they score as empty captions / invalid molecules).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lmolt_hub.provenance import file_sha256
 
 SOURCE_COLUMN = {"smiles2caption": "SMILES", "caption2smiles": "description"}
 REFERENCE_COLUMN, OUTPUT_COLUMN = "ground truth", "output"
@@ -43,14 +44,6 @@ class Predictions:
     @property
     def n_rows(self) -> int:
         return len(self.predictions)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _decode_lines(path: Path) -> list[str]:
@@ -84,7 +77,7 @@ def read_predictions(path: str | Path, direction: str) -> Predictions:
     preds = reader(path, lines, direction)
     if preds.n_rows == 0:
         raise PredictionFileError(f"{path}: no data rows")
-    preds.sha256 = _sha256(path)
+    preds.sha256 = file_sha256(path)
     return preds
 
 
