@@ -1,7 +1,7 @@
 """Run every benchmark and print one table.
 
 Each benchmark is a standalone script under bench/ that prints its figures; its
-last line is ``BENCH {json}`` with the headline figures, which this runner
+last line is its headline (or a ``BENCH {json}`` line anywhere), which this runner
 collects. Usage: ``python bench/run_all.py [--only NAME ...] [--quick]``.
 """
 
@@ -36,11 +36,10 @@ def run_one(name: str, quick: bool) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     sys.stdout.write(proc.stdout[-4000:])
-    figures: dict = {}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("BENCH "):
-            figures = json.loads(line[len("BENCH ") :])
-            break
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    bench = [line for line in lines if line.startswith("BENCH ")]
+    # a benchmark's headline: its BENCH {json} line, else its last line of output
+    figures = json.loads(bench[-1][len("BENCH ") :]) if bench else {"last line": lines[-1] if lines else "-"}
     if proc.returncode != 0:
         sys.stdout.write(proc.stderr[-2000:])
     return {"name": name, "goal": goal, "rc": proc.returncode, "wall_s": round(wall, 1), "figures": figures}
