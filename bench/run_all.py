@@ -39,7 +39,9 @@ def run_one(name: str, quick: bool) -> dict:
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     bench = [line for line in lines if line.startswith("BENCH ")]
     # a benchmark's headline: its BENCH {json} line, else its last line of output
-    figures = json.loads(bench[-1][len("BENCH ") :]) if bench else {"last line": lines[-1] if lines else "-"}
+    figures = (
+        json.loads(bench[-1][len("BENCH ") :]) if bench else {"last line": lines[-1][:120] if lines else "-"}
+    )
     if proc.returncode != 0:
         sys.stdout.write(proc.stderr[-2000:])
     return {"name": name, "goal": goal, "rc": proc.returncode, "wall_s": round(wall, 1), "figures": figures}
