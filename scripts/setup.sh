@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-if command -v apt-get >/dev/null; then
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
+fi
+if [ "$SUDO" = none ]; then
+  echo "warning: not root and no sudo: skipping apt-get (install wordnet-base wordnet-sense-index chromium chromium-driver yourself)" >&2
+elif command -v apt-get >/dev/null; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
     wordnet-base wordnet-sense-index chromium chromium-driver git
