@@ -71,3 +71,15 @@ def tiny_llama_dir(session_dir: Path) -> Path:
     if not (path / "config.json").exists():
         save_tiny_llama(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tiny models: they gain nothing from threads, and on a busy
+    2-core machine competing OpenMP threads make them several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -250,25 +250,9 @@ def test_eval_set_keeps_one_seeded_caption_per_molecule(tmp_path: Path) -> None:
 
 
 def _tiny_t5(path: Path) -> Path:
-    from transformers import T5Config, T5ForConditionalGeneration
+    from lmolt_hub.tiny import save_tiny_t5
 
-    from lmolt_hub.tiny import build_tiny_tokenizer
-
-    tok = build_tiny_tokenizer()
-    config = T5Config(
-        vocab_size=len(tok),
-        d_model=16,
-        d_ff=32,
-        d_kv=8,
-        num_layers=1,
-        num_heads=2,
-        decoder_start_token_id=tok.pad_token_id,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    T5ForConditionalGeneration(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return save_tiny_t5(path)
 
 
 def test_model_negatives_resume_after_a_crash_without_regenerating(

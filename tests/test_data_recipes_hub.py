@@ -22,17 +22,10 @@ LPM = "language-plus-molecules"
 
 def _push_tiny_t5(repo_id: str, tmp: Path) -> str:
     from huggingface_hub import HfApi
-    from transformers import T5Config, T5ForConditionalGeneration
 
-    from lmolt_hub.tiny import build_tiny_tokenizer
+    from lmolt_hub.tiny import save_tiny_t5
 
-    tok = build_tiny_tokenizer()
-    config = T5Config(vocab_size=len(tok), d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
-                      decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
-                      eos_token_id=tok.eos_token_id)  # fmt: skip
-    path = tmp / repo_id.replace("/", "--")
-    T5ForConditionalGeneration(config).save_pretrained(path)
-    tok.save_pretrained(path)
+    path = save_tiny_t5(tmp / repo_id.replace("/", "--"))
     api = HfApi()
     api.create_repo(repo_id, exist_ok=True)
     return api.upload_folder(repo_id=repo_id, folder_path=str(path)).oid

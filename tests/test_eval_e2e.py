@@ -23,15 +23,7 @@ N_ROWS = 6
 EVAL_REPO = "evalorg/lmolt-eval-mini"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy CI machine 2 OpenMP threads run ~5x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _rows(n: int) -> list[dict]:
@@ -276,25 +268,9 @@ def test_a_model_that_emits_nothing_is_reported_not_crashed(tiny_llama_dir, tmp_
 
 
 def test_seq2seq_model_uses_the_bare_source(tmp_path):
-    from transformers import T5Config, T5ForConditionalGeneration
+    from lmolt_hub.tiny import save_tiny_t5
 
-    from lmolt_hub.tiny import build_tiny_tokenizer
-
-    tok = build_tiny_tokenizer()
-    cfg = T5Config(
-        vocab_size=len(tok),
-        d_model=32,
-        d_ff=64,
-        d_kv=8,
-        num_layers=1,
-        num_heads=2,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-    )
-    path = tmp_path / "t5"
-    T5ForConditionalGeneration(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
+    path = save_tiny_t5(tmp_path / "t5", d_model=32)
     doc = evaluate_model(str(path), _local_config(tmp_path))
     assert doc["prompt_format"] == "raw" and doc["template_version"] is None
     assert doc["model"]["architecture"] == "T5ForConditionalGeneration"

@@ -16,16 +16,7 @@ from lmolt_hub.evaluation.generation import (
 )
 from lmolt_hub.prompts import build_prompt
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy CI machine 2 OpenMP threads run ~5x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(

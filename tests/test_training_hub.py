@@ -19,15 +19,7 @@ METHODS = ("sft", "dpo", "cpo", "kto")
 FAST = ["--max_train_samples", "4", "--gradient_accumulation_steps", "1", "--max_length", "512"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from threads; on a shared 2-core machine extra threads only contend."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,7 @@ from trl import ModelConfig  # noqa: E402
 
 from lmolt_hub.training.models import BaseModelRef, disable_cpu_inference_repack, load_base_model  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from threads; on a shared 2-core machine extra threads only contend."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Args:  # the two TrainingArguments fields load_base_model reads

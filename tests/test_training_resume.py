@@ -16,15 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "recipes/tiny/cpo/qlora.yaml")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from threads; on a shared 2-core machine extra threads only contend."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Crash(TrainerCallback):

@@ -83,6 +83,28 @@ def save_tiny_llama(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def save_tiny_t5(path: Path, d_model: int = 16) -> Path:
+    """Write a random-init T5 (a MolT5-shaped seq2seq stand-in) with the tiny tokenizer to ``path``."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tok = build_tiny_tokenizer()
+    config = T5Config(
+        vocab_size=len(tok),
+        d_model=d_model,
+        d_ff=d_model * 2,
+        d_kv=8,
+        num_layers=1,
+        num_heads=2,
+        decoder_start_token_id=tok.pad_token_id,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
 def push_tiny_base(repo_id: str, seed: int = 0, private: bool = False) -> str:
     """Push a tiny Llama + tokenizer to ``repo_id`` (a base model for tiny recipes); returns the commit sha."""
     import tempfile
