@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from lmolt_hub.naming import FUSIONS, METHODS, repo_id, zoo_name
+from lmolt_hub.state import StepState
 
 _STEP = {
     "type": "object",
@@ -147,26 +148,6 @@ def _existing_model(rid: str) -> dict[str, Any] | None:
     return {"hub_model_id": rid, "hub_revision": info.sha, "reused": True}
 
 
-class _State:
-    """Completed steps, so an interrupted chain resumes where it stopped."""
-
-    def __init__(self, path: Path, fresh: bool):
-        self.path = path
-        self.data: dict[str, Any] = {}
-        if path.is_file() and not fresh:
-            self.data = json.loads(path.read_text(encoding="utf-8"))
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.data.get(key)
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self.data[key] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
-
-
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     keys = ("output_dir", "hub_model_id", "hub_revision", "method")
     return {k: result.get(k) for k in keys if k in result}
@@ -190,7 +171,7 @@ def run_chain(
     chain = load_chain(path, org)
     org = chain["org"]
     work = Path(work_dir or Path("outputs") / "chains" / chain["train"]["name"]).resolve()
-    state = _State(work / "chain_state.json", fresh)
+    state = StepState(work / "chain_state.json", fresh)
     out: dict[str, Any] = {"org": org, "parents": []}
     for i, step in enumerate(chain.get("parents", [])):
         key = f"parent{i}"

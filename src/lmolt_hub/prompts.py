@@ -35,7 +35,12 @@ TEMPLATES: dict[str, str] = {
 }
 
 # Marks the start of a new section; generation is cut there (see the harness).
-SECTION_MARKERS: tuple[str, ...] = ("\n\nInstruction:", "\n\nInput:", "\n\nResponse:", "\nBelow is an instruction")
+SECTION_MARKERS: tuple[str, ...] = (
+    "\n\nInstruction:",
+    "\n\nInput:",
+    "\n\nResponse:",
+    "\nBelow is an instruction",
+)
 
 
 def check_direction(direction: str) -> Direction:

@@ -30,17 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.naming import DEFAULT_ORG
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
+from lmolt_hub.state import StepState
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 NLI_NAME = "tiny-nli-deberta"
 
 
 def default_root() -> Path:
-    base = (
-        os.environ.get("LMOLT_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lmolt-hub"
-    )
-    return Path(base) / "quickstart"
+    return lmolt_cache_dir("quickstart")
 
 
 def _recipe(relative: str) -> Path:
@@ -59,30 +57,13 @@ def _peak_rss_mb() -> float:
     return max(own, kids) / 1024  # ru_maxrss is in KiB on Linux
 
 
-class State:
-    """Completed stages and their outputs, in ``DIR/quickstart_state.json`` (written atomically)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-
-    def get(self, stage: str) -> Any:
-        return self.data.get(stage)
-
-    def put(self, stage: str, value: Any) -> None:
-        self.data[stage] = value
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str))
-        tmp.replace(self.path)
-
-
 class Quickstart:
     def __init__(
         self, root: Path, org: str, limit: int, max_new_tokens: int, log: Callable[[str], None] = print
     ):
         self.root, self.org, self.limit, self.log = root, org, limit, log
         self.max_new_tokens = max_new_tokens
-        self.state = State(root / "quickstart_state.json")
+        self.state = StepState(root / "quickstart_state.json")
         self.timings: list[tuple[str, float, bool]] = []
 
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:

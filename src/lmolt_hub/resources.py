@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -27,3 +28,12 @@ def molt5_predictions(size: str, direction: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"no bundled MolT5 predictions for {size}/{direction}: expected {path}")
     return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """lmolt-hub's cache: ``$LMOLT_CACHE``, else ``$XDG_CACHE_HOME/lmolt-hub`` (``~/.cache/lmolt-hub``)."""
+    base = (
+        os.environ.get("LMOLT_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lmolt-hub"
+    )
+    return Path(base).joinpath(*parts)

@@ -26,6 +26,7 @@ from lmolt_hub.data.chem import inchikey
 from lmolt_hub.data.config import DataError, GenerationConfig, RejectedConfig
 from lmolt_hub.data.sources import file_sha256, first_line, read_table, resolve_path
 from lmolt_hub.prompts import SECTION_MARKERS, build_prompt
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import molt5_predictions
 
 BUNDLED_PREFIX = "bundled:"
@@ -53,8 +54,7 @@ def source_key(direction: str, source: str) -> str:
 def cache_root(cache_dir: str | None) -> Path:
     if cache_dir:
         return Path(cache_dir).expanduser()
-    base = os.environ.get("LMOLT_CACHE") or Path.home() / ".cache" / "lmolt-hub"
-    return Path(base) / "negatives"
+    return lmolt_cache_dir("negatives")
 
 
 class PredictionsRejecter:

@@ -22,13 +22,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
+
 ENV_VAR = "LMOLT_CACHE"
 
 
 def default_cache_dir() -> Path:
     """``$LMOLT_CACHE`` or ``~/.cache/lmolt-hub/generations``."""
-    env = os.environ.get(ENV_VAR)
-    return Path(env) if env else Path.home() / ".cache" / "lmolt-hub" / "generations"
+    return lmolt_cache_dir() if os.environ.get(ENV_VAR) else lmolt_cache_dir("generations")
 
 
 def prompt_hash(prompt: str) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
+
 # Parameters that are interpolation ratios or fractions; mergekit itself accepts any float.
 RATIO_PARAMETERS = ("t", "weight", "density")
 TINY_SCHEME = "tiny://"
@@ -88,7 +90,7 @@ class MergeRecipe:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LMOLT_CACHE", Path.home() / ".cache" / "lmolt"))
+    return lmolt_cache_dir()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
 CONVENTIONS = ("fcd_1.1", "fcd_1.2")
 PAD_LEN = 350
@@ -193,8 +194,7 @@ _MEMORY: dict[str, FCDStats] = {}
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("LMOLT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "lmolt_hub")
-    return Path(base) / "fcd_stats"
+    return lmolt_cache_dir("fcd_stats")
 
 
 def reference_stats(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.training.config import TINY_SCHEME, RecipeError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class BaseModelRef:
 
 
 def lmolt_cache() -> Path:
-    return Path(os.environ.get("LMOLT_CACHE") or Path.home() / ".cache" / "lmolt")
+    return lmolt_cache_dir()
 
 
 def tiny_model_path(spec: str) -> Path:
