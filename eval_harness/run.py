@@ -4,7 +4,7 @@
     accelerate launch eval_harness/run.py --model <hub-id>        # shard generation over GPUs
     python eval_harness/run.py --predictions preds.txt --direction smiles2caption
 
-Same as ``lmolt-hub eval``; see ``--help`` and docs/readme/evaluation.md.
+Same as ``lmolt-hub eval``; see ``--help`` and docs/evaluation.md.
 """
 
 from __future__ import annotations

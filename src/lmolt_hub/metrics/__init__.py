@@ -8,7 +8,7 @@
 ``METRIC_INFO`` describes every metric (label, direction, higher_is_better, paper table);
 ``METRICS_VERSION`` changes whenever a definition changes, so results record which code made them.
 Definitions and conventions: ``text`` (M->L), ``molecules`` and ``fcd`` (L->M), ``hallucination``
-(section 3.4), ``bootstrap`` (confidence intervals); docs/readme/metrics.md has the user guide.
+(section 3.4), ``bootstrap`` (confidence intervals); docs/metrics.md has the user guide.
 """
 
 from __future__ import annotations
