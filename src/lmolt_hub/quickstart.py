@@ -35,6 +35,7 @@ from lmolt_hub.state import StepState
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 NLI_NAME = "tiny-nli-deberta"
+BOOTSTRAP_RESAMPLES = 200  # the small eval set's pinned bootstrap (its metric_config.json)
 
 
 def default_root() -> Path:
@@ -98,15 +99,22 @@ class Quickstart:
             info = api.upload_folder(folder_path=tmp, repo_id=repo, commit_message="tiny NLI stand-in")
         return {"repos": [_repo(repo, "model", info.oid, "NLI stand-in for the hallucination metric")]}
 
-    def datasets(self) -> dict[str, Any]:
+    def datasets(self, nli_revision: str | None = None) -> dict[str, Any]:
         from lmolt_hub.data import build_from_config
 
         repos = []
         # The evaluation set keeps `limit` pairs so that results cover it whole (the leaderboard
-        # accepts only complete runs); the real recipe keeps 3,000.
+        # accepts only complete runs); the real recipe keeps 3,000. Its metric configuration
+        # (metric_config.json) names the local NLI stand-in, pinned, so scoring works offline.
+        eval_overrides = [
+            f"n={self.limit}",
+            f"metrics.nli_model={self.org}/{NLI_NAME}",
+            f"metrics.nli_revision={nli_revision}" if nli_revision else "metrics.nli_revision=",
+            f"metrics.bootstrap_resamples={BOOTSTRAP_RESAMPLES}",
+        ]
         for recipe, role, overrides in (
             ("triples.yaml", "training triples", []),
-            ("eval.yaml", "unseen evaluation set (small)", [f"n={self.limit}"]),
+            ("eval.yaml", "unseen evaluation set (small)", eval_overrides),
         ):
             out = build_from_config(
                 _recipe(f"data/default/{recipe}"),
@@ -158,7 +166,7 @@ class Quickstart:
                 output_dir=str(self.root / "results"),
                 cache_dir=str(self.root / "work" / "generations"),
                 nli_model=f"{self.org}/{NLI_NAME}",
-                bootstrap_resamples=200,
+                bootstrap_resamples=BOOTSTRAP_RESAMPLES,
                 generation=GenerationParams(max_new_tokens=self.max_new_tokens),
             )
             files.append({"model": model, "results": doc["results_path"]})
@@ -224,7 +232,7 @@ def run(
         qs = Quickstart(root, org, limit, max_new_tokens)
         qs.log(f"[quickstart] local Hub at {hub.url} (store: {root / 'hub'})")
         nli = qs.stage("hub", qs.push_nli)
-        data = qs.stage("datasets", qs.datasets)
+        data = qs.stage("datasets", lambda: qs.datasets(nli["repos"][0]["revision"]))
         chain = qs.stage("chain", qs.chain)
         models = [
             f"{org}/lmolt-slerp-cpo",

@@ -68,31 +68,46 @@ class RejectedConfig:
     output_column: str = "output"
 
 
+# The authors' create_negative.py: ``model.generate(tokenizer.encode(source), max_new_tokens=250)``
+# on the raw source (its task prefix is commented out), greedy, fp32, no truncation, on the GPU.
+AUTHORS_MAX_NEW_TOKENS = 250
+AUTHORS_DTYPE = "float32"
+
+
 @dataclass
 class GenerationConfig:
     """How a ``model`` generates rejected outputs (ignored for ``predictions``).
 
+    The defaults are the authors' settings: greedy, ``max_new_tokens`` 250, float32, the raw
+    source (no task prefix) and no input truncation (``max_input_length: null``).
     ``input``: ``source`` (the raw SMILES/caption, as MolT5 expects), ``prompt`` (the paper's
     instruction template) or ``auto`` (source for seq2seq models, prompt for causal ones).
+    ``device: auto`` is the GPU when there is one; ``dtype: auto`` is bfloat16 there, float32 on CPU.
     """
 
     batch_size: int = 16
-    max_new_tokens: int = 256
-    max_input_length: int = 512
+    max_new_tokens: int = AUTHORS_MAX_NEW_TOKENS
+    max_input_length: int | None = None
     num_beams: int = 1
     input: Literal["auto", "source", "prompt"] = "auto"
     device: str = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = AUTHORS_DTYPE
     cache_dir: str | None = None
 
 
 @dataclass
 class NegativesConfig:
-    """One rejected-output producer per direction built (a direction not built needs none)."""
+    """One rejected-output producer per direction built (a direction not built needs none).
+
+    ``drop_identical``: drop triples whose rejected output equals the gold target (the same
+    string, or for SMILES the same molecule by InChIKey). Off by default: the authors kept every
+    row, and the card counts these rows either way. ``drop_empty``: drop empty rejected outputs.
+    """
 
     smiles2caption: RejectedConfig = field(default_factory=RejectedConfig)
     caption2smiles: RejectedConfig = field(default_factory=RejectedConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    drop_identical: bool = False
     drop_empty: bool = True
 
 
@@ -124,6 +139,19 @@ class ExcludeConfig:
 
 
 @dataclass
+class EvalMetricsConfig:
+    """How results on the eval set are scored; written to the repo's ``metric_config.json``, which the
+    harness and the leaderboard reviewer read (``lmolt_hub.evaluation.metric_config``)."""
+
+    nli_model: str = "cross-encoder/nli-deberta-v3-base"
+    nli_revision: str | None = None
+    hallucination: bool = True
+    fingerprint_convention: Literal["lpm24", "molt5"] = "lpm24"
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 0
+
+
+@dataclass
 class EvalRecipe:
     kind: Literal["eval"]
     source: SourceConfig
@@ -135,6 +163,7 @@ class EvalRecipe:
     exclude: list[ExcludeConfig] = field(default_factory=list)
     fcd_stats: bool = True
     fcd_convention: str = "fcd_1.1"
+    metrics: EvalMetricsConfig = field(default_factory=EvalMetricsConfig)
     license: str = "other"
     license_note: str = ""
     output_dir: str | None = None
@@ -251,8 +280,13 @@ def _check(recipe: Recipe) -> None:
             rej: RejectedConfig = getattr(recipe.negatives, direction)
             if (rej.model is None) == (rej.predictions is None):
                 raise DataError(f"recipe.negatives.{direction}: set exactly one of 'model' or 'predictions'")
-        if recipe.negatives.generation.batch_size < 1:
+        gen = recipe.negatives.generation
+        if gen.batch_size < 1:
             raise DataError("recipe.negatives.generation.batch_size: must be >= 1")
+        if gen.max_new_tokens < 1 or (gen.max_input_length is not None and gen.max_input_length < 1):
+            raise DataError(
+                "recipe.negatives.generation: max_new_tokens must be >= 1 and max_input_length >= 1 or null"
+            )
     else:
         _check_source(recipe.source, "recipe.source")
         if recipe.n is not None and recipe.n < 1:

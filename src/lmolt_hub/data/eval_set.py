@@ -34,6 +34,30 @@ from lmolt_hub.data.triples import sampled_inchikeys
 EVAL_COLUMNS = ("id", "molecule", "caption", "inchikey")
 EVAL_FEATURES = datasets.Features({c: datasets.Value("string") for c in EVAL_COLUMNS})
 FCD_STATS_DIR = "fcd_stats"
+METRIC_CONFIG_FILE = "metric_config.json"  # = lmolt_hub.evaluation.metric_config.METRIC_CONFIG_FILE
+
+
+def metric_config_bytes(recipe: EvalRecipe, fcd_file: str | None) -> bytes:
+    """``metric_config.json``: how results on this set are scored (read by the harness and the
+    leaderboard reviewer through ``lmolt_hub.evaluation.metric_config.load_metric_config``)."""
+    import json
+
+    m = recipe.metrics
+    doc = {
+        "format": 1,
+        "split": "test",
+        "nli_model": m.nli_model,
+        "nli_revision": m.nli_revision,
+        "hallucination": m.hallucination,
+        "fcd": True,  # without a stats file the reference statistics are computed from the set
+        "fcd_convention": recipe.fcd_convention,
+        "fcd_stats_file": fcd_file,
+        "fingerprint_convention": m.fingerprint_convention,
+        "bootstrap_resamples": m.bootstrap_resamples,
+        "bootstrap_seed": m.bootstrap_seed,
+        "confidence": 0.95,
+    }
+    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
 
 def fcd_api() -> Any:
@@ -141,6 +165,7 @@ def build_eval(recipe: EvalRecipe, base_dir: Path) -> BuiltDataset:
             "convention": recipe.fcd_convention,
             "molecules": len(smiles),
         }
+    extra[METRIC_CONFIG_FILE] = metric_config_bytes(recipe, fcd_info.get("file"))
     split_summary = {
         "source_rows": len(pairs),
         "valid_rows": len(rows),

@@ -120,6 +120,7 @@ def score(
     reference_cache_dir=None,
     hallucination: bool = False,
     nli_model: str | None = None,
+    nli_revision: str | None = None,
     nli_batch_size: int = 32,
     nli_device: str | None = None,
 ) -> Scores:
@@ -131,7 +132,7 @@ def score(
     ``reference_cache_dir`` (where per-reference-set work is cached: InChI/fingerprints and FCD
     statistics; default ``$LMOLT_CACHE``; False for none), ``fcd_cache_dir`` (FCD statistics only).
     ``hallucination=True`` adds section 3.4's per-pair values and win rates (M->L needs the NLI
-    cross-encoder ``nli_model``, default ``cross-encoder/nli-deberta-v3-base``).
+    cross-encoder ``nli_model``, default ``cross-encoder/nli-deberta-v3-base``, at ``nli_revision``).
     """
     _check_direction(direction)
     predictions, references = clean_inputs(predictions, references)
@@ -188,7 +189,9 @@ def score(
     if hallucination:
         from lmolt_hub.metrics.hallucination import add_hallucination
 
-        add_hallucination(result, predictions, references, nli_model, nli_batch_size, nli_device)
+        add_hallucination(
+            result, predictions, references, nli_model, nli_batch_size, nli_device, nli_revision=nli_revision
+        )
     return result
 
 

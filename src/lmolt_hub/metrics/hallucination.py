@@ -53,18 +53,20 @@ def smiles_hallucination(predictions: list[str], references: list[str]) -> dict[
 # ---------------------------------------------------------------- molecule -> caption
 
 
-def load_nli(model_name: str = DEFAULT_NLI_MODEL, device: str | None = None):
+def load_nli(model_name: str = DEFAULT_NLI_MODEL, device: str | None = None, revision: str | None = None):
     """(model, tokenizer, entailment index, id2label) of an NLI sequence classifier (cached)."""
-    return _load_nli(model_name, device)
+    return _load_nli(model_name, device, revision)
 
 
 @lru_cache(maxsize=2)
-def _load_nli(model_name: str, device: str | None):
+def _load_nli(model_name: str, device: str | None, revision: str | None = None):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_name)
-    model = AutoModelForSequenceClassification.from_pretrained(model_name)
+    tokenizer = AutoTokenizer.from_pretrained(model_name, revision=revision)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_name, revision=revision, trust_remote_code=False
+    )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     id2label = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
@@ -83,11 +85,12 @@ def nli_entailment(
     batch_size: int = 32,
     device: str | None = None,
     max_length: int = 512,
+    revision: str | None = None,
 ) -> dict[str, Any]:
     """Entailment probability and predicted label of each (reference => prediction) pair."""
     import torch
 
-    model, tokenizer, entail, id2label = load_nli(model_name or DEFAULT_NLI_MODEL, device)
+    model, tokenizer, entail, id2label = load_nli(model_name or DEFAULT_NLI_MODEL, device, revision)
     probs, labels = [], []
     # longest first keeps padding (and memory) low within each batch; results go back in row order
     order = sorted(range(len(predictions)), key=lambda i: -(len(predictions[i]) + len(references[i])))
@@ -116,7 +119,9 @@ def nli_entailment(
 # ---------------------------------------------------------------- wiring into score()
 
 
-def add_hallucination(scores, predictions, references, nli_model=None, batch_size=32, device=None) -> None:
+def add_hallucination(
+    scores, predictions, references, nli_model=None, batch_size=32, device=None, nli_revision=None
+) -> None:
     """Fill ``scores.hallucination`` and the per-row hallucination values in ``scores.per_sample``."""
     if scores.direction == "caption2smiles":
         h = smiles_hallucination(predictions, references)
@@ -128,13 +133,17 @@ def add_hallucination(scores, predictions, references, nli_model=None, batch_siz
         from lmolt_hub.metrics.text import strip_cls
 
         stats = scores.stats
-        h = nli_entailment([strip_cls(p) for p in predictions], references, nli_model, batch_size, device)
+        h = nli_entailment(
+            [strip_cls(p) for p in predictions], references, nli_model, batch_size, device, revision=nli_revision
+        )
         h["dlen"] = stats.n_tokens_pred - stats.n_tokens_ref
         rows = zip(h["dlen"], h["entailment"], h["label"], h["win"], strict=True)
         for row, (d, e, lab, w) in zip(scores.per_sample, rows, strict=True):
             row.update({"dlen": int(d), "entailment": float(e), "nli_label": lab, "win": bool(w)})
         summary = {"mean_entailment": _mean(h["entailment"])}
         scores.options["nli_model"] = nli_model or DEFAULT_NLI_MODEL
+        if nli_revision:
+            scores.options["nli_revision"] = nli_revision
     summary.update(
         win_rate=_mean(h["win"]), mean_dlen=_mean(h["dlen"]), mean_abs_dlen=_mean(np.abs(h["dlen"]))
     )
