@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lmolt_hub.errors import user_errors
 from lmolt_hub.evaluation import cli
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     cli.add_arguments(parser)
-    sys.exit(cli.main(parser.parse_args()))
+    args = parser.parse_args()
+    with user_errors("eval_harness/run.py"):  # no Hub server: one line naming HF_ENDPOINT
+        sys.exit(cli.main(args))

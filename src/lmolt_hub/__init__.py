@@ -1,3 +1,8 @@
 """lmolt-hub: a Hub-centric model zoo for machine language-molecule translation."""
 
+from lmolt_hub.errors import disable_xet_for_local_hub
+
 __version__ = "0.1.0"
+
+# Before any huggingface_hub import of ours: a local Hub (HF_ENDPOINT) cannot take Xet uploads.
+disable_xet_for_local_hub()

@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from lmolt_hub.errors import did_you_mean, user_errors
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("lmolt_hub.localhub.cli", "run the local Hub-compatible server"),
@@ -26,6 +28,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("lmolt_hub.report", "compare verified results with the paper's tables"),
     "quickstart": ("lmolt_hub.quickstart", "run the whole pipeline offline on tiny models"),
 }
+
+
+class Parser(argparse.ArgumentParser):
+    """No prefix matching (`--learning-rat` is an error, never a silent expansion), and "did you
+    mean" for an unknown option. Subparsers are built from the same class, so they inherit both."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments:"):
+            options = _option_strings(self)
+            unknown = [w for w in message.split(":", 1)[1].split() if w.startswith("-")]
+            message += "".join(did_you_mean(w.split("=")[0], options, "--") for w in unknown[:1])
+        super().error(message)
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of ``parser`` and of its subcommands."""
+    out = []
+    for action in parser._actions:
+        out += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out += _option_strings(sub)
+    return out
 
 
 def _usage() -> str:
@@ -48,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"lmolt-hub: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        hint = did_you_mean(name, COMMANDS)
+        print(f"lmolt-hub: unknown command {name!r}{hint}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"lmolt-hub {name}", description=COMMANDS[name][1])
+    prog = f"lmolt-hub {name}"
+    parser = Parser(prog=prog, description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    return int(module.main(args) or 0)
+    with user_errors(prog):
+        return int(module.main(args) or 0)
 
 
 if __name__ == "__main__":

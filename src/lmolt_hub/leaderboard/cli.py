@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lmolt_hub.leaderboard.validate import MAX_SUBMISSION_BYTES
+from lmolt_hub.errors import ensure_hub_reachable
+from lmolt_hub.leaderboard.validate import MAX_SUBMISSION_BYTES, SubmissionError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,13 +102,20 @@ def main(args: argparse.Namespace) -> int:
 
     if args.action == "build":
         return _build(args)
+    if args.action == "submit" and args.results and not args.results.is_file():
+        raise SystemExit(f"lmolt-hub leaderboard submit: error: --results {args.results}: no such file; "
+                         "pass the results_<timestamp>.json that eval_harness/run.py wrote")
     repo = _repo(args)
+    ensure_hub_reachable(f"lmolt-hub leaderboard {args.action}")  # one line, not ~25 s of upload retries
     if args.action == "init":
         print(submissions.create_leaderboard_repo(repo))
         return 0
     if args.action == "submit":
         if args.results:
-            done = submissions.submit_results(args.results, repo_id=repo)
+            try:
+                done = submissions.submit_results(args.results, repo_id=repo)
+            except SubmissionError as e:  # a broken results file: say why, no traceback
+                raise SystemExit(f"lmolt-hub leaderboard submit: error: {e}") from None
         else:
             done = submissions.submit_request(args.model, args.revision, repo_id=repo)
         print(f"opened PR #{done.pr_num} on {repo}: {done.pr_url or ''}\nfolder: {done.folder}")
