@@ -47,7 +47,7 @@ def test_default_triples_follow_the_contract(default_triples: dict) -> None:
             r["prompt"] == build_prompt(r["direction"], r["source"])
             and r["template_version"] == TEMPLATE_VERSION
         )
-        assert r["rejected"] and r["rejected"] != r["chosen"]
+        assert r["rejected"]
         assert (r["source"], r["chosen"]) == (
             (r["molecule"], r["caption"])
             if r["direction"] == "smiles2caption"
@@ -61,7 +61,12 @@ def test_default_triples_follow_the_contract(default_triples: dict) -> None:
     for direction, d in s["directions"].items():
         assert d["rows"] + sum(d["drops"].values()) == s["selected"]
         assert d["rows"] == sum(r["direction"] == direction for r in train)
-    assert s["directions"]["caption2smiles"]["drops"]["rejected_equals_chosen"] > 0
+    # rejected == chosen rows are kept by default, as the authors did, and counted
+    c2s = s["directions"]["caption2smiles"]
+    equal_rule = c2s["rules"]["rejected_equals_chosen"]
+    assert equal_rule["kept"] > 0 and equal_rule["dropped"] == 0
+    n_equal = sum(r["rejected"] == r["chosen"] for r in train if r["direction"] == "caption2smiles")
+    assert n_equal == c2s["rules"]["rejected_equals_chosen"]["kept"]
     # validation molecules never appear in train
     val = _rows(out / "data/validation-00000-of-00001.parquet")
     assert not {inchikey(r["molecule"]) for r in val} & {inchikey(r["molecule"]) for r in train}
@@ -70,6 +75,8 @@ def test_default_triples_follow_the_contract(default_triples: dict) -> None:
     assert kto[0]["completion"] == train[0]["chosen"] and kto[1]["completion"] == train[0]["rejected"]
     card = (out / "README.md").read_text()
     assert "rejected_equals_chosen" in card and "fraction: 0.1" in card and TEMPLATE_VERSION in card
+    n_kept = c2s["rules"]["rejected_equals_chosen"]["kept"]
+    assert f"| train | caption2smiles | `rejected_equals_chosen` | {n_kept} | 0 |" in card
 
 
 def test_same_recipe_gives_byte_identical_parquet(default_triples: dict, tmp_path: Path) -> None:
@@ -123,7 +130,7 @@ def _file_recipe(tmp_path: Path, pairs: list[dict], preds: dict[str, list[dict]]
     return path
 
 
-def test_invalid_empty_duplicate_and_equal_rows_are_dropped_and_counted(tmp_path: Path) -> None:
+def _messy_recipe(tmp_path: Path) -> Path:
     pairs = [
         {"cid": "1", "smiles": "CCO", "text": "ethanol"},
         {"cid": "2", "smiles": "OCC", "text": "ethanol again"},  # same molecule by InChIKey
@@ -145,7 +152,13 @@ def test_invalid_empty_duplicate_and_equal_rows_are_dropped_and_counted(tmp_path
             {"src": "ethylamine", "out": ""},
         ],
     }
-    result = build_from_config(_file_recipe(tmp_path, pairs, preds), output_dir=tmp_path / "out", quiet=True)
+    return _file_recipe(tmp_path, pairs, preds)
+
+
+def test_invalid_empty_duplicate_and_equal_rows_are_dropped_and_counted(tmp_path: Path) -> None:
+    result = build_from_config(
+        _messy_recipe(tmp_path), ["negatives.drop_identical=true"], output_dir=tmp_path / "out", quiet=True
+    )
     s = result["summary"]["splits"]["train"]
     assert s["drops"] == {
         "duplicate_inchikey": 1,
@@ -167,6 +180,36 @@ def test_invalid_empty_duplicate_and_equal_rows_are_dropped_and_counted(tmp_path
         ("7:smiles2caption", "an amine"),
         ("1:caption2smiles", "CO"),
     ]
+
+
+def test_identical_rows_are_kept_by_default_and_counted_per_rule(tmp_path: Path) -> None:
+    result = build_from_config(_messy_recipe(tmp_path), output_dir=tmp_path / "out", quiet=True)
+    d = result["summary"]["splits"]["train"]["directions"]
+    zero = {"kept": 0, "dropped": 0}
+    assert d["smiles2caption"]["rules"] == {
+        "no_rejected_output": zero,
+        "empty_rejected": zero,
+        "rejected_equals_chosen": {"kept": 1, "dropped": 0},
+        "rejected_same_molecule": zero,
+    }
+    assert d["caption2smiles"]["rules"] == {
+        "no_rejected_output": zero,
+        "empty_rejected": {"kept": 0, "dropped": 1},
+        "rejected_equals_chosen": zero,
+        "rejected_same_molecule": {"kept": 1, "dropped": 0},
+    }
+    rows = _rows(Path(result["output_dir"]) / "data/train-00000-of-00001.parquet")
+    assert [(r["id"], r["rejected"]) for r in rows] == [
+        ("1:smiles2caption", "methanol"),
+        ("6:smiles2caption", "benzene"),
+        ("7:smiles2caption", "an amine"),
+        ("1:caption2smiles", "CO"),
+        ("6:caption2smiles", "C1=CC=CC=C1"),
+    ]
+    card = (Path(result["output_dir"]) / "README.md").read_text()
+    assert "| train | caption2smiles | `rejected_same_molecule` | 1 | 0 |" in card
+    assert "| train | caption2smiles | `empty_rejected` | 0 | 1 |" in card
+    assert "**kept**, as the authors kept every row" in card
 
 
 def test_bad_sources_fail_in_one_line_before_anything_is_written(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lmolt_hub.data import build_from_config
+from lmolt_hub.data import build_from_config, load_recipe
 from lmolt_hub.data.chem import inchikey
 from lmolt_hub.data.sources import read_table
 from lmolt_hub.resources import chebi20_split
@@ -48,6 +48,11 @@ def stand_ins(local_hub, tmp_path_factory):
     )
     as_ds = lambda rs: Dataset.from_dict({k: [r[k] for r in rs] for k in ("molecule", "caption")})  # noqa: E731
     DatasetDict({"split_train": as_ds(train), "split_valid": as_ds(valid)}).push_to_hub(f"{LPM}/LPM-24_train")
+    # The recipe pins LPM-24_train to the short sha of its 2024 commit; the stand-in carries it as a tag.
+    from huggingface_hub import HfApi
+
+    pinned = load_recipe(RECIPES / "triples.yaml").splits["train"].source.revision
+    HfApi().create_tag(f"{LPM}/LPM-24_train", tag=pinned, repo_type="dataset")
     DatasetDict({"split_valid": as_ds(extra)}).push_to_hub(f"{LPM}/LPM-24_train-extra")
     shas = {
         d: _push_tiny_t5(f"{LPM}/molt5-large-{d}-LPM24", tmp) for d in ("smiles2caption", "caption2smiles")
@@ -67,9 +72,16 @@ def test_paper_recipes_build_from_the_hub(stand_ins) -> None:
     for sha in stand_ins["model_shas"].values():
         assert sha in card  # the negative generator's resolved revision is recorded
     dataset_sha = HfApi().dataset_info(f"{LPM}/LPM-24_train").sha
-    assert dataset_sha in card
+    assert dataset_sha in card and "| `cda59f4` |" in card  # the pin asked for and the commit it resolved to
+    for d in ("smiles2caption", "caption2smiles"):  # every rule's kept/dropped rows are counted
+        rules = s["train"]["directions"][d]["rules"]
+        assert sum(c["kept"] + c["dropped"] for c in rules.values()) <= 20
+        assert all(c["dropped"] == 0 for r, c in rules.items() if r.startswith("rejected_"))
 
-    ev = build_from_config(RECIPES / "eval_3k.yaml", ["n=25"], output_dir=tmp / "eval", quiet=True)
+    # LPM-24_train-extra is pinned to a full 40-hex sha, which a local stand-in cannot have: use main.
+    ev = build_from_config(
+        RECIPES / "eval_3k.yaml", ["n=25", "source.revision=main"], output_dir=tmp / "eval", quiet=True
+    )
     c = ev["summary"]["contamination"]
     assert (
         c["molecules_excluded"] == 30

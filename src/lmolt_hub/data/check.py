@@ -1,7 +1,8 @@
 """Check a built dataset (a local folder or a Hub repo) against the dataset contract.
 
 Triples: exact columns, both configs, prompts rebuilt from the recorded
-template, no rejected == chosen, ids unique, two KTO rows per triple. Eval: exact
+template, rejected == chosen only where the recipe keeps such rows (and exactly as
+many as the card counts), ids unique, two KTO rows per triple. Eval: exact
 columns, InChIKeys recomputed and unique, FCD statistics present when the
 recipe asked for them. Every failure is a one-line ``DataError``.
 """
@@ -48,12 +49,32 @@ def _check_triples(root: Path, info: dict[str, Any]) -> dict[str, int]:
                 )
             if r["prompt"] != build_prompt(r["direction"], r["source"]):
                 raise DataError(f"{split} row {r['id']}: prompt does not match the template")
-            if not r["rejected"] or r["rejected"].strip() == r["chosen"].strip():
-                raise DataError(f"{split} row {r['id']}: rejected is empty or equals chosen")
+        _check_rules(split, rows, info)
         if len(kto) != 2 * len(rows) or sum(r["label"] is True for r in kto) != len(rows):
             raise DataError(f"{split}: kto config must hold one True and one False row per triple")
         counts[split] = len(rows)
     return counts
+
+
+def _check_rules(split: str, rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    """Empty and identical rejected outputs appear only where the recipe keeps them, as counted."""
+    neg = info["recipe"]["negatives"]
+    drop_identical, drop_empty = neg.get("drop_identical", True), neg.get("drop_empty", True)
+    counted = info["summary"]["splits"][split].get("directions", {})
+    for direction in DIRECTIONS:
+        of_dir = [r for r in rows if r["direction"] == direction]
+        empty = [r["id"] for r in of_dir if not r["rejected"].strip()]
+        equal = [r["id"] for r in of_dir if r["rejected"] and r["rejected"].strip() == r["chosen"].strip()]
+        if empty and drop_empty:
+            raise DataError(f"{split} row {empty[0]}: rejected is empty (the recipe drops empty ones)")
+        if equal and drop_identical:
+            raise DataError(f"{split} row {equal[0]}: rejected equals chosen (the recipe drops these)")
+        rules = (counted.get(direction) or {}).get("rules")
+        if rules and len(equal) != rules["rejected_equals_chosen"]["kept"]:
+            raise DataError(
+                f"{split} {direction}: {len(equal)} rows with rejected == chosen, the card counts "
+                f"{rules['rejected_equals_chosen']['kept']}"
+            )
 
 
 def _check_eval(root: Path, info: dict[str, Any]) -> dict[str, int]:

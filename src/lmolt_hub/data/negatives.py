@@ -107,7 +107,11 @@ def cut_at_markers(text: str) -> str:
 
 
 class ModelRejecter:
-    """Greedy/beam outputs of a seq2seq or causal model, batched, cached and resumable."""
+    """Greedy/beam outputs of a seq2seq or causal model, batched, cached and resumable.
+
+    Batches are padded; the authors generated one source at a time (``batch_size: 1`` does the
+    same; padded batches can differ from it only by float rounding).
+    """
 
     def __init__(self, direction: str, cfg: RejectedConfig, gen: GenerationConfig, base_dir: Path) -> None:
         from transformers import AutoConfig
@@ -194,7 +198,7 @@ class ModelRejecter:
         )
         if not self.seq2seq:
             tok.padding_side = "left"  # a causal model continues from the right end of each row
-            tok.truncation_side = "left"  # an over-long prompt loses its header, never "Response: "
+            tok.truncation_side = "left"  # an over-long prompt loses its header, never "### Response:"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         self._model, self._tok, self._device = model, tok, device
@@ -205,9 +209,8 @@ class ModelRejecter:
         if self._model is None:
             self._load()
         tok, model = self._tok, self._model
-        enc = tok(
-            texts, return_tensors="pt", padding=True, truncation=True, max_length=self.gen.max_input_length
-        )
+        limit = self.gen.max_input_length  # None: no truncation, as the authors' tokenizer.encode(source)
+        enc = tok(texts, return_tensors="pt", padding=True, truncation=limit is not None, max_length=limit)
         enc = {k: v.to(self._device) for k, v in enc.items()}
         with torch.inference_mode():
             out = model.generate(

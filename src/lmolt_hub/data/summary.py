@@ -38,7 +38,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"selected {s['selected']}; drops: {format_drops(s['drops'])}"
         )
         for direction, d in s.get("directions", {}).items():
-            lines.append(f"    {direction}: {d['rows']} rows; drops: {format_drops(d['drops'])}")
+            kept = d.get("kept_flagged") or {}
+            lines.append(
+                f"    {direction}: {d['rows']} rows; drops: {format_drops(d['drops'])}"
+                + (f"; kept although flagged: {format_drops(kept)}" if kept else "")
+            )
             for column, st in d["lengths"].items():
                 lines.append(f"      {column} length min/median/mean/p95/max: {format_lengths(st)}")
         for column, st in s.get("lengths", {}).items():

@@ -3,15 +3,17 @@
 Per output split: load the source, validate (RDKit, InChIKey dedup), drop any
 molecule already in an earlier split, take a seeded fraction. Per direction:
 prompt = the paper's template around the source, chosen = the gold target,
-rejected = the configured generator's output. Rows whose rejected output is
-missing, empty, or equal to the gold target (same string, or for SMILES the
-same molecule) are dropped and counted. The ``kto`` config unpairs each triple
-into (prompt, chosen, True) and (prompt, rejected, False).
+rejected = the configured generator's output. Every row is kept, as the
+authors did, also when the rejected output equals the gold target (same string,
+or for SMILES the same molecule); ``negatives.drop_identical`` drops those.
+Rows without a rejected output are dropped (empty ones unless ``drop_empty`` is
+off). Each rule's kept and dropped rows are counted per direction for the card.
+The ``kto`` config unpairs each triple into (prompt, chosen, True) and
+(prompt, rejected, False).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import datasets
 from lmolt_hub.data.built import BuiltDataset
 from lmolt_hub.data.chem import inchikey
 from lmolt_hub.data.cleaning import CleanPair, clean_pairs, exclude, sample
-from lmolt_hub.data.config import TriplesRecipe, recipe_to_dict
+from lmolt_hub.data.config import NegativesConfig, TriplesRecipe, recipe_to_dict
 from lmolt_hub.data.negatives import Rejecter, make_rejecter
 from lmolt_hub.data.sources import Pair, load_pairs
 from lmolt_hub.data.summary import length_stats
@@ -84,11 +86,17 @@ def sampled_inchikeys(recipe: TriplesRecipe, base_dir: Path) -> set[str]:
     return {r.inchikey for rows in selected.values() for r in rows}
 
 
-def _drop_reason(direction: str, chosen: str, rejected: str | None, drop_empty: bool) -> str | None:
+# Rows a rule flags, in the order they are tested (a row counts under its first rule only).
+# "missing" rules always drop (there is no rejected text); "identical" ones follow drop_identical.
+TRIPLE_RULES = ("no_rejected_output", "empty_rejected", "rejected_equals_chosen", "rejected_same_molecule")
+IDENTICAL_RULES = ("rejected_equals_chosen", "rejected_same_molecule")
+
+
+def _rule(direction: str, chosen: str, rejected: str | None) -> str | None:
     if rejected is None:
         return "no_rejected_output"
     if not rejected.strip():
-        return "empty_rejected" if drop_empty else None
+        return "empty_rejected"
     if rejected.strip() == chosen.strip():
         return "rejected_equals_chosen"
     if (
@@ -96,20 +104,30 @@ def _drop_reason(direction: str, chosen: str, rejected: str | None, drop_empty: 
         and inchikey(rejected) is not None
         and inchikey(rejected) == inchikey(chosen)
     ):
-        return "rejected_same_molecule"  # a different SMILES of the gold molecule is not a worse answer
+        return "rejected_same_molecule"  # a different SMILES of the gold molecule
     return None
 
 
+def _drops(rule: str, neg: NegativesConfig) -> bool:
+    if rule in IDENTICAL_RULES:
+        return neg.drop_identical
+    return rule == "no_rejected_output" or neg.drop_empty
+
+
 def _direction_rows(
-    direction: str, pairs: list[CleanPair], rejected: list[str | None], drop_empty: bool
-) -> tuple[list[dict[str, str]], Counter]:
-    rows, drops = [], Counter()
+    direction: str, pairs: list[CleanPair], rejected: list[str | None], neg: NegativesConfig
+) -> tuple[list[dict[str, str]], dict[str, dict[str, int]]]:
+    """The triples of one direction, and per rule how many rows it flagged and kept or dropped."""
+    rows: list[dict[str, str]] = []
+    rules = {r: {"kept": 0, "dropped": 0} for r in TRIPLE_RULES}
     for pair, rej in zip(pairs, rejected, strict=True):
         source, target = source_target(direction, pair.molecule, pair.caption)
-        reason = _drop_reason(direction, target, rej, drop_empty)
-        if reason:
-            drops[reason] += 1
-            continue
+        rule = _rule(direction, target, rej)
+        if rule:
+            dropped = _drops(rule, neg)
+            rules[rule]["dropped" if dropped else "kept"] += 1
+            if dropped:
+                continue
         rows.append(
             {
                 "id": f"{pair.id}:{direction}",
@@ -123,7 +141,7 @@ def _direction_rows(
                 "template_version": TEMPLATE_VERSION,
             }
         )
-    return rows, drops
+    return rows, rules
 
 
 def kto_rows(triples: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -162,11 +180,13 @@ def build_triples(recipe: TriplesRecipe, base_dir: Path) -> BuiltDataset:
         outputs = iter(rejecters[direction].outputs(sources))
         for name, pairs in selected.items():
             rejected = [next(outputs) for _ in pairs]
-            rows, drops = _direction_rows(direction, pairs, rejected, neg.drop_empty)
+            rows, rules = _direction_rows(direction, pairs, rejected, neg)
             triples[name].extend(rows)
             counts[name].setdefault("directions", {})[direction] = {
                 "rows": len(rows),
-                "drops": dict(sorted(drops.items())),
+                "drops": {r: c["dropped"] for r, c in sorted(rules.items()) if c["dropped"]},
+                "kept_flagged": {r: c["kept"] for r, c in sorted(rules.items()) if c["kept"]},
+                "rules": rules,
                 "lengths": {c: length_stats([r[c] for r in rows]) for c in ("source", "chosen", "rejected")},
             }
     default = datasets.DatasetDict(
