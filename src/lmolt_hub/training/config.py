@@ -116,8 +116,29 @@ def method_classes(method: str) -> tuple[type, type]:
 def make_parser(method: str):
     from trl import ModelConfig, TrlParser
 
+    class Parser(TrlParser):
+        def error(self, message: str):  # one line instead of a 300-option usage dump
+            raise RecipeError(f"command line: {message}")
+
     config_cls, _ = method_classes(method)
-    return TrlParser((ScriptArguments, config_cls, ModelConfig), prog=f"lmolt-hub train {method}")
+    # allow_abbrev=False: `--learning-rat` must be an error, never a silent prefix match.
+    return Parser(
+        (ScriptArguments, config_cls, ModelConfig), prog=f"lmolt-hub train {method}", allow_abbrev=False
+    )
+
+
+def refuse_unknown(parser, config_path, config_unknown: list[str], cli_unknown: list[str]) -> None:
+    """One line naming the first unknown key, where it came from, and the closest known key."""
+    from lmolt_hub.errors import did_you_mean
+
+    dests = [a.dest for a in parser._actions if a.option_strings]
+    keys = [k[2:] for k in config_unknown[::2]]
+    if keys:
+        raise RecipeError(f"recipe {config_path}: unknown key {keys[0]!r}{did_you_mean(keys[0], dests)}")
+    flags = [a.split("=", 1)[0] for a in cli_unknown if a.startswith("-")]
+    if cli_unknown:
+        flag = flags[0] if flags else cli_unknown[0]
+        raise RecipeError(f"unknown command-line option {flag!r}{did_you_mean(flag, dests, '--')}")
 
 
 def split_config_flag(args: list[str]) -> tuple[str | None, list[str]]:
@@ -161,18 +182,20 @@ def parse_recipe(method: str, config_path: str | os.PathLike | None, overrides: 
         load_recipe_yaml(config_path)  # readable mapping, or a clear error
         args = ["--config", str(config_path), *args]
     try:
-        script_args, training_args, model_args = parser.parse_args_and_config(
-            args, fail_with_unknown_args=True
+        *parsed, config_unknown, cli_unknown = parser.parse_args_and_config(
+            args, return_remaining_strings=True, separate_remaining_strings=True
         )
-    except ValueError as e:  # unknown YAML keys / CLI flags, bad values
+    except RecipeError:
+        raise
+    except ValueError as e:  # bad values
         if "use_cpu" in str(e):
             raise RecipeError(
                 f"{config_path} asks for bf16 on a GPU but none is visible: run it on a GPU machine, "
                 "or add --use_cpu true to train on the CPU"
             ) from e
         raise RecipeError(f"invalid recipe {config_path or '(command line)'}: {e}") from e
-    except SystemExit as e:  # argparse errors on bad CLI values
-        raise RecipeError(f"invalid command-line options {overrides}: see the message above") from e
+    refuse_unknown(parser, config_path, config_unknown, cli_unknown)
+    script_args, training_args, model_args = parsed
     validate(method, script_args, training_args, model_args)
     return script_args, training_args, model_args
 
