@@ -3,12 +3,17 @@
 Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Bodies are
 streamed in chunks; downloads use ``sendfile``. Errors carry ``X-Error-Code``
 (RepoNotFound, RevisionNotFound, EntryNotFound), which is how the clients type them.
+
+Everything a client sends is bounded: body sizes (per route), chunk sizes, card YAML
+(``cardmeta``), concurrent connections and idle time per connection. Who may do what is
+decided by ``auth``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,15 +26,23 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from lmolt_hub.localhub import storage as st
+from lmolt_hub.localhub.auth import Auth, User
+from lmolt_hub.localhub.cardmeta import CardError, load_front_matter
 from lmolt_hub.localhub.storage import HubError, Storage
 
 log = logging.getLogger("lmolt_hub.localhub")
 
-DEFAULT_MAX_BODY = 512 << 20  # JSON / NDJSON request bodies (regular files travel base64 in commits)
+DEFAULT_MAX_BODY = 512 << 20  # NDJSON commit bodies (regular files travel base64 in commits)
 DEFAULT_MAX_LFS = 100 << 30  # one LFS object, streamed to disk
+MAX_JSON_BODY = 16 << 20  # every other JSON / form body
+MAX_YAML_BODY = 1 << 20  # /api/validate-yaml (a card's README)
+MAX_CHUNK = 1 << 30  # one chunk of a chunked body
+DEFAULT_MAX_CONNECTIONS = 128  # open connections (one thread each)
+DEFAULT_IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may wait for its next request
+IO_TIMEOUT = 300.0  # seconds of silence within a request before the client is dropped
 TYPE_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
 # Extensions the Hub stores in LFS even when the sample looks like text.
@@ -78,19 +91,24 @@ class HubConfig:
     def __init__(
         self,
         root: str | os.PathLike,
-        tokens: list[str] | tuple[str, ...] = (),
+        tokens: list[str] | tuple[str, ...] | dict[str, Any] | Auth = (),
         max_body: int = DEFAULT_MAX_BODY,
         max_lfs: int = DEFAULT_MAX_LFS,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ):
         self.storage = Storage(root)
-        # "user:token" names the user a token commits as; a bare token commits as "lmolt-user".
-        self.users: dict[str, str] = {}
-        for item in tokens:
-            user, sep, tok = item.rpartition(":")
-            self.users[tok if sep else item] = user if sep else "lmolt-user"
+        # A list holds admin tokens ("user:token" names the admin); a mapping or Auth maps users.
+        self.auth = tokens if isinstance(tokens, Auth) else Auth.from_tokens(tokens)
         self.max_body = max_body
         self.max_lfs = max_lfs
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.secret = secrets.token_bytes(32)  # signs LFS upload URLs (the client PUTs without auth)
+
+    @property
+    def users(self) -> dict[str, User]:
+        return self.auth.users
 
     def sign(self, oid: str, size: int) -> str:
         return hmac.new(self.secret, f"{oid}:{size}".encode(), hashlib.sha256).hexdigest()
@@ -103,7 +121,37 @@ class HubHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], config: HubConfig):
         self.config = config
+        self.slots = threading.BoundedSemaphore(config.max_connections)
         super().__init__(address, HubHandler)
+        self.recovered = config.storage.hold_server_lock()
+
+    def process_request(self, request, client_address) -> None:  # noqa: ANN001 - stdlib signature
+        """One thread per connection, at most ``max_connections``; beyond that a quick 503."""
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                body = b'{"error": "Too many open connections to this local Hub; retry shortly"}'
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.config.storage.release_server_lock()
 
 
 class _Body:
@@ -126,21 +174,34 @@ class _Body:
         if self.done:
             return b""
         if self.chunk_left == 0:
-            line = self.rfile.readline(1024)
-            try:
-                self.chunk_left = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise HubError(400, "Malformed chunked body") from None
+            self.chunk_left = _chunk_size(self.rfile.readline(1024))
             if self.chunk_left == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
+                for _ in range(64):  # trailers, bounded
+                    line = self.rfile.readline(1024)
+                    if line in (b"\r\n", b"\n"):
+                        break
+                    if not line or not line.endswith(b"\n"):
+                        raise HubError(400, "Malformed chunked body: bad trailer")
+                else:
+                    raise HubError(400, "Malformed chunked body: too many trailers")
                 self.done = True
                 return b""
         data = self.rfile.read(min(n, self.chunk_left))
+        if not data:
+            raise HubError(400, "Request body ended inside a chunk")
         self.chunk_left -= len(data)
-        if self.chunk_left == 0:
-            self.rfile.readline(16)
+        if self.chunk_left == 0 and self.rfile.readline(3) not in (b"\r\n", b"\n"):
+            raise HubError(400, "Malformed chunked body: chunk data longer than its size")
         return data
+
+    def at_end(self) -> bool:
+        """True once the whole body was read (the connection can carry the next request)."""
+        if self.chunked:
+            if not self.done and self.chunk_left == 0:
+                with contextlib.suppress(HubError, OSError):
+                    self.read(1)  # only the terminating chunk may remain
+            return self.done
+        return not self.left
 
     def read_all(self, limit: int) -> bytes:
         parts, total = [], 0
@@ -187,7 +248,14 @@ class HubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: HubHTTPServer
     server_version = "lmolt-hub"
-    timeout = 300  # seconds of socket silence before a stuck client is dropped
+    timeout = IO_TIMEOUT  # seconds of socket silence before a stuck client is dropped
+
+    def handle(self) -> None:
+        """Serve requests on this connection; an idle keep-alive connection is dropped sooner."""
+        self.close_connection = False
+        while not self.close_connection:
+            self.connection.settimeout(self.cfg.idle_timeout)
+            self.handle_one_request()
 
     # ------------------------------------------------------------ plumbing
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from stdlib
@@ -221,19 +289,18 @@ class HubHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        self.connection.settimeout(IO_TIMEOUT)  # the request has started: the idle limit is over
         self.body = _Body(self.rfile, 0, False)
         raw_path, _, query = self.path.partition("?")
         self.query = parse_qs(query, keep_blank_values=True)
         # Split the raw path first: a revision like refs%2Fpr%2F1 is one segment.
         segs = [unquote(s) for s in raw_path.split("/")[1:]]
         try:
-            length = self.headers.get("Content-Length")
-            chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
-            if length and not length.isdigit():
-                self.close_connection = True  # cannot tell where this body ends
-                raise HubError(400, "Invalid Content-Length")
-            self.body = _Body(self.rfile, int(length) if length else (None if chunked else 0), chunked)
+            self.body = self._open_body()
             self._route(method, segs)
+            if not self.body.at_end():
+                # Unread bytes must never be parsed as a next request: drop the connection.
+                self.close_connection = True
         except HubError as e:
             self._error(e)
         except OSError:  # client vanished or timed out mid-request: nothing to answer
@@ -244,6 +311,36 @@ class HubHandler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug must not kill the server thread silently
             log.exception("internal error on %s %s", method, self.path)
             self._error(HubError(500, f"Internal error: {type(e).__name__}: {e}"))
+
+    def _open_body(self) -> _Body:
+        length = self.headers.get("Content-Length")
+        te = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        if te and te != "chunked":
+            self.close_connection = True
+            raise HubError(501, f"Transfer-Encoding {te[:40]!r} is not supported (only 'chunked')")
+        if length is not None and te:
+            self.close_connection = True  # ambiguous framing: the classic request-smuggling vector
+            raise HubError(400, "A request may not carry both Content-Length and Transfer-Encoding")
+        if length is not None and (not length.isdigit() or len(length) > 15):
+            self.close_connection = True  # cannot tell where this body ends
+            raise HubError(400, "Invalid Content-Length")
+        return _Body(self.rfile, int(length) if length else (None if te else 0), bool(te))
+
+    def _check_length(self, limit: int) -> None:
+        """Refuse an announced body over ``limit`` before reading any of it."""
+        if not self.body.chunked and self.body.left and self.body.left > limit:
+            self.close_connection = True
+            raise HubError(
+                413, f"Request body of {self.body.left} bytes is larger than the limit of {limit} bytes"
+            )
+
+    def _read_all(self, limit: int) -> bytes:
+        self._check_length(limit)
+        try:
+            return self.body.read_all(limit)
+        except HubError:
+            self.close_connection = True
+            raise
 
     def _error(self, e: HubError) -> None:
         body = json.dumps({"error": e.message, **e.extra}).encode()
@@ -291,8 +388,8 @@ class HubHandler(BaseHTTPRequestHandler):
     def _json(self, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json; charset=utf-8", headers)
 
-    def _read_json(self) -> Any:
-        raw = self.body.read_all(min(self.cfg.max_body, 64 << 20))
+    def _read_json(self, limit: int = MAX_JSON_BODY) -> Any:
+        raw = self._read_all(min(self.cfg.max_body, limit))
         if not raw:
             return {}
         try:
@@ -304,7 +401,7 @@ class HubHandler(BaseHTTPRequestHandler):
         return obj
 
     def _read_form_or_json(self) -> dict[str, list[str]]:
-        raw = self.body.read_all(64 << 20)
+        raw = self._read_all(MAX_JSON_BODY)
         if "json" in (self.headers.get("Content-Type") or ""):
             try:
                 obj = json.loads(raw or b"{}")
@@ -312,31 +409,46 @@ class HubHandler(BaseHTTPRequestHandler):
                 raise HubError(400, f"Body is not valid JSON: {e}") from None
             if not isinstance(obj, dict):
                 raise HubError(400, "Body must be a JSON object")
-            return {k: (v if isinstance(v, list) else [v]) for k, v in obj.items()}
-        return parse_qs(raw.decode(), keep_blank_values=True)
+            return {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in obj.items()}
+        return parse_qs(raw.decode(errors="replace"), keep_blank_values=True)
 
-    def _user(self, required: bool) -> str | None:
+    def _user(self, required: bool) -> User | None:
         auth = self.headers.get("Authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        if token:
-            for known, user in self.cfg.users.items():
-                if hmac.compare_digest(token.encode(), known.encode()):
-                    return user
-        if required:
+        user = self.cfg.auth.lookup(token)
+        if user is None and required:
             if not self.cfg.users:
-                raise HubError(403, "This local Hub is read-only: start it with --token to allow writes")
+                raise HubError(403, "This local Hub is read-only: start it with tokens to allow writes")
             if token:
                 raise HubError(401, "Invalid credentials in Authorization header")
             raise HubError(
                 401, "Writes need a token: set HF_TOKEN (or pass token=) to a token of this local Hub"
             )
-        return None
+        return user
+
+    def _writer(self) -> User:
+        user = self._user(True)
+        assert user is not None
+        return user
 
     def _check_read(self, repo_type: str, repo_id: str) -> dict:
+        """Repo metadata if the caller may read it; a private repo is 404 to everyone else."""
         meta = self.store.repo_meta(repo_type, repo_id)
-        if meta.get("private") and self._user(False) is None:
+        if not Auth.can_read(self._user(False), repo_id, meta):
             raise HubError(404, f"Repository {repo_type} {repo_id!r} not found", "RepoNotFound")
         return meta
+
+    def _check_write(self, repo_type: str, repo_id: str, what: str) -> tuple[User, dict]:
+        """(user, metadata) if the caller may write the repo; 403 naming who may, otherwise."""
+        user = self._writer()
+        meta = self._check_read(repo_type, repo_id)
+        if not Auth.can_write(user, repo_id, meta):
+            raise HubError(
+                403,
+                f"User {user.name!r} may not {what} {repo_type} {repo_id!r}: only the owner of namespace "
+                f"{repo_id.split('/')[0]!r} (or an admin) may; open a pull request instead",
+            )
+        return user, meta
 
     # ------------------------------------------------------------ routing
     def _route(self, method: str, segs: list[str]) -> None:
@@ -411,13 +523,11 @@ class HubHandler(BaseHTTPRequestHandler):
             if action == "discussions" and len(rest) >= 3:
                 return self._discussion_action(repo_type, repo_id, rest[1], rest[2])
         if method == "DELETE" and action in ("branch", "tag") and len(rest) == 2:
-            user = self._user(True)
-            assert user
-            self.store.repo_meta(repo_type, repo_id)
+            self._check_write(repo_type, repo_id, f"delete a {action} of")
             self.store.delete_ref(repo_type, repo_id, "heads" if action == "branch" else "tags", rest[1])
             return self._json({})
         if method == "PUT" and action == "settings":
-            self._user(True)
+            self._check_write(repo_type, repo_id, "change the settings of")
             body = self._read_json()
             private = body.get("private")
             if body.get("visibility") in ("private", "public"):
@@ -433,48 +543,66 @@ class HubHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ users, repos
     def _whoami(self) -> None:
-        user = self._user(True)
+        user = self._writer()
         self._json(
             {
                 "type": "user",
-                "name": user,
-                "fullname": user,
-                "orgs": [],
+                "name": user.name,
+                "fullname": user.name,
+                "orgs": [{"type": "org", "name": o, "fullname": o} for o in user.orgs],
                 "isPro": False,
+                "isAdmin": user.admin,
                 "auth": {"type": "access_token", "accessToken": {"displayName": "local", "role": "write"}},
             }
         )
 
     def _validate_yaml(self) -> None:
-        body = self._read_json()
+        body = self._read_json(limit=MAX_YAML_BODY)
         content = body.get("content") or ""
+        if not isinstance(content, str):
+            raise HubError(400, "'content' must be a string")
         try:
-            st.parse_card(content)
-        except Exception as e:
-            return self._json({"errors": [{"message": f"Invalid YAML: {e}"}], "warnings": []}, status=400)
+            load_front_matter(content)
+        except CardError as e:
+            return self._json({"errors": [{"message": str(e)}], "warnings": []}, status=400)
         self._json({"errors": [], "warnings": []})
 
     def _repo_url(self, repo_type: str, repo_id: str) -> str:
         return f"{self.base_url()}/{TYPE_PREFIX[repo_type]}{repo_id}"
 
-    def _create_repo(self) -> None:
-        user = self._user(True)
-        assert user
+    def _body_repo(self, user: User) -> tuple[str, str, dict]:
+        """(repo type, repo id, body) of a create/delete request; a missing name is a 400."""
         body = self._read_json()
         repo_type = st.validate_repo_type(body.get("type"))
-        name, org = body.get("name"), body.get("organization") or user
-        repo_id = st.validate_repo_id(f"{org}/{name}")
+        name, org = body.get("name"), body.get("organization") or user.name
+        for field, value in (("name", name), ("organization", org)):
+            if not isinstance(value, str) or not value:
+                raise HubError(400, f"Missing or invalid repo {field!r}: expected a non-empty string")
+        return repo_type, st.validate_repo_id(f"{org}/{name}"), body
+
+    def _create_repo(self) -> None:
+        user = self._writer()
+        repo_type, repo_id, body = self._body_repo(user)
         private = body.get("private") or body.get("visibility") == "private"
         url = self._repo_url(repo_type, repo_id)
-        if not self.store.create_repo(repo_type, repo_id, bool(private), user):
+        exists = self.store.repo_exists(repo_type, repo_id)
+        if exists and Auth.can_read(user, repo_id, self.store.repo_meta(repo_type, repo_id)):
+            raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
+        namespace = repo_id.split("/")[0]
+        if exists or not user.owns_namespace(namespace):
+            raise HubError(
+                403,
+                f"User {user.name!r} may not create repos in namespace {namespace!r}: "
+                f"use your own namespace ({user.name!r}) or ask the Hub's admin for access",
+            )
+        if not self.store.create_repo(repo_type, repo_id, bool(private), user.name):
             raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
         self._json({"url": url, "name": repo_id, "id": repo_id})
 
     def _delete_repo(self) -> None:
-        user = self._user(True)
-        body = self._read_json()
-        repo_type = st.validate_repo_type(body.get("type"))
-        repo_id = st.validate_repo_id(f"{body.get('organization') or user}/{body.get('name')}")
+        user = self._writer()
+        repo_type, repo_id, _ = self._body_repo(user)
+        self._check_write(repo_type, repo_id, "delete")
         self.store.delete_repo(repo_type, repo_id)
         self._json({})
 
@@ -483,7 +611,12 @@ class HubHandler(BaseHTTPRequestHandler):
         commit = self.store.commit(repo_type, repo_id, sha)
         files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
         card = st.card_data(self.store, repo_type, repo_id, files)
-        tags = [str(t) for t in (card or {}).get("tags") or [] if isinstance(t, str | int | float)]
+        raw_tags = (card or {}).get("tags") or []
+        tags = [
+            str(t)
+            for t in (raw_tags if isinstance(raw_tags, list) else [raw_tags])
+            if isinstance(t, str | int | float)
+        ]
         if card and card.get("license"):
             tags.append(f"license:{card['license']}")
         info: dict[str, Any] = {
@@ -538,14 +671,14 @@ class HubHandler(BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in self.query.items()}
         author, search = q.get("author"), (q.get("search") or "").lower()
         full = q.get("full", "").lower() in ("1", "true")
-        authed = self._user(False) is not None
+        user = self._user(False)
         out = []
         for meta in self.store.list_repos(repo_type):
             if author and meta["id"].split("/")[0] != author:
                 continue
             if search and search not in meta["id"].lower():
                 continue
-            if meta.get("private") and not authed:
+            if not Auth.can_read(user, meta["id"], meta):
                 continue
             try:
                 sha = self.store.resolve(repo_type, meta["id"], "main")
@@ -554,6 +687,8 @@ class HubHandler(BaseHTTPRequestHandler):
                     out.append(info)
             except HubError:
                 continue  # deleted meanwhile
+            except Exception:  # one broken repo never breaks the listing for everyone
+                log.exception("local Hub: skipping %s %s in a listing", repo_type, meta.get("id"))
         reverse = q.get("direction", "-1") == "-1"
         sort = q.get("sort", "lastModified")
         if sort in ("lastModified", "last_modified", "createdAt", "created_at", "id"):
@@ -677,6 +812,10 @@ class HubHandler(BaseHTTPRequestHandler):
             if not _is_sha(revision)
             else "public, max-age=31536000, immutable",
             "Access-Control-Expose-Headers": "X-Repo-Commit,X-Linked-Etag,X-Linked-Size,ETag,Content-Range",
+            # Uploaded files are never rendered on the zoo's origin (no stored XSS via .html/.svg).
+            "Content-Disposition": _attachment(path),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
         }
         if entry.lfs:
             headers["ETag"] = f'"{entry.sha256}"'
@@ -710,13 +849,13 @@ class HubHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ uploads and commits
     def _preupload(self, repo_type: str, repo_id: str, revision: str) -> None:
-        self._user(True)
+        self._writer()
         body = self._read_json()
-        self.store.repo_meta(repo_type, repo_id)
+        self._check_read(repo_type, repo_id)
         if "create_pr" not in self.query:
             self.store.resolve(repo_type, repo_id, revision)
         out = []
-        for f in body.get("files", []):
+        for f in _dict_list(body, "files"):
             path = st.validate_path(f.get("path", ""))
             try:
                 sample = base64.b64decode(f.get("sample") or "")
@@ -729,14 +868,14 @@ class HubHandler(BaseHTTPRequestHandler):
         self._json({"files": out, "commitOid": None})
 
     def _lfs_batch(self, repo_type: str, repo_id: str) -> None:
-        self._user(True)
+        self._writer()
         body = self._read_json()
-        self.store.repo_meta(repo_type, repo_id)
+        self._check_read(repo_type, repo_id)
         if body.get("operation") not in ("upload", "download"):
             raise HubError(400, "LFS batch operation must be 'upload' or 'download'")
         objects = []
-        for obj in body.get("objects", []):
-            oid, size = st.validate_sha256(obj.get("oid", "")), int(obj.get("size", -1))
+        for obj in _dict_list(body, "objects"):
+            oid, size = st.validate_sha256(obj.get("oid", "")), _int(obj.get("size", -1), "size")
             if size < 0 or size > self.cfg.max_lfs:
                 objects.append(
                     {
@@ -747,7 +886,9 @@ class HubHandler(BaseHTTPRequestHandler):
                 )
                 continue
             item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-            if body["operation"] == "upload" and not self.store.has_blob(oid, size):
+            if body["operation"] == "upload" and self.store.has_blob(oid, size):
+                self.store.touch_blob(oid)  # the commit that follows references it: keep it from gc
+            elif body["operation"] == "upload":
                 href = f"{self.base_url()}/lfs-upload/{oid}?size={size}&sig={self.cfg.sign(oid, size)}"
                 item["actions"] = {"upload": {"href": href, "expires_in": 86400}}
             objects.append(item)
@@ -759,44 +900,66 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _lfs_upload(self, oid: str) -> None:
         st.validate_sha256(oid)
-        size = int(self.query.get("size", ["-1"])[-1])
+        size = _int(self.query.get("size", ["-1"])[-1], "size")
         sig = self.query.get("sig", [""])[-1]
-        if not hmac.compare_digest(sig, self.cfg.sign(oid, size)):
+        if not hmac.compare_digest(sig.encode(), self.cfg.sign(oid, size).encode()):
             raise HubError(403, "Invalid or expired LFS upload signature")
         if self.body.left is not None and not self.body.chunked and self.body.left != size:
             raise HubError(400, f"Content-Length {self.body.left} does not match the announced size {size}")
-        if self.store.has_blob(oid, size):
-            self.body.drain()  # already stored: discard the body and accept
-        else:
-            try:
+        try:
+            if self.store.has_blob(oid, size):
+                self._discard(size)  # already stored: read (at most) the announced bytes and accept
+                self.store.touch_blob(oid)
+            else:
                 self.store.put_stream(self.body.read, size, oid)
-            except HubError:
-                self.close_connection = True
-                raise
-            except OSError:
-                self.close_connection = True  # client vanished mid-body; temp file already removed
-                raise
+            if not self.body.at_end():  # bytes beyond the announced size are refused, never parsed
+                raise HubError(400, f"Upload body is longer than the announced size {size}")
+        except (HubError, OSError):
+            self.close_connection = True  # OSError: client vanished mid-body; temp file already removed
+            raise
         self._send(200, b"", "text/plain")
 
+    def _discard(self, size: int) -> None:
+        left = size
+        while left > 0 and (chunk := self.body.read(min(st.CHUNK, left))):
+            left -= len(chunk)
+
+    def _check_commit_target(self, repo_type: str, repo_id: str, revision: str, create_pr: bool) -> User:
+        """Branches need write access; a new PR needs read access; refs/pr/N only its author (or a writer)."""
+        user = self._writer()
+        meta = self._check_read(repo_type, repo_id)
+        if create_pr or Auth.can_write(user, repo_id, meta):
+            return user
+        num = revision.removeprefix("refs/pr/")
+        if revision.startswith("refs/pr/") and num.isdigit():
+            disc = self.store.discussion(repo_type, repo_id, int(num))
+            if disc["isPullRequest"] and disc["author"]["name"] == user.name:
+                return user
+            raise HubError(
+                403,
+                f"User {user.name!r} may not push to {revision!r} of {repo_id!r}: only the author of "
+                f"pull request #{num} (or the repo's owner) may",
+            )
+        raise HubError(
+            403,
+            f"User {user.name!r} may not push to {revision!r} of {repo_type} {repo_id!r}: only the owner "
+            f"of namespace {repo_id.split('/')[0]!r} (or an admin) may; open a pull request (create_pr=True)",
+        )
+
     def _commit(self, repo_type: str, repo_id: str, revision: str) -> None:
-        user = self._user(True)
-        assert user
-        self.store.repo_meta(repo_type, repo_id)
         st.validate_revision(revision)
         create_pr = self.query.get("create_pr", ["0"])[-1] in ("1", "true", "True")
+        user = self._check_commit_target(repo_type, repo_id, revision, create_pr)
         header: dict = {}
         ops: list[tuple[str, str, st.FileEntry | None]] = []
         for line in self.body.lines(self.cfg.max_body):
-            try:
-                item = json.loads(line)
-                key, value = item["key"], item["value"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise HubError(400, "Commit body must be NDJSON lines of {key, value}") from None
+            key, value = _ndjson_item(line)
             if key == "header":
                 header = value
                 continue
+            path = value.get("path", "")
             path = st.validate_path(
-                str(value.get("path", "")).strip("/") if key == "deletedFolder" else value.get("path", "")
+                path.strip("/") if key == "deletedFolder" and isinstance(path, str) else path
             )
             if key == "file":
                 if value.get("encoding", "base64") != "base64":
@@ -807,12 +970,12 @@ class HubHandler(BaseHTTPRequestHandler):
                 size = value.get("size")
                 if size is None and self.store.has_blob(oid):
                     size = self.store.blob_path(oid).stat().st_size
-                ops.append((key, path, st.lfs_entry(oid, int(size if size is not None else -1))))
+                ops.append((key, path, st.lfs_entry(oid, _int(size if size is not None else -1, "size"))))
             elif key in ("deletedFile", "deletedFolder"):
                 ops.append((key, path, None))
             else:
-                raise HubError(400, f"Unknown commit operation {key!r}")
-        sha, pr = self.store.apply_commit(repo_type, repo_id, revision, header, ops, user, create_pr)
+                raise HubError(400, f"Unknown commit operation {str(key)[:40]!r}")
+        sha, pr = self.store.apply_commit(repo_type, repo_id, revision, header, ops, user.name, create_pr)
         url = self._repo_url(repo_type, repo_id)
         out = {"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}"}
         if pr is not None:
@@ -851,11 +1014,13 @@ class HubHandler(BaseHTTPRequestHandler):
         self._json(out)
 
     def _create_ref(self, repo_type: str, repo_id: str, kind: str, name: str) -> None:
-        self._user(True)
+        self._check_write(repo_type, repo_id, f"create a {kind} in")
         body = self._read_json()
-        self.store.repo_meta(repo_type, repo_id)
         if kind == "branch":
-            self.store.create_ref(repo_type, repo_id, "heads", name, body.get("startingPoint"))
+            start = body.get("startingPoint")
+            if start is not None and not isinstance(start, str):
+                raise HubError(400, "'startingPoint' must be a revision string")
+            self.store.create_ref(repo_type, repo_id, "heads", name, start)
         else:  # POST /tag/{revision} with {"tag": name}
             self.store.create_ref(repo_type, repo_id, "tags", str(body.get("tag", "")), name)
         self._json({})
@@ -918,16 +1083,16 @@ class HubHandler(BaseHTTPRequestHandler):
         return "\n".join(lines)
 
     def _create_discussion(self, repo_type: str, repo_id: str) -> None:
-        user = self._user(True)
-        assert user
+        user = self._writer()
         body = self._read_json()
+        self._check_read(repo_type, repo_id)
         disc = self.store.create_discussion(
             repo_type,
             repo_id,
-            body.get("title", ""),
-            body.get("description", ""),
+            str(body.get("title") or ""),
+            str(body.get("description") or ""),
             bool(body.get("pullRequest")),
-            user,
+            user.name,
         )
         self._json(
             {
@@ -938,23 +1103,39 @@ class HubHandler(BaseHTTPRequestHandler):
         )
 
     def _discussion_action(self, repo_type: str, repo_id: str, num_s: str, action: str) -> None:
-        user = self._user(True)
-        assert user
+        user = self._writer()
         body = self._read_json() or {}
         num = _num(num_s)
+        meta = self._check_read(repo_type, repo_id)
+        comment = body.get("comment")
+        comment = None if comment is None else str(comment)
         if action == "comment":
-            event = self.store.comment(repo_type, repo_id, num, str(body.get("comment", "")), user)
+            event = self.store.comment(repo_type, repo_id, num, comment or "", user.name)
             return self._json({"newMessage": event})
+        writer = Auth.can_write(user, repo_id, meta)
+        if action in ("status", "title") and not writer:
+            if self.store.discussion(repo_type, repo_id, num)["author"]["name"] != user.name:
+                raise HubError(
+                    403,
+                    f"User {user.name!r} may not change #{num} of {repo_id!r}: only its author or the owner",
+                )
         if action == "status":
             event = self.store.change_status(
-                repo_type, repo_id, num, body.get("status", ""), body.get("comment"), user
+                repo_type, repo_id, num, str(body.get("status", "")), comment, user.name
             )
             return self._json({"newStatus": event})
         if action == "title":
-            event = self.store.rename(repo_type, repo_id, num, str(body.get("title", "")).strip(), user)
+            event = self.store.rename(repo_type, repo_id, num, str(body.get("title", "")).strip(), user.name)
             return self._json({"newTitle": event})
         if action == "merge":
-            sha = self.store.merge_pr(repo_type, repo_id, num, body.get("comment"), user)
+            if not writer:
+                raise HubError(
+                    403, f"User {user.name!r} may not merge pull requests of {repo_id!r}: only the owner may"
+                )
+            expected = body.get("expectedHeadOid")  # local extension: merge only the reviewed head
+            if expected is not None and not isinstance(expected, str):
+                raise HubError(400, "'expectedHeadOid' must be a commit sha")
+            sha = self.store.merge_pr(repo_type, repo_id, num, comment, user.name, expected)
             return self._json({"mergeCommitId": sha})
         raise HubError(404, f"Unknown discussion action {action!r}")
 
@@ -1000,6 +1181,23 @@ class HubHandler(BaseHTTPRequestHandler):
 # ---------------------------------------------------------------- helpers
 
 
+def _attachment(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _chunk_size(line: bytes) -> int:
+    """Size of a chunk from its header line: hex digits only (no sign, no '0x'), bounded."""
+    size = line.split(b";")[0].strip()
+    if not line.endswith(b"\n") or not size or len(size) > 8 or size.strip(b"0123456789abcdefABCDEF"):
+        raise HubError(400, f"Malformed chunked body: invalid chunk size {size[:20]!r}")
+    n = int(size, 16)
+    if n > MAX_CHUNK:
+        raise HubError(413, f"Chunk of {n} bytes is larger than the limit of {MAX_CHUNK} bytes")
+    return n
+
+
 def _is_sha(rev: str) -> bool:
     return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
 
@@ -1015,6 +1213,37 @@ def _matches_filters(info: dict, filters: list[str], pipeline_tag: str | None) -
     if pipeline_tag and info.get("pipeline_tag") != pipeline_tag:
         return False
     return all(f in known for f in filters)
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise HubError(400, f"{name!r} must be an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise HubError(400, f"{name!r} must be an integer, got {str(value)[:40]!r}") from None
+
+
+def _dict_list(body: dict, key: str) -> list[dict]:
+    items = body.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise HubError(400, f"{key!r} must be a list of objects")
+    return items
+
+
+def _ndjson_item(line: bytes) -> tuple[str, dict]:
+    """(key, value) of one commit line; anything but ``{"key": str, "value": object}`` is a 400."""
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise HubError(400, "Commit body must be NDJSON lines of {key, value}: a line is not JSON") from None
+    if (
+        not isinstance(item, dict)
+        or not isinstance(item.get("key"), str)
+        or not isinstance(item.get("value"), dict)
+    ):
+        raise HubError(400, 'Commit body must be NDJSON lines of {"key": string, "value": object}')
+    return item["key"], item["value"]
 
 
 def _num(s: str) -> int:
@@ -1074,27 +1303,39 @@ class RunningHub:
         self.stop()
 
 
+Tokens = list[str] | tuple[str, ...] | dict[str, Any] | Auth
+
+
 def make_server(
     root: str | os.PathLike,
     host: str = "127.0.0.1",
     port: int = 0,
-    tokens: list[str] | tuple[str, ...] = (),
+    tokens: Tokens = (),
     max_body: int = DEFAULT_MAX_BODY,
     max_lfs: int = DEFAULT_MAX_LFS,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> HubHTTPServer:
-    return HubHTTPServer((host, port), HubConfig(root, list(tokens), max_body, max_lfs))
+    """A server (not yet serving). ``tokens``: a list of admin tokens (``"user:token"`` names the
+    admin), a mapping ``token -> {"user", "admin", "orgs"}``, or an ``Auth``."""
+    if isinstance(tokens, tuple):
+        tokens = list(tokens)
+    config = HubConfig(root, tokens, max_body, max_lfs, max_connections, idle_timeout)
+    return HubHTTPServer((host, port), config)
 
 
 def start_in_thread(
     root: str | os.PathLike,
     host: str = "127.0.0.1",
     port: int = 0,
-    tokens: list[str] | tuple[str, ...] = (),
-    **limits: int,
+    tokens: Tokens = (),
+    **limits: Any,
 ) -> RunningHub:
-    """Start a local Hub in a daemon thread; returns a handle with ``.url .root .token .stop()``."""
+    """Start a local Hub in a daemon thread; returns a handle with ``.url .root .token .stop()``.
+
+    ``.token`` is an admin token when there is one (see ``make_server`` for ``tokens``).
+    """
     httpd = make_server(root, host, port, tokens, **limits)
     thread = threading.Thread(target=httpd.serve_forever, name="lmolt-localhub", daemon=True)
     thread.start()
-    first = next(iter(httpd.config.users), None)
-    return RunningHub(httpd, thread, first)
+    return RunningHub(httpd, thread, httpd.config.auth.first_token())

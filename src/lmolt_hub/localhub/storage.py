@@ -7,7 +7,9 @@ Layout under ``root``::
     repos/<type>s/<ns>/<name>/refs.json      {"heads": {...}, "tags": {...}, "pr": {...}}
     repos/<type>s/<ns>/<name>/commits/<sha>.json   parents, message, full file table
     repos/<type>s/<ns>/<name>/discussions/<n>.json
-    tmp/                                     partial uploads (never visible)
+    tmp/                                     partial uploads (never visible; emptied on start)
+    server.lock                              held (shared) by every live server; ``gc`` needs it alone
+    gc.lock                                  writers hold it shared, ``gc`` exclusively
 
 Why it loses nothing: blobs are written to ``tmp/`` and renamed into place only
 after their sha256 is verified; a commit object is written before the ref that
@@ -15,11 +17,18 @@ points at it, and every JSON file is replaced atomically (temp file +
 ``os.replace``). A crash at any point leaves the previous revision readable.
 Writers to one repository serialise on an ``flock`` of its ``.lock`` file (which
 also serialises threads: each operation opens its own file description).
+
+Multi-file updates are ordered so a crash leaves no visible half-state, and ``recover``
+(run by the first server to open a root) repairs what an older version could leave:
+a pull request's ref is written before its discussion file (an orphan ref is dropped on
+start), and a merge commit records the PR it merges (``mergedPr``), so a PR whose merge
+moved the branch but was not yet marked merged is recognised as merged and never merged twice.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import fcntl
 import hashlib
@@ -37,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lmolt_hub.cards import parse_card
+from lmolt_hub.localhub.cardmeta import CardError, load_front_matter
 
 CHUNK = 1 << 20
 UPLOAD_CHUNK = 4 << 20
@@ -244,6 +253,51 @@ class Storage:
         self.root = Path(root).resolve()
         for sub in ("blobs", "repos", "tmp", "site"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._server_lock: BinaryIO | None = None
+
+    # ---- process-level locks: live servers vs. gc
+    def hold_server_lock(self) -> bool:
+        """Mark this root as served by this process (released by ``release_server_lock``).
+
+        The first server to open a root (nobody else holds the lock) empties ``tmp/`` and
+        runs ``recover``; returns whether it did. ``gc`` refuses while any server holds it.
+        """
+        f = open(self.root / "server.lock", "a+b")  # noqa: SIM115 - held for the server's lifetime
+        alone = True
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            alone = False
+        if alone:
+            self.clean_tmp()
+            self.recover()
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # downgrade: other servers may share the root
+        (self.root / "server.pid").write_text(f"{os.getpid()}\n")
+        self._server_lock = f
+        return alone
+
+    def release_server_lock(self) -> None:
+        if self._server_lock is not None:
+            self._server_lock.close()
+            self._server_lock = None
+
+    @contextlib.contextmanager
+    def _gc_lock(self, exclusive: bool) -> Iterator[None]:
+        """Writers share it; gc holds it alone, so no commit can reference a blob gc is deleting."""
+        with open(self.root / "gc.lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+
+    def clean_tmp(self) -> int:
+        """Remove partial uploads and trash left in ``tmp/`` by a crash; returns how many entries."""
+        n = 0
+        for p in (self.root / "tmp").iterdir():
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            n += 1
+        return n
 
     # ---- blobs
     def blob_path(self, sha256: str) -> Path:
@@ -254,9 +308,16 @@ class Storage:
         p = self.blob_path(sha256)
         return p.is_file() and (size is None or p.stat().st_size == size)
 
+    def touch_blob(self, sha256: str) -> None:
+        """Restart gc's grace period: an existing blob is about to be referenced again."""
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.blob_path(sha256))
+
     def put_bytes(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        if not self.has_blob(sha, len(data)):
+        if self.has_blob(sha, len(data)):
+            self.touch_blob(sha)
+        else:
             self._install(sha, lambda f: f.write(data))
         return sha
 
@@ -334,7 +395,7 @@ class Storage:
     def create_repo(self, repo_type: str, repo_id: str, private: bool, author: str) -> bool:
         """Create a repo with an initial ``.gitattributes`` commit; False if it already exists."""
         d = self.repo_dir(repo_type, repo_id)
-        with self.lock(repo_type, repo_id):
+        with self._gc_lock(False), self.lock(repo_type, repo_id):
             if (d / "repo.json").is_file():
                 return False
             (d / "commits").mkdir(parents=True, exist_ok=True)
@@ -343,7 +404,13 @@ class Storage:
             files = {".gitattributes": FileEntry(self.put_bytes(data), git_blob_sha1(data), len(data), False)}
             sha = self._write_commit(d, [], files, "initial commit", "", author)
             write_json_atomic(d / "refs.json", {"heads": {"main": sha}, "tags": {}, "pr": {}})
-            meta = {"id": repo_id, "type": repo_type, "private": bool(private), "createdAt": now_iso()}
+            meta = {
+                "id": repo_id,
+                "type": repo_type,
+                "private": bool(private),
+                "createdAt": now_iso(),
+                "createdBy": author,
+            }
             write_json_atomic(d / "repo.json", meta)  # last: the repo exists once this file does
             return True
 
@@ -379,17 +446,39 @@ class Storage:
         Blobs younger than ``grace_s`` are kept: they may belong to an upload whose
         commit has not arrived yet.
         """
+        with open(self.root / "server.lock", "a+b") as server_lock:
+            try:
+                fcntl.flock(server_lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = (
+                    (self.root / "server.pid").read_text().strip()
+                    if (self.root / "server.pid").exists()
+                    else "?"
+                )
+                raise HubError(
+                    409,
+                    f"a live lmolt-hub server (pid {pid}) holds {self.root}: stop it before running --gc",
+                ) from None
+            with self._gc_lock(True):
+                self.clean_tmp()
+                referenced = self._referenced_blobs()
+                return self._delete_unreferenced(referenced, time.time() - grace_s)
+
+    def _referenced_blobs(self) -> set[str]:
         referenced: set[str] = set()
         for commit_path in (self.root / "repos").glob("*/*/*/commits/*.json"):
             with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
                 referenced.update(e["sha256"] for e in read_json(commit_path)["files"].values())
+        return referenced
+
+    def _delete_unreferenced(self, referenced: set[str], cutoff: float) -> tuple[int, int]:
         removed = freed = 0
-        cutoff = time.time() - grace_s
         for blob in (self.root / "blobs").glob("*/*"):
-            stat = blob.stat()
-            if blob.name not in referenced and stat.st_mtime < cutoff:
-                blob.unlink(missing_ok=True)
-                removed, freed = removed + 1, freed + stat.st_size
+            with contextlib.suppress(FileNotFoundError):
+                stat = blob.stat()  # fresh: a re-upload or a dedup touch restarts the grace period
+                if blob.name not in referenced and stat.st_mtime < cutoff:
+                    blob.unlink()
+                    removed, freed = removed + 1, freed + stat.st_size
         return removed, freed
 
     # ---- refs and commits
@@ -420,7 +509,14 @@ class Storage:
         return {p: FileEntry(**e) for p, e in self.commit(repo_type, repo_id, sha)["files"].items()}
 
     def _write_commit(
-        self, d: Path, parents: list[str], files: dict[str, FileEntry], title: str, message: str, author: str
+        self,
+        d: Path,
+        parents: list[str],
+        files: dict[str, FileEntry],
+        title: str,
+        message: str,
+        author: str,
+        merged_pr: int | None = None,
     ) -> str:
         # generation = longest path from the root: sorting by it gives a topological history
         generation = 1 + max(
@@ -435,6 +531,8 @@ class Storage:
             "date": now_iso(),
             "files": {p: e.to_json() for p, e in sorted(files.items())},
         }
+        if merged_pr is not None:
+            body["mergedPr"] = merged_pr  # lets a crashed merge be recognised (see recover)
         digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode() + uuid.uuid4().bytes).hexdigest()
         body["id"] = digest
         write_json_atomic(d / "commits" / f"{digest}.json", body)
@@ -469,7 +567,7 @@ class Storage:
         blobs must already be stored. A stale ``parentCommit`` in ``header`` gives 412.
         """
         d = self.repo_dir(repo_type, repo_id)
-        with self.lock(repo_type, repo_id):
+        with self._gc_lock(False), self.lock(repo_type, repo_id):
             refs = self.refs(repo_type, repo_id)
             kind, name = _ref_slot(refs, revision)
             head = refs[kind][name]
@@ -499,22 +597,26 @@ class Storage:
                         raise HubError(404, f"Folder {path!r} not found at {revision!r}", "EntryNotFound")
                     for p in doomed:
                         del files[p]
+            _check_no_file_folder_clash(files)
             title = str(header.get("summary") or "Upload files")[:1000]
             message = str(header.get("description") or "")
             sha = self._write_commit(d, [head], files, title, message, author)
             pr_num = None
             if create_pr:
-                pr_num = self._next_discussion_num(d)
+                pr_num = self._next_discussion_num(d, refs)
                 refs["pr"][str(pr_num)] = sha
                 base = name if kind == "heads" else "main"
                 disc = _new_discussion(pr_num, title, message, author, True, repo_type, repo_id)
                 disc["changes"] = {"base": f"refs/heads/{base}"}
                 disc["baseCommit"] = head
                 disc["events"].append(_event("commit", author, {"subject": title, "oid": sha}))
+                # Ref first, discussion last: a crash in between leaves an orphan ref (dropped by
+                # recover), never a listed PR without a ref.
+                write_json_atomic(d / "refs.json", refs)
                 write_json_atomic(d / "discussions" / f"{pr_num}.json", disc)
             else:
                 refs[kind][name] = sha
-            write_json_atomic(d / "refs.json", refs)  # the commit becomes visible here
+                write_json_atomic(d / "refs.json", refs)  # the commit becomes visible here
             if kind == "pr" and not create_pr:
                 self._append_event(d, int(name), _event("commit", author, {"subject": title, "oid": sha}))
             return sha, pr_num
@@ -545,8 +647,9 @@ class Storage:
             write_json_atomic(d / "refs.json", refs)
 
     # ---- discussions and pull requests
-    def _next_discussion_num(self, d: Path) -> int:
+    def _next_discussion_num(self, d: Path, refs: dict) -> int:
         nums = [int(p.stem) for p in (d / "discussions").glob("*.json") if p.stem.isdigit()]
+        nums += [int(n) for n in refs["pr"] if n.isdigit()]  # an orphan ref's number is not reused
         return max(nums, default=0) + 1
 
     def discussion(self, repo_type: str, repo_id: str, num: int) -> dict:
@@ -571,15 +674,15 @@ class Storage:
             raise HubError(400, "Discussion title must be 3-200 characters")
         with self.lock(repo_type, repo_id):
             refs = self.refs(repo_type, repo_id)
-            num = self._next_discussion_num(d)
+            num = self._next_discussion_num(d, refs)
             disc = _new_discussion(num, title, description, author, pull_request, repo_type, repo_id)
             if pull_request:
                 disc["status"] = "draft"
                 disc["changes"] = {"base": "refs/heads/main"}
                 disc["baseCommit"] = refs["heads"]["main"]
                 refs["pr"][str(num)] = refs["heads"]["main"]
+                write_json_atomic(d / "refs.json", refs)  # ref first (see apply_commit)
                 write_json_atomic(d / "discussions" / f"{num}.json", disc)
-                write_json_atomic(d / "refs.json", refs)
             else:
                 write_json_atomic(d / "discussions" / f"{num}.json", disc)
             return disc
@@ -630,10 +733,23 @@ class Storage:
             self._append_event(d, num, event, title=title)
             return event
 
-    def merge_pr(self, repo_type: str, repo_id: str, num: int, comment: str | None, author: str) -> str:
-        """Merge PR ``num`` into its base branch (fast-forward or a conflict-checked 3-way merge)."""
+    def merge_pr(
+        self,
+        repo_type: str,
+        repo_id: str,
+        num: int,
+        comment: str | None,
+        author: str,
+        expected_head: str | None = None,
+    ) -> str:
+        """Merge PR ``num`` into its base branch (fast-forward or a conflict-checked 3-way merge).
+
+        ``expected_head``: refuse (409) unless the PR's head is still this commit (merge only
+        what was reviewed). Order: merge commit, branch ref, then the discussion's "merged"
+        record; a crash before the last step is recognised by the merge commit's ``mergedPr``.
+        """
         d = self.repo_dir(repo_type, repo_id)
-        with self.lock(repo_type, repo_id):
+        with self._gc_lock(False), self.lock(repo_type, repo_id):
             disc = self.discussion(repo_type, repo_id, num)
             if not disc["isPullRequest"]:
                 raise HubError(400, f"#{num} is a discussion, not a pull request")
@@ -643,28 +759,105 @@ class Storage:
             base_branch = disc["changes"]["base"].removeprefix("refs/heads/")
             if base_branch not in refs["heads"]:
                 raise HubError(404, f"Base branch {base_branch!r} no longer exists", "RevisionNotFound")
+            if str(num) not in refs["pr"]:
+                raise HubError(409, f"Pull request #{num} has no head ref; it cannot be merged")
             pr_head = refs["pr"][str(num)]
+            if expected_head is not None and expected_head != pr_head:
+                raise HubError(
+                    409,
+                    f"Pull request #{num} head moved to {pr_head} (expected {expected_head}); "
+                    "review the new head before merging",
+                )
             base_head = refs["heads"][base_branch]
+            done = self._find_merge(d, disc, base_head)
+            if done is not None:  # merged before a crash: record it, never merge twice
+                self._record_merged(d, disc, done, author)
+                raise HubError(400, f"Pull request #{num} is already merged (commit {done})")
             fork = disc.get("baseCommit", base_head)
             title = f"Merge pull request #{num}: {disc['title']}"
             if base_head == fork:
                 files = self.files(repo_type, repo_id, pr_head)
             else:
                 files = self._three_way(repo_type, repo_id, fork, base_head, pr_head, num)
-            sha = self._write_commit(d, [base_head, pr_head], files, title, comment or "", author)
+            sha = self._write_commit(d, [base_head, pr_head], files, title, comment or "", author, num)
             refs["heads"][base_branch] = sha
             write_json_atomic(d / "refs.json", refs)
             if comment:
                 self._append_event(d, num, _comment_event(author, comment))
-            changes = {**disc["changes"], "mergeCommitId": sha}
-            self._append_event(
-                d,
-                num,
-                _event("status-change", author, {"status": "merged"}),
-                status="merged",
-                changes=changes,
-            )
+            self._record_merged(d, disc, sha, author)
             return sha
+
+    def _record_merged(self, d: Path, disc: dict, sha: str, author: str) -> None:
+        changes = {**disc["changes"], "mergeCommitId": sha}
+        self._append_event(
+            d,
+            disc["num"],
+            _event("status-change", author, {"status": "merged"}),
+            status="merged",
+            changes=changes,
+        )
+
+    def _find_merge(self, d: Path, disc: dict, base_head: str) -> str | None:
+        """The merge commit of this PR on the base branch's first-parent line, if there is one."""
+        stop = 0
+        with contextlib.suppress(FileNotFoundError, KeyError):
+            stop = read_json(d / "commits" / f"{disc['baseCommit']}.json").get("generation", 0)
+        cur: str | None = base_head
+        while cur:
+            c = read_json(d / "commits" / f"{cur}.json")
+            if c.get("mergedPr") == disc["num"]:
+                return cur
+            if c.get("generation", 0) <= stop:
+                return None
+            cur = c["parents"][0] if c["parents"] else None
+        return None
+
+    # ---- crash recovery (run with no other server on the root)
+    def recover(self) -> list[str]:
+        """Repair half-states a crash can leave; returns one line per repair.
+
+        - a PR ref without a discussion file (crash while opening a PR): the ref is dropped;
+        - a PR discussion without a ref (older versions wrote the discussion first): the ref is
+          restored to its last pushed commit (or its base);
+        - a merge that moved the branch but was not recorded: the PR is marked merged.
+        """
+        fixes: list[str] = []
+        for meta_path in sorted((self.root / "repos").glob("*/*/*/repo.json")):
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError, HubError):
+                meta = read_json(meta_path)
+                fixes += self._recover_repo(meta["type"], meta["id"])
+        return fixes
+
+    def _recover_repo(self, repo_type: str, repo_id: str) -> list[str]:
+        d = self.repo_dir(repo_type, repo_id)
+        fixes = []
+        with self.lock(repo_type, repo_id):
+            refs = self.refs(repo_type, repo_id)
+            discs = {
+                int(p.stem): read_json(p) for p in (d / "discussions").glob("*.json") if p.stem.isdigit()
+            }
+            prs = {n: x for n, x in discs.items() if x.get("isPullRequest")}
+            changed = False
+            for n in [n for n in refs["pr"] if not n.isdigit() or int(n) not in prs]:
+                del refs["pr"][n]
+                changed = True
+                fixes.append(f"{repo_id}: dropped orphan ref refs/pr/{n}")
+            for n, disc in prs.items():
+                if str(n) not in refs["pr"]:
+                    pushed = [e["data"]["oid"] for e in disc["events"] if e.get("type") == "commit"]
+                    refs["pr"][str(n)] = (pushed or [disc.get("baseCommit") or refs["heads"]["main"]])[-1]
+                    changed = True
+                    fixes.append(f"{repo_id}: restored ref refs/pr/{n}")
+            if changed:
+                write_json_atomic(d / "refs.json", refs)
+            for n, disc in prs.items():
+                branch = disc.get("changes", {}).get("base", "refs/heads/main").removeprefix("refs/heads/")
+                if disc["status"] in ("open", "draft") and branch in refs["heads"]:
+                    done = self._find_merge(d, disc, refs["heads"][branch])
+                    if done is not None:
+                        self._record_merged(d, disc, done, "lmolt-hub")
+                        fixes.append(f"{repo_id}: PR #{n} recorded as merged ({done})")
+        return fixes
 
     def _three_way(self, repo_type: str, repo_id: str, fork: str, ours: str, theirs: str, num: int) -> dict:
         base_f = self.files(repo_type, repo_id, fork)
@@ -759,17 +952,12 @@ def _html_escape(text: str) -> str:
 
 
 def card_data(storage: Storage, repo_type: str, repo_id: str, files: dict[str, FileEntry]) -> dict | None:
-    """YAML front matter of README.md, or None (bad YAML must not break model_info)."""
-    entry = files.get("README.md")
-    if entry is None or entry.size > 1 << 20:
-        return None
-    with storage.open_blob(entry.sha256) as f:
-        text = f.read().decode("utf-8", errors="replace")
+    """YAML front matter of README.md as JSON-safe data, or None (a bad card never breaks listing)."""
+    text = readme_text(storage, files)
     try:
-        data, _ = parse_card(text)
-    except Exception:
+        return load_front_matter(text) or None
+    except CardError:
         return None
-    return data or None
 
 
 def readme_text(storage: Storage, files: dict[str, FileEntry]) -> str:
@@ -780,8 +968,26 @@ def readme_text(storage: Storage, files: dict[str, FileEntry]) -> str:
         return f.read().decode("utf-8", errors="replace")
 
 
+def _check_no_file_folder_clash(files: dict[str, FileEntry]) -> None:
+    """A path cannot be both a file and a folder (``a`` and ``a/b``): git and snapshots break."""
+    for path in files:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                raise HubError(
+                    409,
+                    f"{'/'.join(parts[:i])!r} is a file, so {path!r} cannot be created under it; "
+                    "delete one of them in the same commit",
+                )
+
+
 def regular_entry(storage: Storage, content_b64: str) -> FileEntry:
-    data = base64.b64decode(content_b64, validate=False)
+    if not isinstance(content_b64, str):
+        raise HubError(400, "A regular file's 'content' must be a base64 string")
+    try:
+        data = base64.b64decode(content_b64, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise HubError(400, f"A regular file's 'content' is not valid base64: {e}") from None
     return FileEntry(storage.put_bytes(data), git_blob_sha1(data), len(data), False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from lmolt_hub.localhub import storage as st
+from lmolt_hub.localhub.cardmeta import split_card
 
 LEADERBOARD_PATH = "/site/leaderboard/index.html"
 
@@ -19,10 +20,7 @@ def _summary(storage: st.Storage, repo_type: str, repo_id: str) -> tuple[str, st
     files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
     card = st.card_data(storage, repo_type, repo_id, files) or {}
     text = st.readme_text(storage, files)
-    try:
-        _, body = st.parse_card(text)
-    except Exception:
-        body = text
+    _, body = split_card(text)  # the body only: the YAML was parsed (bounded) by card_data
     desc = next((ln.strip() for ln in body.splitlines() if ln.strip() and not ln.startswith("#")), "")
     tags = card.get("tags") or []
     tags = ", ".join(str(t) for t in tags) if isinstance(tags, list) else str(tags)
