@@ -50,6 +50,13 @@ class ScriptArguments:
         default=False,
         metadata={"help": "KTO only: turn triples into unpaired rows (chosen -> True, rejected -> False)."},
     )
+    append_eos: bool = field(
+        default=True,
+        metadata={
+            "help": "SFT only: end every training sequence with EOS (trl's default). false mirrors the authors' "
+            "sft.py, whose model never learned to stop."
+        },
+    )
     tokenizer_pad_token: str | None = field(
         default=None,
         metadata={"help": "Pad token to use only when the base tokenizer has none (e.g. '<unk>' or '</s>')."},
@@ -100,9 +107,11 @@ def method_classes(method: str) -> tuple[type, type]:
 
         return SFTConfig, SFTTrainer
     if method == "dpo":
-        from trl import DPOConfig, DPOTrainer
+        from trl import DPOConfig
 
-        return DPOConfig, DPOTrainer
+        from lmolt_hub.training.trainers import LmoltDPOTrainer  # trl's, plus trl 0.8's kto_pair loss
+
+        return DPOConfig, LmoltDPOTrainer
     if method == "cpo":
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         from trl.experimental.cpo import CPOConfig, CPOTrainer
@@ -226,3 +235,46 @@ def validate(method: str, script_args: ScriptArguments, training_args, model_arg
         )
     if script_args.unpair_triples and method != "kto":
         raise RecipeError("unpair_triples only applies to kto; remove it from this recipe")
+    if not script_args.append_eos and method != "sft":
+        raise RecipeError(
+            f"append_eos: false only applies to sft ({method} always ends chosen/rejected with EOS); remove it"
+        )
+    if not script_args.append_eos and getattr(training_args, "packing", False):
+        raise RecipeError("append_eos: false needs packing: false (packed sequences are cut at max_length)")
+    if method == "dpo":
+        _validate_kto_pair(training_args)
+    _validate_checkpoint_selection(script_args, training_args)
+
+
+def _strategy(value) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _validate_kto_pair(training_args) -> None:
+    """kto_pair (trl 0.8's paired KTO loss) is a whole loss of its own: nothing mixes into it."""
+    from lmolt_hub.training.trainers import KTO_PAIR
+
+    losses = list(training_args.loss_type)
+    if KTO_PAIR not in losses:
+        return
+    if losses != [KTO_PAIR]:
+        raise RecipeError(f"loss_type {KTO_PAIR} cannot be combined with other losses {losses}: use [{KTO_PAIR}]")
+    for name, ok in (("ld_alpha", training_args.ld_alpha is None), ("use_weighting", not training_args.use_weighting),
+                     ("f_divergence_type", _strategy(training_args.f_divergence_type) == "reverse_kl")):  # fmt: skip
+        if not ok:
+            raise RecipeError(f"loss_type {KTO_PAIR} (trl 0.8's loss) does not support {name}; remove it")
+
+
+def _validate_checkpoint_selection(script_args, training_args) -> None:
+    """Evaluating needs a validation split; keeping the best epoch needs an evaluation at every save."""
+    evaluates = _strategy(training_args.eval_strategy) != "no"
+    if evaluates and not script_args.dataset_test_split:
+        raise RecipeError(
+            "eval_strategy is set but dataset_test_split is not: name the validation split "
+            "(dataset_test_split: validation)"
+        )
+    if training_args.load_best_model_at_end and not evaluates:
+        raise RecipeError(
+            "load_best_model_at_end needs an evaluation to choose by: set eval_strategy: epoch "
+            "(and save_strategy: epoch) with dataset_test_split: validation"
+        )

@@ -144,10 +144,11 @@ HYPER_KEYS = (
     "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
     "learning_rate", "lr_scheduler_type", "warmup_steps", "max_grad_norm", "optim", "bf16", "weight_decay",
     "max_length", "beta", "loss_type", "cpo_alpha", "desirable_weight", "undesirable_weight",
-    "completion_only_loss", "seed",
+    "completion_only_loss", "seed", "fp16", "eval_strategy", "save_strategy", "load_best_model_at_end",
+    "metric_for_best_model",
 )  # fmt: skip
 MODEL_KEYS = ("load_in_4bit", "bnb_4bit_quant_type", "use_bnb_nested_quant", "dtype", "lora_r", "lora_alpha",
-              "lora_dropout", "lora_target_modules")  # fmt: skip
+              "lora_dropout", "lora_target_modules", "use_dora")  # fmt: skip
 
 
 def hyperparameters(training_args, model_args) -> dict[str, Any]:
@@ -207,6 +208,12 @@ def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
         "template_version": ctx["template_version"],
         "git_sha": ctx["git_sha"],
     }
+    selection = ctx.get("selection") or {}
+    card_data["lmolt"].update({  # which objective, and which checkpoint (cards are compared by these)
+        "objective": ctx.get("objective"), "checkpoint_rule": selection.get("rule"),
+        "kept_epoch": selection.get("kept_epoch"), "kept_eval_loss": selection.get("kept_value"),
+    })  # fmt: skip
+    ctx = {"selection": None, "objective": None, "eval_split": None, "n_eval": 0, **ctx}
     text = render_card(
         "model_adapter.md.j2",
         card_data,

@@ -82,10 +82,15 @@ def resume_from(script_args, out: Path) -> str | None:
 
 
 def build_trainer(
-    method: str, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks=None
-):
+    method: str, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks=None,
+    append_eos: bool = True,
+):  # fmt: skip
     """The trl trainer of ``method``; the tokenizer goes in as ``processing_class``."""
     _, trainer_cls = method_classes(method)
+    if method == "sft" and not append_eos:
+        from lmolt_hub.training.trainers import NoEOSSFTTrainer
+
+        trainer_cls = NoEOSSFTTrainer
     return trainer_cls(
         model=model,
         args=training_args,
@@ -117,8 +122,26 @@ def _load_data(method: str, script_args, training_args):
     if str(getattr(training_args, "eval_strategy", "no")) not in ("no", "IntervalStrategy.NO"):
         if not script_args.dataset_test_split:
             raise RecipeError("eval_strategy is set but dataset_test_split is not: name the validation split")
-        eval_ds = split(script_args.dataset_test_split)
+        eval_ds = split(script_args.dataset_test_split)  # every row: checkpoint selection sees all of it
     return ref, train_ds, eval_ds
+
+
+def cpu_optimizer_fallback(training_args) -> str | None:
+    """Swap a paged bitsandbytes optimizer for torch AdamW when training on the CPU; return the old name.
+
+    Paging (bitsandbytes' unified-memory optimizer states) exists only on CUDA. paged_adamw_32bit
+    is AdamW with 32-bit states, so torch AdamW is the same update without the paging.
+    """
+    import torch
+    from transformers.training_args import OptimizerNames
+
+    name = str(getattr(training_args.optim, "value", training_args.optim))
+    on_gpu = torch.cuda.is_available() and not getattr(training_args, "use_cpu", False)
+    if on_gpu or not name.startswith("paged_adamw"):
+        return None
+    training_args.optim = OptimizerNames.ADAMW_TORCH
+    logger.warning("optim %s needs CUDA; training on the CPU with adamw_torch (the same AdamW update)", name)
+    return name
 
 
 def merged_repo(script_args, repo_id: str) -> str:
@@ -167,9 +190,9 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     set_seed(training_args.seed)  # LoRA init is random: seed before the adapter is created
     model = models.load_base_model(base_ref, model_args, training_args, extra)
     peft_config = models.lora_config(model_args)
-    trainer = build_trainer(
-        method, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks
-    )
+    optim_fallback = cpu_optimizer_fallback(training_args)
+    trainer = build_trainer(method, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks,
+                            append_eos=script_args.append_eos)  # fmt: skip
     # Wrapping may create new Linear4bit references; enforce the trainable layout once more.
     models.disable_cpu_inference_repack(trainer.model)
 
@@ -189,6 +212,9 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
         info["train_rows"] = len(train_ds)
         info["distributed"] = {"num_processes": state.num_processes, "backend": state.backend}
         info["log_history"] = trainer.state.log_history
+        info["optim_fallback"] = optim_fallback
+        selection = run_info.checkpoint_selection(trainer.state, training_args)
+        info["checkpoint_selection"] = selection
         run_info.save_run_info(info, out)
         recipe_text = Path(recipe_path).read_text(encoding="utf-8") if recipe_path else "# (no recipe file)"
         hub.write_model_card(out, {
@@ -202,6 +228,9 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
             "reproduce_command": hub.reproduce_command(method, recipe_path, overrides),
             "recipe_yaml": recipe_text, "overrides": overrides, "seed": training_args.seed, "batch": batch,
             "git_sha": info["git_sha"], "license": script_args.model_license,
+            "selection": selection, "objective": run_info.objective(method, training_args, script_args),
+            "eval_split": script_args.dataset_test_split if eval_ds is not None else None,
+            "n_eval": len(eval_ds) if eval_ds is not None else 0,
         })  # fmt: skip
         if repo_id:
             result["hub_revision"] = hub.push_folder(out, repo_id, revision, training_args.hub_private_repo,

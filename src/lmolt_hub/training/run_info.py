@@ -98,3 +98,52 @@ def save_run_info(info: dict[str, Any], out_dir: str | Path) -> Path:
     tmp.write_text(json.dumps(info, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     tmp.replace(path)  # never leave a half-written file beside the adapter
     return path
+
+
+def _metric_key(metric: str | None) -> str:
+    metric = metric or "loss"
+    return metric if metric.startswith("eval_") else f"eval_{metric}"
+
+
+def checkpoint_selection(state, training_args) -> dict[str, Any]:
+    """Which checkpoint the saved adapter is, and why: the best evaluation, or simply the last step.
+
+    ``state`` is the Trainer's final TrainerState; with ``load_best_model_at_end`` the Trainer has
+    already loaded ``state.best_model_checkpoint`` back, and that is what gets saved and pushed.
+    """
+    key = _metric_key(getattr(training_args, "metric_for_best_model", None))
+    evals = [{"epoch": round(float(h.get("epoch", 0.0)), 4), "step": int(h["step"]), key: float(h[key])}
+             for h in state.log_history if key in h and "step" in h]  # fmt: skip
+    last = {"step": int(state.global_step), "epoch": round(float(state.epoch or 0.0), 4)}
+    if not getattr(training_args, "load_best_model_at_end", False) or not state.best_model_checkpoint:
+        at_last = next((e[key] for e in evals if e["step"] == last["step"]), None)
+        return {"rule": "last", "metric": key, "kept_step": last["step"], "kept_epoch": last["epoch"],
+                "kept_value": at_last, "checkpoint": None, "evaluations": evals, "last": last}  # fmt: skip
+    step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    kept = next((e for e in evals if e["step"] == step), {"epoch": None})
+    direction = "highest" if getattr(training_args, "greater_is_better", False) else "lowest"
+    return {"rule": f"{direction} {key}", "metric": key, "kept_step": step, "kept_epoch": kept["epoch"],
+            "kept_value": float(state.best_metric) if state.best_metric is not None else None,
+            "checkpoint": Path(state.best_model_checkpoint).name, "evaluations": evals, "last": last}  # fmt: skip
+
+
+def objective(method: str, training_args, script_args) -> str:
+    """One line saying exactly which loss was optimised (the card's answer to "which DPO?")."""
+    losses = list(getattr(training_args, "loss_type", None) or [])
+    if isinstance(getattr(training_args, "loss_type", None), str):
+        losses = [training_args.loss_type]
+    if method == "dpo":
+        if losses == ["kto_pair"]:
+            return ("kto_pair: trl 0.8's paired KTO/HALO loss (batch-mean KL reference points clamped at 0), "
+                    "as the authors' dpo.py ran it for the paper's DPO rows")  # fmt: skip
+        if losses == ["sigmoid"]:
+            return "sigmoid: DPO as written in the paper (Eq. 5, Rafailov et al. 2023)"
+        return f"trl DPO loss {' + '.join(losses)}"
+    if method == "sft":
+        where = "the completion only" if getattr(training_args, "completion_only_loss", None) is not False \
+            else "prompt + completion"  # fmt: skip
+        eos = "EOS appended" if script_args.append_eos else "no EOS appended (the authors' sft.py)"
+        return f"next-token cross-entropy on {where}; {eos}"
+    if method == "cpo":
+        return f"CPO {' + '.join(losses) or 'sigmoid'} preference loss + {training_args.cpo_alpha} x NLL on chosen"
+    return f"KTO ({getattr(training_args, 'loss_type', 'kto')}) on the card prompt as plain text (no chat format)"
