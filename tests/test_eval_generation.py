@@ -135,14 +135,15 @@ def test_params_and_backend_choice_are_checked():
 
 
 def test_vllm_backend_matches_hf(tiny, tiny_llama_dir):
-    from lmolt_hub.evaluation.generation import VLLMBackend, vllm_available
+    from lmolt_hub.evaluation.generation import VLLMBackend, vllm_available, vllm_engine_args
 
     if not vllm_available():
         pytest.skip("needs a GPU and vllm")
     assert choose_backend("auto") == "vllm"
     prompts = _prompts(4)
     params = GenerationParams(max_new_tokens=8)
-    vllm_out = VLLMBackend(str(tiny_llama_dir), tiny.tokenizer, dtype="float32").generate(prompts, params)
+    args = vllm_engine_args(tiny_llama_dir, max_prompt_tokens=512, max_new_tokens=8, dtype="float32")
+    vllm_out = VLLMBackend(args, tiny.tokenizer).generate(prompts, params)
     hf_out = HFBackend(tiny.model, tiny.tokenizer, batch_size=4).generate(prompts, params)
     stops = tiny.tokenizer.eos_token, tiny.tokenizer.pad_token
     assert [postprocess(o, p, stops) for o, p in zip(vllm_out, prompts, strict=True)] == [

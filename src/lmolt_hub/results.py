@@ -96,6 +96,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 },
                 "base_sha": {**_NULLABLE_STR, "description": "commit of the base model of an adapter"},
                 "dtype": _NULLABLE_STR,
+                "dtype_used": {
+                    **_NULLABLE_STR,
+                    "description": "dtype the weights were computed in (\"auto\" resolved to the checkpoint's)",
+                },
                 "load_in_4bit": {"type": "boolean"},
                 "is_adapter": {"type": "boolean"},
                 "architecture": _NULLABLE_STR,

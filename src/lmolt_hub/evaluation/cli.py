@@ -73,7 +73,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     load = p.add_argument_group("loading")
-    load.add_argument("--dtype", choices=DTYPES, default="auto")
+    load.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="default",
+        help="default: bfloat16 on CUDA (float16 without bf16 support), float32 on CPU; "
+        "auto: the checkpoint's stored dtype (float32 for the LPM24 bases)",
+    )
     load.add_argument("--load-in-4bit", action="store_true", help="NF4 4-bit quantisation (bitsandbytes)")
     load.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository")
     load.add_argument("--allow-pickle", action="store_true", help="allow pickle (*.bin) weights")

@@ -9,14 +9,19 @@ answer that is scored. ``generate_all`` adds the cache, sharding over
   left padding (so the batches are dense and each prompt ends where generation
   starts), greedy unless sampling is asked for.
 - ``vllm``: optional (``pip install lmolt-hub[vllm]``); used by ``--backend
-  auto`` when vllm is installed and a GPU is present.
+  auto`` when vllm is installed and a GPU is present. ``vllm_engine_args``
+  sizes the engine from the adapter (LoRA rank, target modules) and the eval
+  set (longest prompt + new tokens); an adapter vLLM cannot serve raises
+  ``VLLMUnsupported`` with the reason, and the harness falls back to hf.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from lmolt_hub.prompts import SECTION_MARKERS
@@ -170,32 +175,123 @@ class HFBackend:
         return outputs
 
 
+# LoRA ranks vLLM accepts for max_lora_rank; an adapter's rank is rounded up to the next one.
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256)
+# Layers vLLM applies LoRA to in Llama-family models (it packs q/k/v and gate/up itself).
+# Embedding and lm_head LoRA are not served by current vLLM.
+VLLM_LORA_MODULES = frozenset(
+    {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj"}
+)
+# config.json keys that bound the context length, in order of preference.
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+class VLLMUnsupported(ValueError):
+    """vLLM cannot serve this model or adapter; the message says why (the harness then uses hf)."""
+
+
+def _lora_rank(cfg: dict[str, Any]) -> int:
+    """The largest rank in the adapter (``r`` and any per-layer ``rank_pattern``)."""
+    pattern = cfg.get("rank_pattern") or {}
+    return max([int(cfg.get("r") or 0), *(int(v) for v in pattern.values())])
+
+
+def _unservable(cfg: dict[str, Any]) -> str | None:
+    """Why vLLM cannot serve the LoRA adapter ``cfg`` (adapter_config.json), or None."""
+    if str(cfg.get("peft_type", "LORA")).upper() != "LORA":
+        return f"it is a {cfg.get('peft_type')} adapter; vLLM serves only LoRA"
+    if cfg.get("use_dora"):
+        return "it is a DoRA adapter (use_dora: true), which vLLM does not support"
+    if cfg.get("modules_to_save"):
+        return f"it saves full modules ({', '.join(cfg['modules_to_save'])}); vLLM needs modules_to_save empty"
+    if cfg.get("bias", "none") != "none":
+        return f"it trains biases (bias: {cfg['bias']}); vLLM serves LoRA without bias"
+    rank = _lora_rank(cfg)
+    if rank > VLLM_LORA_RANKS[-1]:
+        return f"its LoRA rank {rank} exceeds vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}"
+    targets = cfg.get("target_modules")
+    if isinstance(targets, str):
+        if targets != "all-linear":
+            return f"its target_modules is a pattern ({targets!r}) vLLM may not match"
+    elif not targets:
+        return "its adapter_config.json names no target_modules"
+    else:
+        other = sorted({t.rsplit(".", 1)[-1] for t in targets} - VLLM_LORA_MODULES)
+        if other:
+            return f"it adapts {', '.join(other)}, which vLLM does not serve LoRA on"
+    return None
+
+
+def _context_limit(model_dir: Path) -> int | None:
+    cfg_file = model_dir / "config.json"
+    cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+    cfg = cfg.get("text_config", cfg)
+    return next((int(cfg[k]) for k in _CONTEXT_KEYS if cfg.get(k)), None)
+
+
+def vllm_engine_args(
+    model_dir: str | Path,
+    adapter_dir: str | Path | None = None,
+    *,
+    max_prompt_tokens: int,
+    max_new_tokens: int,
+    dtype: str = "auto",
+    tokenizer: str | None = None,
+    trust_remote_code: bool = False,
+    max_num_seqs: int = 256,
+) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.LLM`` for ``model_dir`` (+ the LoRA adapter in ``adapter_dir``).
+
+    Pure (reads only the two config files; vllm need not be installed). ``max_model_len`` is the
+    longest prompt plus ``max_new_tokens``, capped at the model's context length, so the KV cache
+    is not sized for contexts the eval set never reaches. Raises ``VLLMUnsupported`` with the
+    reason when vLLM cannot serve the adapter.
+    """
+    model_dir = Path(model_dir)
+    needed = max_prompt_tokens + max_new_tokens
+    limit = _context_limit(model_dir)
+    args: dict[str, Any] = {
+        "model": str(model_dir),
+        "tokenizer": tokenizer or str(model_dir),
+        "dtype": dtype,
+        "trust_remote_code": trust_remote_code,
+        "max_num_seqs": max_num_seqs,
+        "max_model_len": min(needed, limit) if limit else needed,
+        "enable_lora": adapter_dir is not None,
+    }
+    if adapter_dir is None:
+        return args
+    cfg_file = Path(adapter_dir) / "adapter_config.json"
+    if not cfg_file.exists():
+        raise VLLMUnsupported(f"{adapter_dir} has no adapter_config.json")
+    cfg = json.loads(cfg_file.read_text())
+    reason = _unservable(cfg)
+    if reason:
+        raise VLLMUnsupported(f"vLLM cannot serve the adapter in {adapter_dir}: {reason}")
+    rank = _lora_rank(cfg)
+    args |= {
+        "max_lora_rank": next(r for r in VLLM_LORA_RANKS if r >= rank),
+        "max_loras": 1,  # one adapter per run
+    }
+    return args
+
+
 class VLLMBackend:
-    """vLLM offline inference (GPU). Adapters are served with vLLM's LoRA support."""
+    """vLLM offline inference (GPU). Adapters are served with vLLM's LoRA support.
+
+    ``engine_args`` come from ``vllm_engine_args`` (LoRA rank, context length sized to the run).
+    """
 
     name = "vllm"
 
-    def __init__(
-        self,
-        model_path: str,
-        tokenizer: Any,
-        adapter_path: str | None = None,
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        batch_size: int | None = None,
-    ) -> None:
+    def __init__(self, engine_args: dict[str, Any], tokenizer: Any, adapter_path: str | None = None) -> None:
         from vllm import LLM
 
         self.tokenizer = tokenizer
         self.adapter_path = adapter_path
         self.chunk = 1024
-        self.llm = LLM(
-            model=model_path,
-            dtype=dtype,
-            trust_remote_code=trust_remote_code,
-            enable_lora=adapter_path is not None,
-            max_num_seqs=batch_size or 256,
-        )
+        self.engine_args = dict(engine_args)
+        self.llm = LLM(**self.engine_args)
 
     def stop_strings(self) -> tuple[str, ...]:
         t = self.tokenizer

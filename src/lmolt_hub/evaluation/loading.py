@@ -18,7 +18,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+# "default": bf16 on CUDA (fp16 where the GPU lacks bf16), float32 on CPU; "auto": as stored in the
+# checkpoint (the LPM24 bases are stored in F32: ~27 GB of weights for a 7B model).
+DTYPES = ("default", "auto", "float32", "bfloat16", "float16")
 SAFE_WEIGHTS = (".safetensors",)
 PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Other frameworks' weights and exports we never need.
@@ -50,7 +52,7 @@ class ModelRef:
 
 @dataclass
 class LoadOptions:
-    dtype: str = "auto"
+    dtype: str = "default"
     load_in_4bit: bool = False
     trust_remote_code: bool = False
     allow_pickle: bool = False
@@ -196,11 +198,36 @@ def resolve(model: str, revision: str | None = None, allow_pickle: bool = False,
     return ref
 
 
+def choose_dtype(requested: str, device_type: str, bf16_supported: bool = False) -> str:
+    """The dtype name to load with: ``default`` resolved for the device, anything else kept.
+
+    Pure: ``device_type`` is ``cuda``/``cpu``/... and ``bf16_supported`` what the GPU reports.
+    On CUDA, half precision halves the weights and the KV cache (fp32 7B weights alone are ~27 GB)
+    and is what the models were trained in; on CPU float32 is the fast and exact choice.
+    """
+    if requested not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {requested!r}; expected one of {', '.join(DTYPES)}")
+    if requested != "default":
+        return requested
+    if device_type == "cuda":
+        return "bfloat16" if bf16_supported else "float16"
+    return "float32"
+
+
+def resolve_dtype(opt: LoadOptions) -> str:
+    """``choose_dtype`` for the device ``opt`` loads onto."""
+    import torch
+
+    device = _device(opt)
+    is_cuda = torch.device(device).type == "cuda"
+    return choose_dtype(opt.dtype, "cuda" if is_cuda else device, is_cuda and torch.cuda.is_bf16_supported())
+
+
 def _torch_dtype(name: str):
     import torch
 
-    if name not in DTYPES:
-        raise ModelLoadError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
+    if name not in DTYPES or name == "default":
+        raise ModelLoadError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES[1:])}")
     return "auto" if name == "auto" else getattr(torch, name)
 
 
@@ -216,7 +243,7 @@ def _load_weights(ref: ModelRef, opt: LoadOptions):
     cls = AutoModelForSeq2SeqLM if ref.is_seq2seq else AutoModelForCausalLM
     safe, _ = _weight_files([p.name for p in ref.path.rglob("*") if p.is_file()])
     kwargs: dict[str, Any] = {
-        "dtype": _torch_dtype(opt.dtype),
+        "dtype": _torch_dtype(resolve_dtype(opt)),
         "trust_remote_code": opt.trust_remote_code,
         "use_safetensors": (bool(safe) or None) if opt.allow_pickle else True,
     }
@@ -262,10 +289,13 @@ def _load_tokenizer(ref: ModelRef, opt: LoadOptions):
 
 def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None) -> dict[str, Any]:
     """The results' ``model`` block."""
-    arch = None
+    arch, used = None, None
     if model is not None:
         archs = getattr(getattr(model, "config", None), "architectures", None)
         arch = archs[0] if archs else type(model).__name__
+        used = str(getattr(model, "dtype", "") or "").removeprefix("torch.") or None
+    elif opt.dtype not in ("auto", "default"):
+        used = opt.dtype  # vLLM loads its own weights in the dtype it is given
     return {
         "id": ref.id,
         "revision": ref.revision,
@@ -274,6 +304,7 @@ def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None) -> dict
         "base_model": ref.base.id if ref.base else None,
         "base_sha": ref.base.sha if ref.base else None,
         "dtype": opt.dtype,
+        "dtype_used": used,  # what the weights were computed in (e.g. float32 for "auto" on an F32 base)
         "load_in_4bit": opt.load_in_4bit,
         "is_adapter": ref.is_adapter,
         "architecture": arch,

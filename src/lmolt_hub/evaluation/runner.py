@@ -20,7 +20,7 @@ from lmolt_hub.evaluation.generation import (
     generate_all,
     postprocess,
 )
-from lmolt_hub.evaluation.loading import LoadOptions, load_model, model_info_block, resolve
+from lmolt_hub.evaluation.loading import LoadOptions, load_model, model_info_block, resolve, resolve_dtype
 from lmolt_hub.evaluation.scoring import DirectionScores, metrics_version, score_direction
 from lmolt_hub.evaluation.tasks import Task, build_tasks, load_eval_set, resolve_prompt_format
 from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION
@@ -67,24 +67,41 @@ def _rank() -> tuple[int, int]:
     return (state.process_index, state.num_processes) if state is not None else (0, 1)
 
 
-def _make_backend(name: str, ref, cfg: EvalConfig):
-    """(backend, model info block): vllm loads its own weights, so the HF model is loaded only for hf."""
+def _longest_prompt(tok, eval_set, prompt_format: str, cfg: EvalConfig) -> int:
+    """Tokens in the longest prompt of this run (sizes vLLM's context)."""
+    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, tok)
+    prompts = [p for t in tasks for p in t.prompts]
+    return max((len(ids) for ids in tok(prompts)["input_ids"]), default=1)
+
+
+def _make_backend(name: str, ref, cfg: EvalConfig, eval_set=None, prompt_format: str = "paper"):
+    """(backend, model info block, backend name, warnings): vllm loads its own weights, so the HF
+    model is loaded only for hf; an adapter vLLM cannot serve falls back to hf, saying why."""
     if name == "vllm":
-        from lmolt_hub.evaluation.generation import VLLMBackend
+        from lmolt_hub.evaluation.generation import VLLMBackend, VLLMUnsupported, vllm_engine_args
         from lmolt_hub.evaluation.loading import _load_tokenizer
 
         tok = _load_tokenizer(ref, cfg.load)
         base = ref.base if ref.is_adapter else ref
-        backend = VLLMBackend(
-            str(base.path),
-            tok,
-            adapter_path=str(ref.path) if ref.is_adapter else None,
-            dtype=cfg.load.dtype,
-            trust_remote_code=cfg.load.trust_remote_code,
-        )
-        return backend, model_info_block(ref, cfg.load)
+        adapter = str(ref.path) if ref.is_adapter else None
+        try:
+            args = vllm_engine_args(
+                base.path,
+                adapter,
+                max_prompt_tokens=_longest_prompt(tok, eval_set, prompt_format, cfg),
+                max_new_tokens=cfg.generation.max_new_tokens,
+                dtype=cfg.load.dtype,
+                tokenizer=tok.name_or_path,
+                trust_remote_code=cfg.load.trust_remote_code,
+            )
+        except VLLMUnsupported as exc:
+            note = f"{exc}; generating with --backend hf instead"
+            _warn(note)
+            backend, info, name, _ = _make_backend("hf", ref, cfg)
+            return backend, info, name, [note]
+        return VLLMBackend(args, tok, adapter_path=adapter), model_info_block(ref, cfg.load), name, []
     loaded = load_model(ref.id, ref.revision, cfg.load, ref=ref)
-    return HFBackend(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size), loaded.info
+    return HFBackend(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size), loaded.info, name, []
 
 
 def _cache_fields(ref, cfg: EvalConfig, backend: str) -> dict[str, Any]:
@@ -150,6 +167,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     rank, world = _rank()
     if world > 1 and cfg.load.device is None:
         cfg.load.device = str(distributed_state().device)
+    cfg.load.dtype = resolve_dtype(cfg.load)  # concrete ("bfloat16", not "default"): keys the cache, recorded
 
     eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split, cfg.limit)  # cheap: fail early
     ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
@@ -161,8 +179,8 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
                 "--backend vllm runs in one process: use `python eval_harness/run.py`, not a launcher"
             )
         backend_name = "hf"
-    backend, info = _make_backend(backend_name, ref, cfg)
     prompt_format = resolve_prompt_format(cfg.prompt_format, ref.is_seq2seq)
+    backend, info, backend_name, backend_notes = _make_backend(backend_name, ref, cfg, eval_set, prompt_format)
     tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, getattr(backend, "tokenizer", None))
 
     cache = GenerationCache(cfg.cache_dir, _cache_fields(ref, cfg, backend_name)) if cfg.use_cache else None
@@ -178,7 +196,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
         return {}
 
     stops = backend.stop_strings()
-    warnings: list[str] = []
+    warnings: list[str] = list(backend_notes)
     per_direction: dict[str, tuple[Task, list[str], list[str], DirectionScores]] = {}
     options = {**cfg.metric_options, **({"nli_model": cfg.nli_model} if cfg.nli_model else {})}
     for task in tasks:
