@@ -32,17 +32,24 @@ def main_for(method: str, argv: list[str] | None = None) -> int:
     """Entry point of the thin ``recipes/<method>.py`` scripts (``--config`` + overrides)."""
     import sys
 
+    from lmolt_hub.errors import user_errors
     from lmolt_hub.training.config import split_config_flag
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
+    if "--help-all" in args:
         from lmolt_hub.training.config import make_parser
 
         make_parser(method).print_help()
         return 0
+    if any(a in ("-h", "--help") for a in args):
+        from lmolt_hub.training.help import short_help
+
+        print(short_help(method))
+        return 0
     config, rest = split_config_flag(args)
     try:
-        result = train(method, config, rest)
+        with user_errors(f"lmolt-hub train {method}"):  # no Hub server / bad token: one line, exit 1
+            result = train(method, config, rest)
     except RecipeError as e:
         print(f"lmolt-hub train {method}: error: {e}", file=sys.stderr)
         return 2

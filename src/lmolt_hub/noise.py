@@ -1,0 +1,42 @@
+"""Silence third-party warnings that are not ours to fix and tell the user nothing actionable.
+
+Each filter matches one exact message, so every other warning (including new ones from the same
+libraries) still shows. Installed when lmolt_hub is imported, before those libraries load.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+# (logger name, message substring): logged on import or every run, with nothing for a user to do.
+LOG_NOISE = (
+    # bitsandbytes on CPUs with AVX512-BF16: an optional faster kernel package is not installed.
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+)
+# (category, message regex) of warnings.warn calls.
+WARNING_NOISE = (
+    # trl's configs default gradient_checkpointing=True; transformers 5 renamed the field.
+    (FutureWarning, r"`gradient_checkpointing(_kwargs)?` is deprecated and will be removed in v6"),
+    # accelerate/torch DDP on a model whose parameters all take part (LoRA on every linear layer).
+    (UserWarning, r".*find_unused_parameters=True was specified in DDP constructor"),
+)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in str(record.msg)
+
+
+def quiet_third_party_noise() -> None:
+    """Install the filters above (idempotent)."""
+    for name, text in LOG_NOISE:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) and f.text == text for f in logger.filters):
+            logger.addFilter(_DropMessage(text))
+    for category, pattern in WARNING_NOISE:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
