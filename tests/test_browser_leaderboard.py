@@ -33,14 +33,14 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from test_leaderboard_data import synthetic_leaderboard_root
+    from test_leaderboard_data import SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
     from lmolt_hub.leaderboard.build import build
 
     base = tmp_path_factory.mktemp("browser")
     root = synthetic_leaderboard_root(base / "repo")
     out = base / "site" / "leaderboard"
-    doc = build(out, results_root=root)
+    doc = build(out, results_root=root, baseline=SYNTHETIC_BASELINE)
     handler = functools.partial(_QuietHandler, directory=str(base / "site"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

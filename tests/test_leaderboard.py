@@ -9,7 +9,12 @@ import random
 from pathlib import Path
 
 import pytest
-from test_leaderboard_data import INJECTED_NAME, synthetic_leaderboard_root, synthetic_results
+from test_leaderboard_data import (
+    INJECTED_NAME,
+    SYNTHETIC_BASELINE,
+    synthetic_leaderboard_root,
+    synthetic_results,
+)
 
 from lmolt_hub.leaderboard import validate as V
 from lmolt_hub.leaderboard.aggregate import aggregate_row, ci_ranks, default_spec, score_records
@@ -23,6 +28,7 @@ from lmolt_hub.leaderboard.records import (
     reported_records,
     verified_record,
 )
+from lmolt_hub.naming import default_org
 from lmolt_hub.prompts import source_target
 from lmolt_hub.resources import PAPER_TABLES, chebi20_split
 
@@ -121,28 +127,62 @@ def _record(values: dict[str, float], cis: dict[str, list[float]] | None = None)
     )  # fmt: skip
 
 
-def test_aggregate_flips_lower_is_better_and_skips_zero_baselines():
+def _up_down() -> tuple[str, str]:
     hib = higher_is_better()
     up = next(k for k, v in hib.items() if v and k in default_spec()["metrics"]["caption2smiles"])
     down = next(k for k, v in hib.items() if not v and k in default_spec()["metrics"]["caption2smiles"])
+    return up, down
+
+
+def test_aggregate_flips_lower_is_better_and_bounds_each_metric():
+    hib = higher_is_better()
+    up, down = _up_down()
     base = _record({up: 0.5, down: 10.0})
     better = _record({up: 0.75, down: 5.0}, {up: [0.7, 0.8], down: [4.0, 6.0]})
     agg = aggregate_row(better, base, {"caption2smiles": [up, down]}, hib)
     assert agg["value"] == pytest.approx((0.5 + 0.5) / 2)  # +50% and a halved lower-is-better metric
     assert agg["ci"] == pytest.approx([(0.4 + 0.4) / 2, (0.6 + 0.6) / 2])
-    zero_base = _record({up: 0.0, down: 10.0})
-    agg = aggregate_row(better, zero_base, {"caption2smiles": [up, down]}, hib)
-    assert agg["skipped"] == [f"caption2smiles.{up}"] and agg["n_metrics"] == 1
+    # far above a higher-is-better baseline, far below... each metric counts at most +-1
+    metrics = {"caption2smiles": [up, down]}
+    huge = aggregate_row(_record({up: 1.0, down: 100.0}), _record({up: 0.1, down: 1.0}), metrics, hib)
+    assert huge["value"] == pytest.approx((1.0 - 1.0) / 2)
     undefined = aggregate_row(_record({up: None, down: 5.0}), base, {"caption2smiles": [up, down]}, hib)
-    assert undefined["skipped"] == [f"caption2smiles.{up}"] and undefined["value"] == pytest.approx(0.5)
+    assert undefined["value"] == pytest.approx((-1.0 + 0.5) / 2)  # undefined = the worst value
     assert aggregate_row(better, base, {"smiles2caption": ["meteor"]}, hib) is None  # no such direction
+    assert aggregate_row(_record({down: 5.0}), base, {"caption2smiles": [up, down]}, hib) is None  # incomplete
+
+
+@pytest.mark.parametrize("base_value", [0.0, 1e-300, 2.3e-155, -0.0])
+def test_aggregate_is_bounded_for_degenerate_baselines(base_value):
+    hib = higher_is_better()
+    up, down = _up_down()
+    metrics = {"caption2smiles": [up, down]}
+    for model_value in (0.0, 1e-300, 1e-150, 0.05, 1.0):
+        row = _record({up: model_value, down: model_value}, {up: [0.0, 1.0], down: [0.0, 1e9]})
+        agg = aggregate_row(row, _record({up: base_value, down: base_value}), metrics, hib)
+        assert -1.0 <= agg["ci"][0] <= agg["value"] <= agg["ci"][1] <= 1.0, (base_value, model_value, agg)
+    # numerically tiny differences from a ~0 baseline count as ~nothing, not as 1e+150
+    tiny = aggregate_row(_record({up: 1e-150, down: 0.0}), _record({up: base_value, down: 0.0}), metrics, hib)
+    assert abs(tiny["value"]) < 1e-100
+
+
+def test_aggregate_equal_to_baseline_is_zero_and_worse_is_negative():
+    hib = higher_is_better()
+    up, down = _up_down()
+    metrics = {"caption2smiles": [up, down]}
+    base = _record({up: 0.3, down: 40.0})
+    assert aggregate_row(_record({up: 0.3, down: 40.0}), base, metrics, hib)["value"] == 0.0
+    worse = aggregate_row(_record({up: 0.3, down: 60.0}), base, metrics, hib)  # lower is better: 60 > 40
+    assert worse["value"] == pytest.approx((0 - 0.5) / 2)
+    much_worse = aggregate_row(_record({up: 0.3, down: 1e12}), _record({up: 0.3, down: 0.0}), metrics, hib)
+    assert much_worse["value"] == pytest.approx(-0.5)  # capped at -1 for that metric, also against a 0 baseline
 
 
 def test_reported_and_verified_are_ranked_separately():
     root_records = reported_records()
     verified = [verified_record(synthetic_results(f"o/lmolt-{m}", c * 40, q, i)) for i, (m, c, q) in
                 enumerate([("sft", "a", 0.3), ("cpo", "b", 0.9)])]  # fmt: skip
-    scores = score_records(root_records + verified, default_spec(), higher_is_better())
+    scores = score_records(root_records + verified, default_spec("o/lmolt-sft"), higher_is_better())
     sft, cpo = (scores[r.row_id] for r in verified)
     assert sft["baseline"] == cpo["baseline"] == "o/lmolt-sft"
     assert sft["aggregate"]["overall"]["value"] == pytest.approx(0.0)
@@ -152,13 +192,73 @@ def test_reported_and_verified_are_ranked_separately():
     assert sorted(p["rank"]["overall"] for p in paper.values()) == list(range(1, len(paper) + 1))
 
 
+def test_baseline_is_an_explicit_model_id_not_a_pattern():
+    """A stranger's ``aaa/lmolt-sft`` (sorts first, same method) is not the baseline."""
+    hijack = verified_record(synthetic_results("aaa/lmolt-sft", "e" * 40, 0.0, 9))
+    ours = verified_record(synthetic_results("lmolt/lmolt-sft", "a" * 40, 0.3, 1))
+    scores = score_records([hijack, ours], default_spec("lmolt/lmolt-sft"), higher_is_better())
+    assert {s["baseline"] for s in scores.values()} == {"lmolt/lmolt-sft"}
+    assert default_spec()["baseline"]["verified"] == {"model": f"{default_org()}/lmolt-sft"}
+    with pytest.raises(ValueError, match="model id"):
+        score_records([ours], {**default_spec(), "baseline": {"verified": {"method": "sft"}}}, higher_is_better())
+
+
+def _quickstart_like() -> list[Record]:
+    """Rows with the values of a real quickstart run (tiny models, 8 pairs; aggregate version 1 gave
+    the zero-validity rows 2.8e+151 and 6.7e+151 and ranked them first)."""
+    def row(model: str, c2s: dict, s2c: dict) -> Record:
+        return Record(kind="verified", model=f"lmolt/{model}", revision="r", eval_dataset="lmolt/lmolt-eval-3k",
+                      eval_revision="e", template_version="t", metrics_version="m",
+                      results={"caption2smiles": c2s, "smiles2caption": s2c})  # fmt: skip
+
+    zero = {"exact_match": 0.0, "maccs_fts": 0.0, "morgan_fts": 0.0, "rdk_fts": 0.0, "uniqueness": 0.0,
+            "validity": 0.0, "fcd": None}  # fmt: skip
+    return [
+        row("lmolt-sft-caption2smiles",
+            {"bleu": 0.0518, "exact_match": 0.0, "fcd": 51.10, "levenshtein": 141.6, "maccs_fts": 0.0831,
+             "morgan_fts": 0.00814, "rdk_fts": 0.0316, "uniqueness": 0.333, "validity": 0.375},
+            {"bleu2": 4.0e-156, "bleu4": 1.15e-232, "meteor": 0.00436, "rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}),
+        row("lmolt-sft-smiles2caption", {**zero, "bleu": 2.04e-80, "levenshtein": 148.75},
+            {"bleu2": 0.00103, "bleu4": 8.9e-157, "meteor": 0.0132, "rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}),
+        row("lmolt-slerp-cpo", {**zero, "bleu": 2.29e-79, "levenshtein": 169.5},
+            {"bleu2": 0.00241, "bleu4": 2.79e-156, "meteor": 0.0148, "rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}),
+    ]  # fmt: skip
+
+
+def test_quickstart_like_rows_are_bounded_and_zero_validity_ranks_below():
+    rows = _quickstart_like()
+    scores = score_records(rows, default_spec("lmolt/lmolt-sft-caption2smiles"), higher_is_better())
+    for r in rows:
+        for agg in scores[r.row_id]["aggregate"].values():
+            assert agg is not None and abs(agg["value"]) <= 1.0 and max(map(abs, agg["ci"])) <= 1.0
+    valid = scores[rows[0].row_id]["rank"]["overall"]
+    for r in rows[1:]:  # validity 0
+        assert scores[r.row_id]["rank"]["overall"] > valid
+        assert scores[r.row_id]["aggregate"]["overall"]["value"] < 0
+
+
+def test_rows_missing_a_metric_or_not_computed_are_not_ranked():
+    rows = _quickstart_like()
+    rows[1].results["caption2smiles"].pop("fcd")  # e.g. a run with FCD switched off
+    rows[2].not_computed = {"smiles2caption": {"win_rate": "not computed: no NLI model"}}
+    scores = score_records(rows, default_spec("lmolt/lmolt-sft-caption2smiles"), higher_is_better())
+    assert scores[rows[1].row_id]["rank"]["overall"] is None
+    assert scores[rows[1].row_id]["rank"]["caption2smiles"] is None
+    assert scores[rows[1].row_id]["rank"]["smiles2caption"] is not None
+    assert scores[rows[1].row_id]["missing"] == ["caption2smiles.fcd"]
+    assert scores[rows[2].row_id]["rank"]["overall"] is None
+    assert scores[rows[2].row_id]["rank"]["smiles2caption"] is None
+    assert scores[rows[2].row_id]["rank"]["caption2smiles"] is not None
+    assert scores[rows[2].row_id]["missing"] == ["smiles2caption.win_rate"]
+
+
 # --------------------------------------------------------------------------- build
 
 
 def test_build_is_deterministic_and_uses_accepted_results_only(tmp_path):
     root = synthetic_leaderboard_root(tmp_path / "repo")
     (root / "README.md").write_text("not a result")
-    docs = [build(tmp_path / out, results_root=root) for out in ("a", "b")]
+    docs = [build(tmp_path / out, results_root=root, baseline=SYNTHETIC_BASELINE) for out in ("a", "b")]
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert {"leaderboard.json", "index.html", "app.js", "style.css", "figure1_distributions.png",
             "figure2_win_rates.png"} <= set(files)  # fmt: skip

@@ -8,6 +8,7 @@ The Hub end-to-end test (test_leaderboard_hub.py) scores real predictions instea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -19,6 +20,7 @@ from lmolt_hub.prompts import TEMPLATE_VERSION
 from lmolt_hub.results import SCHEMA_VERSION, samples_filename
 
 EVAL_ID = "test-org/lmolt-eval-3k"
+SYNTHETIC_BASELINE = "test-org/lmolt-sft"  # the aggregate's verified baseline in these roots
 N_SAMPLES = 40
 
 
@@ -100,13 +102,28 @@ def synthetic_samples(direction: str, quality: float, seed: int) -> list[dict[st
     return rows
 
 
-def write_submission(root: Path, model_id: str, sha: str, quality: float, seed: int) -> Path:
-    """An accepted-submission folder under ``root/submissions/<ns>/<id>/`` (results + samples)."""
+def write_verification(folder: Path, pr: int, reviewed_at: str | None = None) -> Path:
+    """The reviewer's record binding ``folder/results.json`` by its sha256 (as ``review`` writes it)."""
+    digest = hashlib.sha256((folder / "results.json").read_bytes()).hexdigest()
+    verification = {"results_sha256": digest, "pr": pr, "checks": ["synthetic"],
+                    "reviewed_at": reviewed_at or f"2026-01-01T00:00:{pr:02d}+00:00"}  # fmt: skip
+    path = folder / "verification.json"
+    path.write_text(json.dumps(verification, indent=1, sort_keys=True))
+    return path
+
+
+def write_submission(
+    root: Path, model_id: str, sha: str, quality: float, seed: int, pr: int | None = None, folder_ns: str | None = None
+) -> Path:
+    """An accepted-submission folder under ``root/submissions/<ns>/<id>/`` (results + samples +
+    verification, accepted as PR ``pr``; ``pr=None``: unverified, as a direct write to main)."""
     ns, name = model_id.split("/", 1)
-    folder = root / "submissions" / ns / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{sha[:8]}"
+    folder = root / "submissions" / (folder_ns or ns) / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{sha[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     results = synthetic_results(model_id, sha, quality, seed)
     (folder / "results.json").write_text(json.dumps(results, indent=1))
+    if pr is not None:
+        write_verification(folder, pr)
     for direction, filename in results["samples"].items():
         rows = synthetic_samples(direction, quality, seed + direction.startswith("s"))
         (folder / filename).write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -119,8 +136,8 @@ INJECTED_NAME = 'evil/<script>window.__lmolt_pwned=1</script><img src=x onerror=
 
 def synthetic_leaderboard_root(root: Path) -> Path:
     """Four accepted synthetic submissions, one with an injected HTML/JS name."""
-    write_submission(root, "test-org/lmolt-sft", "a" * 40, 0.40, 1)
-    write_submission(root, "test-org/lmolt-cpo", "b" * 40, 0.60, 2)
-    write_submission(root, "test-org/lmolt-slerp-cpo", "c" * 40, 0.62, 3)
-    write_submission(root, INJECTED_NAME, "d" * 40, 0.30, 4)
+    write_submission(root, "test-org/lmolt-sft", "a" * 40, 0.40, 1, pr=1)
+    write_submission(root, "test-org/lmolt-cpo", "b" * 40, 0.60, 2, pr=2)
+    write_submission(root, "test-org/lmolt-slerp-cpo", "c" * 40, 0.62, 3, pr=3)
+    write_submission(root, INJECTED_NAME, "d" * 40, 0.30, 4, pr=4)
     return root

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from test_leaderboard_data import INJECTED_NAME, synthetic_leaderboard_root
+from test_leaderboard_data import INJECTED_NAME, SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
 from lmolt_hub.leaderboard.build import build
 from lmolt_hub.leaderboard.records import reported_records
@@ -17,7 +17,7 @@ from lmolt_hub.report import write_report
 @pytest.fixture(scope="module")
 def leaderboard_json(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
-    build(base / "site", results_root=synthetic_leaderboard_root(base / "repo"))
+    build(base / "site", results_root=synthetic_leaderboard_root(base / "repo"), baseline=SYNTHETIC_BASELINE)
     return base / "site" / "leaderboard.json"
 
 

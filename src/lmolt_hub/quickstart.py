@@ -190,7 +190,8 @@ class Quickstart:
         from huggingface_hub import snapshot_download
 
         snapshot_download(repo, repo_type="dataset", revision="main", local_dir=local)
-        doc = build(site, results_root=local)
+        # the aggregate's baseline: the L->M SFT parent of the chain (the quickstart has no lmolt-sft)
+        doc = build(site, results_root=local, baseline=f"{self.org}/lmolt-sft-caption2smiles")
         sha = HfApi().dataset_info(repo).sha
         return {
             "repos": [_repo(repo, "dataset", sha, "leaderboard (submissions arrive as pull requests)")],

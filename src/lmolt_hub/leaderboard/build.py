@@ -1,19 +1,26 @@
 """``lmolt-hub leaderboard build``: regenerate ``leaderboard.json``, the page and the plots.
 
-Inputs are the accepted results only: the ``main`` branch of the leaderboard
+Inputs are the verified results only: the ``main`` branch of the leaderboard
 dataset repository (or a local copy of it), where every merged submission lives
-under ``submissions/<namespace>/<submission>/`` (``results.json`` + samples),
-plus the paper's tables as ``reported`` rows. The output is deterministic: the
+under ``submissions/<namespace>/<submission>/`` (``results.json`` + samples +
+the reviewer's ``verification.json``), plus the paper's tables as ``reported``
+rows. A results file counts only if its verification binds its sha256 and its
+model is in the folder's namespace; files that do not count are listed with the
+reason in ``inputs.not_counted``. Duplicates keep the first accepted row
+(acceptance order: the verification's ``reviewed_at``, then the PR number). The output is deterministic: the
 same inputs give the same bytes (sorted keys, sorted rows, no timestamps, PNGs
 written without variable metadata).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -32,21 +39,91 @@ RESULTS_FILE = "results.json"
 VERIFICATION_FILE = "verification.json"
 
 
-def load_accepted(root: Path | str) -> list[tuple[Record, Path]]:
-    """(record, results path) for every accepted submission under ``root/submissions``."""
+@dataclass
+class Accepted:
+    """One counted submission: its record, results path and the digest its verification binds."""
+
+    record: Record
+    path: Path
+    sha256: str
+    order: tuple
+
+
+CardLookup = Callable[[str, "str | None"], "dict[str, Any] | None"]
+
+
+def hub_card_lookup(api: Any = None) -> CardLookup:
+    """Card metadata of a model at a revision from the Hub (None where it cannot be read)."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+
+    def lookup(model_id: str, revision: str | None) -> dict[str, Any] | None:
+        try:
+            card = api.model_info(model_id, revision=revision).card_data
+        except Exception:  # noqa: BLE001 - a missing or unreadable card only loses the labels
+            return None
+        return card.to_dict() if card is not None else None
+
+    return lookup
+
+
+def _verified_submission(root: Path, path: Path, cards: CardLookup | None = None) -> Accepted:
+    """The submission at ``path`` if it counts; raises ValueError with the reason if not.
+
+    It counts when it sits at ``submissions/<namespace>/<id>/results.json``, its model belongs to
+    ``<namespace>``, and the reviewer's ``verification.json`` next to it binds these exact bytes
+    (``results_sha256``). A file written to main some other way, or changed after review, does not.
+    """
+    rel = path.relative_to(root)
+    if len(rel.parts) != 4:
+        raise ValueError(f"not at {SUBMISSIONS_DIR}/<namespace>/<id>/{RESULTS_FILE}")
+    verification_path = path.parent / VERIFICATION_FILE
+    if not verification_path.is_file():
+        raise ValueError(f"no {VERIFICATION_FILE} (never reviewed)")
+    payload = path.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    verification = json.loads(verification_path.read_text(encoding="utf-8"))
+    if not isinstance(verification, dict) or verification.get("results_sha256") != digest:
+        raise ValueError(f"{VERIFICATION_FILE} does not bind this {RESULTS_FILE} (results_sha256 differs)")
+    results = json.loads(payload)
+    namespace = rel.parts[1]
+    model_id = str((results.get("model") or {}).get("id") or "")
+    if not model_id.startswith(f"{namespace}/"):
+        raise ValueError(f"model {model_id!r} is not in the folder's namespace {namespace!r}")
+    card = None
+    if cards is not None and "card" not in verification:
+        model = results["model"]
+        card = cards(model_id, model.get("sha") or model.get("revision"))
+    record = verified_record(results, source=rel.as_posix(), verification=verification, card=card)
+    order = (str(verification.get("reviewed_at") or ""), int(verification.get("pr") or 0), rel.as_posix())
+    return Accepted(record, path, digest, order)
+
+
+def load_verified(
+    root: Path | str, cards: CardLookup | None = None
+) -> tuple[list[Accepted], list[dict[str, str]]]:
+    """(counted submissions in acceptance order, [{"source", "reason"}] of files not counted).
+
+    ``cards`` looks up a model's card (for method and fusion from its ``lmolt:`` block) where the
+    verification did not record it.
+    """
     root = Path(root)
-    out: list[tuple[Record, Path]] = []
+    counted: list[Accepted] = []
+    refused: list[dict[str, str]] = []
     for path in sorted((root / SUBMISSIONS_DIR).glob(f"**/{RESULTS_FILE}")):
-        verification_path = path.parent / VERIFICATION_FILE
-        verification = json.loads(verification_path.read_text()) if verification_path.exists() else {}
-        results = json.loads(path.read_text())
-        out.append(
-            (
-                verified_record(results, source=path.relative_to(root).as_posix(), verification=verification),
-                path,
-            )
-        )
-    return out
+        try:
+            counted.append(_verified_submission(root, path, cards))
+        except (ValueError, TypeError, KeyError, AttributeError, OSError, UnicodeDecodeError) as exc:
+            # one bad file on main never stops the build; it is listed with its reason instead
+            refused.append({"source": path.relative_to(root).as_posix(), "reason": str(exc) or repr(exc)})
+    counted.sort(key=lambda a: a.order)
+    return counted, refused
+
+
+def load_accepted(root: Path | str) -> list[tuple[Record, Path]]:
+    """(record, results path) for every verified submission under ``root/submissions``, in acceptance order."""
+    return [(a.record, a.path) for a in load_verified(root)[0]]
 
 
 def load_samples(record: Record, results_path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -54,7 +131,7 @@ def load_samples(record: Record, results_path: Path) -> dict[str, list[dict[str,
     rows: dict[str, list[dict[str, Any]]] = {}
     for direction, name in sorted(record.samples.items()):
         path = results_path.parent / name
-        if path.exists():
+        if Path(name).name == name and path.is_file():  # a plain file next to results.json only
             rows[direction] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return rows
 
@@ -78,7 +155,7 @@ def _metric_columns(records: Sequence[Record]) -> dict[str, list[dict[str, Any]]
 
 
 def _dedupe(records: Sequence[Record]) -> list[Record]:
-    """Keep the first record of each key (accepted data is never overwritten by a later one)."""
+    """Keep the first record of each key in acceptance order (a later one never overwrites it)."""
     seen: set[tuple] = set()
     out = []
     for record in records:
@@ -123,26 +200,33 @@ def build(
     include_paper: bool = True,
     spec: dict[str, Any] | None = None,
     baseline: str | None = None,
+    cards: CardLookup | None = None,
 ) -> dict[str, Any]:
-    """Write leaderboard.json, the static page and the plots to ``output_dir``; return the document."""
+    """Write leaderboard.json, the static page and the plots to ``output_dir``; return the document.
+
+    ``baseline``: model id of the verified baseline of the aggregate (replaces the spec's);
+    ``cards``: card lookup for method/fusion of models not named like the zoo (e.g.
+    :func:`hub_card_lookup`).
+    """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    spec = spec or default_spec()
+    spec = copy.deepcopy(spec) if spec else default_spec()
     if baseline:
         spec["baseline"]["verified"] = {"model": baseline}
-    accepted = load_accepted(results_root) if results_root else []
-    records = _dedupe([r for r, _ in accepted])
+    accepted, refused = load_verified(results_root, cards) if results_root else ([], [])
+    records = _dedupe([a.record for a in accepted])
     if include_paper:
         records = reported_records() + records
     inputs = {
         "paper_tables_sha256": file_sha256(PAPER_TABLES) if include_paper else None,
-        # accepted is already ordered by path, so this list is deterministic
-        "verified": [{"source": r.source, "sha256": file_sha256(p)} for r, p in accepted],
+        # in acceptance order (reviewed_at, PR number, path): deterministic
+        "verified": [{"source": a.record.source, "sha256": a.sha256} for a in accepted],
+        "not_counted": refused,
     }
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for record, path in accepted:
-        if record.row_id not in samples:  # duplicates: the first accepted one counts
-            samples[record.row_id] = load_samples(record, path)
+    for a in accepted:
+        if a.record.row_id not in samples:  # duplicates: the first accepted one counts
+            samples[a.record.row_id] = load_samples(a.record, a.path)
     plot_files = plots.write_plots(records, samples, output_dir)
     doc = leaderboard_document(records, spec, inputs, plot_files)
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"

@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--offline", action="store_true", help="paper rows only, no Hub access")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's reported rows")
-    p.add_argument("--baseline", default=None, help="model id of the verified baseline for the aggregate")
+    p.add_argument(
+        "--baseline", default=None, help="model id of the verified baseline of the aggregate (default <org>/lmolt-sft)"
+    )
     p.add_argument(
         "--aggregate-spec", type=Path, default=None, help="JSON file replacing the aggregate definition"
     )
@@ -79,10 +81,12 @@ def _harness_hooks(args: argparse.Namespace):
 
 
 def _build(args: argparse.Namespace) -> int:
-    from lmolt_hub.leaderboard.build import build
+    from lmolt_hub.leaderboard.build import build, hub_card_lookup
 
     spec = json.loads(args.aggregate_spec.read_text()) if args.aggregate_spec else None
-    common = {"include_paper": not args.no_paper, "spec": spec, "baseline": args.baseline}
+    # an explicit id, never a pattern: default <--org, else $LMOLT_ORG, else lmolt>/lmolt-sft
+    baseline = args.baseline or (f"{args.org}/lmolt-sft" if args.org and not spec else None)
+    common = {"include_paper": not args.no_paper, "spec": spec, "baseline": baseline}
     if args.offline or args.results_dir:
         doc = build(args.output_dir, results_root=args.results_dir, **common)
     else:
@@ -90,10 +94,13 @@ def _build(args: argparse.Namespace) -> int:
 
         with tempfile.TemporaryDirectory(prefix="lmolt-leaderboard-") as tmp:
             snapshot_download(_repo(args), repo_type="dataset", revision="main", local_dir=tmp)
-            doc = build(args.output_dir, results_root=tmp, **common)
+            # method/fusion of models not named like the zoo come from their cards
+            doc = build(args.output_dir, results_root=tmp, cards=hub_card_lookup(), **common)
     n_verified = sum(r["kind"] == "verified" for r in doc["rows"])
     print(f"wrote {args.output_dir}/leaderboard.json ({len(doc['rows'])} rows, {n_verified} verified), "
           f"index.html and plots {', '.join(doc['plots'].values())}")  # fmt: skip
+    for skipped in doc["inputs"].get("not_counted", []):
+        print(f"not counted: {skipped['source']}: {skipped['reason']}")
     return 0
 
 

@@ -56,6 +56,8 @@ class Record:
     samples: dict[str, str] = field(default_factory=dict)
     source: str | None = None
     verification: dict[str, Any] = field(default_factory=dict)
+    # direction -> metric -> reason, for metrics the run could not compute (the row is incomplete)
+    not_computed: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -103,6 +105,22 @@ def parse_zoo_name(model_id: str) -> tuple[str | None, str | None]:
     fusion = rest.pop(0) if rest and rest[0] in FUSIONS else None
     method = rest[0] if rest and rest[0] in METHODS else None
     return method, fusion
+
+
+def card_method_fusion(card: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(method, fusion) from a model card's ``lmolt:`` block; (None, None) where it names none.
+
+    Training cards say ``lmolt: {method: cpo}`` (optionally ``fusion: slerp``); merge cards say
+    ``lmolt: {kind: merge, method: slerp}``, where the merge method is the fusion.
+    """
+    lm = card.get("lmolt") if isinstance(card, dict) else None
+    if not isinstance(lm, dict):
+        return None, None
+    name = str(lm.get("method") or "").lower()
+    if lm.get("kind") == "merge":
+        return None, name if name in FUSIONS else None
+    fusion = str(lm.get("fusion") or "").lower()
+    return (name if name in METHODS else None), (fusion if fusion in FUSIONS else None)
 
 
 def _metric_info() -> dict[str, dict[str, Any]]:
@@ -182,11 +200,20 @@ def _finite_results(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, f
 
 
 def verified_record(
-    results: dict[str, Any], source: str | None = None, verification: dict | None = None
+    results: dict[str, Any],
+    source: str | None = None,
+    verification: dict | None = None,
+    card: dict[str, Any] | None = None,
 ) -> Record:
-    """A ``verified`` record from a harness results object (``lmolt_hub.results`` schema)."""
+    """A ``verified`` record from a harness results object (``lmolt_hub.results`` schema).
+
+    Method and fusion come from the model card's ``lmolt:`` block (``card``, else the card the
+    reviewer recorded in ``verification["card"]``), else from a zoo name.
+    """
     model = results["model"]
-    method, fusion = parse_zoo_name(model["id"])
+    card_method, card_fusion = card_method_fusion(card or (verification or {}).get("card"))
+    name_method, name_fusion = parse_zoo_name(model["id"])
+    method, fusion = card_method or name_method, card_fusion or name_fusion
     return Record(
         kind="verified",
         model=model["id"],
@@ -207,6 +234,10 @@ def verified_record(
         samples=dict(results.get("samples") or {}),
         source=source,
         verification=verification or {},
+        not_computed={
+            d: {m: str(reason) for m, reason in metrics.items()}
+            for d, metrics in (results.get("not_computed") or {}).items()
+        },
     )
 
 
