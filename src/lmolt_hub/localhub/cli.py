@@ -7,8 +7,19 @@ import logging
 import os
 import secrets
 import sys
+from pathlib import Path
 
-from lmolt_hub.localhub.server import DEFAULT_MAX_BODY, DEFAULT_MAX_LFS, make_server
+from lmolt_hub.localhub.auth import TOKEN_ENV, TOKENS_FILE_ENV, Auth, AuthConfigError, User
+from lmolt_hub.localhub.server import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_LFS,
+    make_server,
+)
+from lmolt_hub.localhub.storage import HubError, Storage
+
+ADMIN_TOKEN_FILE = "admin-token"  # under --root: the generated admin token (mode 0600)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,19 +29,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one; default 8765)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument(
+        "--tokens-file",
+        default=os.environ.get(TOKENS_FILE_ENV),
+        help=f"JSON/YAML file mapping each token to {{user, admin, orgs}} (default: ${TOKENS_FILE_ENV}). "
+        "Keeps tokens out of `ps`",
+    )
+    parser.add_argument(
         "--token",
         action="extend",
         nargs="+",
         default=[],
-        help="token(s) allowed to write (several after one --token, or repeat it; 'user:token' names the committing user). "
-        "Default: $LMOLT_HUB_TOKEN, else a random token printed at start-up",
+        help="admin token(s) ('user:token' names the admin). Visible to `ps`: prefer --tokens-file or "
+        f"${TOKEN_ENV}. Without any token, an admin token is generated into <root>/{ADMIN_TOKEN_FILE}",
     )
     parser.add_argument("--read-only", action="store_true", help="refuse all writes (no token is accepted)")
     parser.add_argument(
         "--max-body-mb",
         type=int,
         default=DEFAULT_MAX_BODY >> 20,
-        help="limit for JSON/commit request bodies, MiB",
+        help="limit for commit request bodies, MiB (other JSON bodies: 16 MiB, validate-yaml: 1 MiB)",
     )
     parser.add_argument(
         "--max-lfs-gb",
@@ -39,42 +56,88 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="limit for one LFS object (streamed to disk), GiB",
     )
     parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help=f"open connections served at once (one thread each; default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help=f"seconds an idle keep-alive connection is kept (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--gc",
         action="store_true",
-        help="do not serve: delete blobs no commit references (e.g. after delete_repo) and exit",
+        help="do not serve: delete blobs no commit references (e.g. after delete_repo) and exit; "
+        "refused while a server holds --root",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+
+
+def _generated_admin(root: Path) -> tuple[Auth, Path]:
+    """An admin token kept in <root>/admin-token (created once, mode 0600), never printed."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / ADMIN_TOKEN_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("hf_local_" + secrets.token_hex(16) + "\n")
+    return Auth({path.read_text().strip(): User("lmolt-user", admin=True)}), path
+
+
+def resolve_auth(args: argparse.Namespace) -> tuple[Auth, str]:
+    """The server's users and a line telling the operator how to get a token (never the token)."""
+    if args.read_only:
+        return Auth(), "  read-only: writes are refused"
+    auth, sources = Auth(), []
+    if args.tokens_file:
+        auth = auth.merged(Auth.from_file(args.tokens_file))
+        sources.append(f"tokens file {args.tokens_file}")
+    if os.environ.get(TOKEN_ENV):
+        auth = auth.merged(Auth.from_tokens([os.environ[TOKEN_ENV]]))
+        sources.append(f"${TOKEN_ENV}")
+    if args.token:
+        auth = auth.merged(Auth.from_tokens(args.token))
+        sources.append("--token")
+    if not auth.users:
+        auth, path = _generated_admin(Path(args.root))
+        return auth, f'  admin token: export HF_TOKEN="$(cat {path})"'
+    n = len(auth.users)
+    return auth, f"  {n} token{'s' * (n != 1)} from {', '.join(sources)}: export HF_TOKEN=<your token>"
 
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     if args.gc:
-        from lmolt_hub.localhub.storage import Storage
-
-        removed, freed = Storage(args.root).gc()
+        try:
+            removed, freed = Storage(args.root).gc()
+        except HubError as e:
+            print(f"error: {e.message}", file=sys.stderr)
+            return 1
         print(f"removed {removed} unreferenced blobs ({freed / 1e6:.1f} MB)")
         return 0
-    tokens = list(args.token)
-    if not tokens and not args.read_only:
-        tokens = [os.environ.get("LMOLT_HUB_TOKEN") or "hf_local_" + secrets.token_hex(16)]
-    if args.read_only:
-        tokens = []
+    try:
+        auth, token_line = resolve_auth(args)
+    except AuthConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     httpd = make_server(
         args.root,
         args.host,
         args.port,
-        tokens,
+        auth,
         max_body=args.max_body_mb << 20,
         max_lfs=args.max_lfs_gb << 30,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
     )
     host, port = httpd.server_address[:2]
     url = f"http://{host}:{port}"
     print(f"lmolt-hub local Hub serving {httpd.config.storage.root} at {url}", flush=True)
     print(f"  export HF_ENDPOINT={url} HF_HUB_DISABLE_XET=1", flush=True)
-    if tokens:
-        print(f"  export HF_TOKEN={tokens[0].rpartition(':')[2]}", flush=True)
-    else:
-        print("  read-only: writes are refused", flush=True)
+    print(token_line, flush=True)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
