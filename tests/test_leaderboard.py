@@ -14,6 +14,7 @@ from test_leaderboard_data import (
     SYNTHETIC_BASELINE,
     synthetic_leaderboard_root,
     synthetic_results,
+    write_submission,
 )
 
 from lmolt_hub.leaderboard import validate as V
@@ -389,3 +390,30 @@ def test_rate_limit_and_duplicates_and_size():
         V.check_duplicate(record, [verified_record(synthetic_results("o/lmolt-cpo", "a" * 40, 0.7, 1))])
     with pytest.raises(V.SubmissionError, match="1,073,741,824 bytes"):
         V.check_sizes_remote({"submissions/o/x/samples.jsonl": 1024**3, "submissions/o/x/results.json": 0})
+
+
+def test_method_and_fusion_come_from_the_card_for_community_names(tmp_path):
+    from lmolt_hub.leaderboard.records import card_method_fusion
+
+    results = synthetic_results("someone/my-molecule-model", "a" * 40, 0.5, 0)
+    assert (verified_record(results).method, verified_record(results).fusion) == (None, None)
+    record = verified_record(results, card={"license": "mit", "lmolt": {"method": "SFT"}})
+    assert (record.method, record.fusion) == ("sft", None)
+    record = verified_record(results, card={"lmolt": {"method": "cpo", "fusion": "slerp"}})
+    assert (record.method, record.fusion) == ("cpo", "slerp")
+    assert card_method_fusion({"lmolt": {"kind": "merge", "method": "ties"}}) == (None, "ties")
+    assert card_method_fusion({"lmolt": {"method": "rlhf-magic"}}) == (None, None)  # not one of ours
+    assert card_method_fusion({"lmolt": "sft"}) == (None, None)
+    # the reviewer's record of the card, and a lookup at build time
+    assert verified_record(results, verification={"card": {"lmolt": {"method": "kto"}}}).method == "kto"
+    root = tmp_path / "repo"
+    write_submission(root, "someone/my-molecule-model", "a" * 40, 0.5, 0, pr=1)
+    seen = []
+
+    def cards(model_id, revision):
+        seen.append((model_id, revision))
+        return {"lmolt": {"method": "dpo", "fusion": "ties"}}
+
+    (row,) = build(tmp_path / "site", results_root=root, include_paper=False, cards=cards)["rows"]
+    assert (row["method"], row["fusion"]) == ("dpo", "ties")
+    assert seen == [("someone/my-molecule-model", "a" * 40)]
