@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setup-wordnet": ("lmolt_hub.metrics.wordnet", "install WordNet for METEOR offline"),
     "data": ("lmolt_hub.data.cli", "build, check and push the triple and evaluation datasets"),
     "train": ("lmolt_hub.training.cli", "train with a recipe (sft, dpo, cpo, kto)"),
+    "push": ("lmolt_hub.training.push", "push a finished training output_dir to the Hub"),
     "merge": ("lmolt_hub.merging.cli", "merge models with a mergekit recipe"),
     "chain": ("lmolt_hub.chain", "run merge -> push -> train -> push from a chain recipe"),
     "lineage": ("lmolt_hub.lineage", "print the tree of parents of a Hub model"),

@@ -124,12 +124,8 @@ def did_you_mean(word: str, choices: Iterable[str], prefix: str = "") -> str:
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
-def ensure_hub_reachable(prog: str, timeout: float = 5.0) -> None:
-    """Exit with one line when nothing listens at the Hub endpoint.
-
-    A TCP connect takes milliseconds; without it, huggingface_hub retries uploads with back-off
-    for ~25 s and logs every retry before failing.
-    """
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether something listens at the Hub endpoint (a TCP connect: milliseconds)."""
     import socket
 
     url = urlsplit(hub_endpoint())
@@ -137,4 +133,15 @@ def ensure_hub_reachable(prog: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((url.hostname or "", port), timeout=timeout).close()
     except OSError:
-        raise SystemExit(f"{prog}: error: {unreachable_message()}") from None
+        return False
+    return True
+
+
+def ensure_hub_reachable(prog: str) -> None:
+    """Exit with one line when nothing listens at the Hub endpoint.
+
+    Without this, huggingface_hub retries uploads with back-off for ~25 s and logs every retry
+    before failing.
+    """
+    if not hub_reachable():
+        raise SystemExit(f"{prog}: error: {unreachable_message()}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import secrets
@@ -123,16 +124,24 @@ def main(args: argparse.Namespace) -> int:
     except AuthConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    httpd = make_server(
-        args.root,
-        args.host,
-        args.port,
-        auth,
-        max_body=args.max_body_mb << 20,
-        max_lfs=args.max_lfs_gb << 30,
-        max_connections=args.max_connections,
-        idle_timeout=args.idle_timeout,
-    )
+    try:
+        httpd = make_server(
+            args.root,
+            args.host,
+            args.port,
+            auth,
+            max_body=args.max_body_mb << 20,
+            max_lfs=args.max_lfs_gb << 30,
+            max_connections=args.max_connections,
+            idle_timeout=args.idle_timeout,
+        )
+    except OSError as e:  # port taken, or an address this machine does not have: one line, no traceback
+        if e.errno != errno.EADDRINUSE:
+            print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+            return 1
+        print(f"error: port {args.port} on {args.host} is in use (another `lmolt-hub serve`?): "
+              "stop it, or pass --port N (--port 0 picks a free one)", file=sys.stderr)  # fmt: skip
+        return 1
     host, port = httpd.server_address[:2]
     url = f"http://{host}:{port}"
     print(f"lmolt-hub local Hub serving {httpd.config.storage.root} at {url}", flush=True)

@@ -57,6 +57,51 @@ def check_revision_free(repo_id: str, revision: str | None, overwrite: bool) -> 
         )
 
 
+def check_push_access(repo_id: str) -> str:
+    """Before training: the Hub answers, Xet is off for a local Hub, and the token may write ``repo_id``.
+
+    Returns the token's user name. Costs one whoami call; nothing is created on the Hub.
+    """
+    from huggingface_hub import HfApi, constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from lmolt_hub.errors import hub_endpoint, hub_reachable, is_local_endpoint, unreachable_message
+
+    endpoint = hub_endpoint()
+    if not hub_reachable():
+        raise RecipeError(unreachable_message())
+    if is_local_endpoint() and not constants.HF_HUB_DISABLE_XET:
+        raise RecipeError(
+            f"HF_ENDPOINT={endpoint} is not huggingface.co, so uploads cannot go through Xet: "
+            "set HF_HUB_DISABLE_XET=1 (or unset it: lmolt-hub sets it for local Hubs)"
+        )
+    if not get_token():
+        raise RecipeError(
+            f"push_to_hub needs a write token for {endpoint} (HF_ENDPOINT): set HF_TOKEN "
+            "(`hf auth login`, or the token `lmolt-hub serve` printed), or pass --push_to_hub false"
+        )
+    try:
+        me = HfApi().whoami()
+    except HfHubHTTPError as e:
+        if getattr(e.response, "status_code", None) in (401, 403):
+            raise RecipeError(
+                f"the Hub at {endpoint} (HF_ENDPOINT) rejects HF_TOKEN: set HF_TOKEN to a valid write token "
+                "of this Hub, or pass --push_to_hub false"
+            ) from None
+        raise
+    name = me.get("name") or "?"
+    if ((me.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
+        raise RecipeError(f"HF_TOKEN of {name!r} is read-only: use a write token to push {repo_id}")
+    namespaces = [name] + [o.get("name") for o in me.get("orgs") or [] if isinstance(o, dict)]
+    namespace = repo_id.split("/")[0]
+    if namespace not in namespaces and not me.get("isAdmin"):
+        raise RecipeError(
+            f"HF_TOKEN belongs to {name!r}, who may write only to {', '.join(map(repr, namespaces))}, not to "
+            f"{repo_id}: set hub_model_id: {name}/{repo_id.split('/')[-1]} (or hub_org), or use a token of {namespace!r}"
+        )
+    return name
+
+
 def save_generation_config(model, tokenizer, out_dir: Path) -> None:
     """Generation config whose EOS is the tokenizer's, so generation stops where training put EOS."""
     from transformers import GenerationConfig

@@ -162,6 +162,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     ckpt = resume_from(script_args, out)  # a bad --resume fails here, before any loading
     repo_id, revision = hub.hub_target(method, script_args, training_args)
     if repo_id and state.is_main_process:  # fail before training, not after hours of it
+        hub.check_push_access(repo_id)  # endpoint up, Xet off for a local Hub, token may write
         hub.check_revision_free(repo_id, revision, script_args.overwrite_hub_revision)
         if script_args.push_merged:
             hub.check_revision_free(
