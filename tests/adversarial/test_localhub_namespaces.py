@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
+from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 ALICE, BOB, CAROL, ADMIN = "hf_alice_secret", "hf_bob_secret", "hf_carol_secret", "hf_admin_secret"
@@ -247,15 +247,3 @@ def test_bad_tokens_file_is_a_one_line_error(tmp_path):
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "unknown field" in proc.stderr and "hf_short" not in proc.stderr
-
-
-def test_commit_ops_api_shared_across_users(hub):
-    """create_commit with several operations by the owner still works (the common client path)."""
-    alice = _api(hub, ALICE)
-    alice.create_repo("alice/multi")
-    alice.create_commit(
-        "alice/multi",
-        [CommitOperationAdd("x/a.txt", b"a"), CommitOperationAdd("x/b.txt", b"b")],
-        commit_message="two files",
-    )
-    assert set(alice.list_repo_files("alice/multi")) >= {"x/a.txt", "x/b.txt"}
