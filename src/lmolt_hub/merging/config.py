@@ -35,6 +35,8 @@ from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
 # Parameters that are interpolation ratios or fractions; mergekit itself accepts any float.
 RATIO_PARAMETERS = ("t", "weight", "density")
+# What else decides the ratio a merge realises (TIES: normalize divides by the agreeing weights).
+SUMMARY_PARAMETERS = (*RATIO_PARAMETERS, "normalize", "lambda")
 TINY_SCHEME = "tiny://"
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
@@ -207,7 +209,7 @@ def ratio_summary(raw: dict[str, Any]) -> dict[str, Any]:
     """The ratio-like parameters of a recipe, per input, for cards and reports."""
     out: dict[str, Any] = {}
     for where, params in _parameter_blocks(raw):
-        picked = {k: params[k] for k in RATIO_PARAMETERS if k in params}
+        picked = {k: params[k] for k in SUMMARY_PARAMETERS if k in params}
         if picked:
             out[where] = picked
     return out
