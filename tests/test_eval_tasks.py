@@ -40,7 +40,8 @@ def test_jsonl_with_missing_column_names_it(tmp_path):
 
 def test_prompt_formats(tiny_llama_dir):
     assert resolve_prompt_format("auto", seq2seq=True) == "raw"
-    assert resolve_prompt_format("auto", seq2seq=False) == "paper"
+    assert resolve_prompt_format("auto", seq2seq=False) == "card"
+    assert resolve_prompt_format("paper", seq2seq=False) == "card"  # the earlier name of the same prompt
     assert format_prompt("caption2smiles", " x ", "raw") == "x"
     from transformers import AutoTokenizer
 

@@ -128,7 +128,7 @@ def test_demo_triples_follow_the_contract(demo):
     assert tuple(train.column_names) == tdata.TRIPLE_COLUMNS
     assert set(train["direction"]) == {"smiles2caption", "caption2smiles"}
     row = train[0]
-    assert row["prompt"].endswith("Response: ") and row["chosen"] != row["rejected"]
+    assert row["prompt"].endswith("### Response:") and row["chosen"] != row["rejected"]
     kto = tdata.to_kto(demo)["train"]
     assert tuple(kto.column_names) == tdata.KTO_COLUMNS and kto["label"][:2] == [True, False]
 
@@ -136,7 +136,7 @@ def test_demo_triples_follow_the_contract(demo):
 def test_prepare_shapes_each_method(demo):
     train = demo["train"]
     sft = tdata.prepare("sft", train)
-    assert sft.column_names == ["prompt", "completion"] and sft[0]["completion"] == train[0]["chosen"]
+    assert sft.column_names == ["prompt", "completion"] and sft[0]["completion"] == " " + train[0]["chosen"]
     for method in ("dpo", "cpo"):
         assert tdata.prepare(method, train).column_names == ["prompt", "chosen", "rejected"]
     kto = tdata.prepare("kto", tdata.to_kto(demo)["train"])

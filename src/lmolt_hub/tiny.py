@@ -83,6 +83,18 @@ def save_tiny_llama(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def build_tiny_meditron(tokenizer=None, seed: int = 0, hidden_size: int = 64, num_layers: int = 2):
+    """A random-init Llama in Meditron-7B's shape but tiny: the real Llama-2 vocabulary plus
+    Meditron's 17 added tokens (vocab 32,017, ``llama_vocab.meditron_tokenizer``), F32 weights.
+
+    Returns ``(model, tokenizer)``. Needs the test vocabulary (``python -m lmolt_hub.llama_vocab``).
+    """
+    from lmolt_hub.llama_vocab import meditron_tokenizer
+
+    tokenizer = tokenizer or meditron_tokenizer()
+    return build_tiny_llama(tokenizer, seed=seed, hidden_size=hidden_size, num_layers=num_layers), tokenizer
+
+
 def save_tiny_t5(path: Path, d_model: int = 16) -> Path:
     """Write a random-init T5 (a MolT5-shaped seq2seq stand-in) with the tiny tokenizer to ``path``."""
     from transformers import T5Config, T5ForConditionalGeneration

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.naming import EVAL_DATASET
-from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION, build_prompt, check_direction, source_target
+from lmolt_hub.prompts import (
+    AUTHORS_TEMPLATE_VERSION,
+    DIRECTIONS,
+    RESPONSE_MARKER,
+    TEMPLATE_VERSION,
+    build_prompt,
+    check_direction,
+    source_target,
+)
 from lmolt_hub.provenance import file_sha256
 
 log = logging.getLogger(__name__)
@@ -28,7 +36,10 @@ COLUMN_ALIASES = {
     "molecule": ("molecule", "SMILES", "smiles"),
     "caption": ("caption", "description"),
 }
-PROMPT_FORMATS = ("auto", "paper", "chat", "raw")
+# card: the base models' Hub-card prompt (lmolt-hub's template); authors: the same words as the
+# authors' dpo.py f-strings (their adapters); chat: the checkpoint's chat template; raw: the bare
+# source (MolT5); paper: the earlier name of card; auto: raw for seq2seq, card otherwise.
+PROMPT_FORMATS = ("auto", "card", "authors", "chat", "raw", "paper")
 FCD_CONVENTION = "fcd_1.1"
 
 
@@ -211,41 +222,81 @@ class Task:
     prompts: list[str]
 
 
+def _takes_direction(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template reads a ``direction`` variable (lmolt-hub's does)."""
+    import jinja2
+    from jinja2 import meta
+
+    try:
+        ast = jinja2.Environment().parse(tokenizer.chat_template)
+    except jinja2.TemplateError:
+        return False
+    return "direction" in meta.find_undeclared_variables(ast)
+
+
+def chat_prompt(direction: str, source: str, tokenizer: Any) -> str:
+    """The checkpoint's chat template applied to one source.
+
+    One contract with the template lmolt-hub saves with every adapter (training/hub.py): the user
+    message is the bare source and ``direction=`` names the task; the template renders the card
+    prompt byte for byte. A foreign chat template (one that reads no ``direction``) gets the card's
+    instruction, without its "### Response:" line, as the user message.
+    """
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise EvalSetError(
+            "--prompt-format chat: the checkpoint's tokenizer has no chat template; use --prompt-format card"
+        )
+    if _takes_direction(tokenizer):
+        content = source.strip()
+    else:
+        content = build_prompt(direction, source).removesuffix(RESPONSE_MARKER).rstrip()
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}], direction=direction, tokenize=False, add_generation_prompt=True
+    )
+
+
 def format_prompt(direction: str, source: str, prompt_format: str, tokenizer: Any = None) -> str:
-    """The model input: the paper's template, the checkpoint's chat template around it, or the bare source."""
+    """The model input for ``prompt_format`` (see PROMPT_FORMATS; ``paper`` is ``card``)."""
     if prompt_format == "raw":
         return source.strip()
-    prompt = build_prompt(direction, source)
-    if prompt_format == "paper":
-        return prompt
+    if prompt_format in ("card", "paper"):
+        return build_prompt(direction, source)
+    if prompt_format == "authors":
+        return build_prompt(direction, source, authors=True)
     if prompt_format == "chat":
-        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise EvalSetError("--prompt-format chat: the checkpoint's tokenizer has no chat template")
-        # The instruction goes in the user turn; the assistant turn replaces the template's "Response: ".
-        user = prompt.removesuffix("Response: ").rstrip()
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-        )
+        return chat_prompt(direction, source, tokenizer)
     raise EvalSetError(
         f"unknown prompt format {prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}"
     )
 
 
 def resolve_prompt_format(prompt_format: str, seq2seq: bool) -> str:
-    """``auto``: the bare source for seq2seq models (MolT5 was trained on it), the paper's template otherwise."""
+    """``auto``: the bare source for seq2seq models (MolT5 was trained on it), the card prompt otherwise.
+
+    ``paper`` (the name before template v2) resolves to ``card``, so results always name ``card``.
+    """
     if prompt_format not in PROMPT_FORMATS:
         raise EvalSetError(
             f"unknown prompt format {prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}"
         )
     if prompt_format == "auto":
-        return "raw" if seq2seq else "paper"
-    return prompt_format
+        return "raw" if seq2seq else "card"
+    return "card" if prompt_format == "paper" else prompt_format
+
+
+def template_version(prompt_format: str) -> str | None:
+    """The TEMPLATE_VERSION a result records for ``prompt_format`` (None: no lmolt-hub template)."""
+    if prompt_format in ("card", "paper", "chat"):
+        return TEMPLATE_VERSION
+    if prompt_format == "authors":
+        return AUTHORS_TEMPLATE_VERSION
+    return None
 
 
 def build_tasks(
     eval_set: EvalSet,
     directions: list[str] | tuple[str, ...] = DIRECTIONS,
-    prompt_format: str = "paper",
+    prompt_format: str = "card",
     tokenizer: Any = None,
 ) -> list[Task]:
     tasks = []

@@ -8,6 +8,9 @@ config ``kto`` has ``id, direction, prompt, completion, label``.
 - DPO, CPO: ``prompt`` / ``chosen`` / ``rejected``.
 - KTO: ``prompt`` / ``completion`` / ``label`` from the ``kto`` config, or
   from triples with ``unpair_triples: true``.
+
+Every completion gets one leading space here (``join_completions``): the
+prompt ends "### Response:" and trl joins ``prompt + completion`` as strings.
 """
 
 from __future__ import annotations
@@ -111,7 +114,16 @@ def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool =
         labels = set(ds.unique("label"))
         if len(labels) < 2:
             raise RecipeError(f"KTO needs both desirable and undesirable rows; label has only {labels}")
-    return ds
+    return join_completions(ds)
+
+
+def join_completions(ds):
+    """Completions as trl appends them to the prompt (``prompt + completion``, no separator of its
+    own): with one leading space (``prompts.join_completion``), so the prompt ends on a token boundary."""
+    from lmolt_hub.prompts import join_completion
+
+    cols = [c for c in ("completion", "chosen", "rejected") if c in ds.column_names]
+    return ds.map(lambda row: {c: join_completion(row[c]) for c in cols})
 
 
 def _check_template_version(ds) -> None:
