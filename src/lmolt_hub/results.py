@@ -30,8 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 # 1.0: first version. 1.1: prompt_format may be "raw" (bare source, e.g. MolT5).
+# 1.2: prompt_format may be "card" (the Hub-card prompt, template lpm24-card-v2) or "authors".
 
 DIRECTION_NAMES = ("smiles2caption", "caption2smiles")
 # Header of the official TSV: the first column names the source of the direction.
@@ -129,7 +130,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
             },
         },
         "template_version": _NULLABLE_STR,
-        "prompt_format": {"enum": ["paper", "chat", "raw", None]},
+        "prompt_format": {"enum": ["card", "authors", "paper", "chat", "raw", None]},
         "generation": {
             "type": ["object", "null"],
             "description": "null for kind=predictions",

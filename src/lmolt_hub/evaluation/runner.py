@@ -22,8 +22,14 @@ from lmolt_hub.evaluation.generation import (
 )
 from lmolt_hub.evaluation.loading import LoadOptions, load_model, model_info_block, resolve, resolve_dtype
 from lmolt_hub.evaluation.scoring import DirectionScores, metrics_version, score_direction
-from lmolt_hub.evaluation.tasks import Task, build_tasks, load_eval_set, resolve_prompt_format
-from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION
+from lmolt_hub.evaluation.tasks import (
+    Task,
+    build_tasks,
+    load_eval_set,
+    resolve_prompt_format,
+    template_version,
+)
+from lmolt_hub.prompts import DIRECTIONS
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2  # bump when the meaning of a cached raw output changes
@@ -74,7 +80,7 @@ def _longest_prompt(tok, eval_set, prompt_format: str, cfg: EvalConfig) -> int:
     return max((len(ids) for ids in tok(prompts)["input_ids"]), default=1)
 
 
-def _make_backend(name: str, ref, cfg: EvalConfig, eval_set=None, prompt_format: str = "paper"):
+def _make_backend(name: str, ref, cfg: EvalConfig, eval_set=None, prompt_format: str = "card"):
     """(backend, model info block, backend name, warnings): vllm loads its own weights, so the HF
     model is loaded only for hf; an adapter vLLM cannot serve falls back to hf, saying why."""
     if name == "vllm":
@@ -254,7 +260,7 @@ def _write(
         "created_at": R.utc_now_iso(),
         "model": info,
         "eval_dataset": eval_set.info(),
-        "template_version": TEMPLATE_VERSION if prompt_format in ("paper", "chat") else None,
+        "template_version": template_version(prompt_format),
         "prompt_format": prompt_format,
         "generation": {
             "backend": backend_name,
