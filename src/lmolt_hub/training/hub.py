@@ -119,10 +119,12 @@ def save_generation_config(model, tokenizer, out_dir: Path) -> None:
 
 
 def chat_template() -> str:
-    """A Jinja chat template that renders the paper's prompt; pass ``direction=`` when applying it.
+    """A Jinja chat template that renders the card prompt; pass ``direction=`` when applying it.
 
-    Tags carry no whitespace control next to the template text, so the prompt
-    (which ends with "Response: ") comes out byte-identical to build_prompt.
+    Contract (shared with evaluation/tasks.py ``chat_prompt``): the user message is the bare
+    source, ``direction`` names the task. Tags carry no whitespace control next to the template
+    text, so the prompt (ending "### Response:") comes out byte-identical to build_prompt, and an
+    assistant turn is joined as trainers join it (``prompts.join_completion``: one leading space).
     """
     from lmolt_hub.prompts import TEMPLATES
 
@@ -138,7 +140,7 @@ def chat_template() -> str:
         "{% for message in messages %}{% if message['role'] == 'user' %}"
         + branches
         + "{% else %}{{ raise_exception('unknown direction ' + direction) }}{% endif %}"
-        "{% elif message['role'] == 'assistant' %}{{ message['content'] }}{{ eos_token }}"
+        "{% elif message['role'] == 'assistant' %} {{ message['content'] | trim }}{{ eos_token }}"
         "{% endif %}{% endfor %}"
     )
 
