@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.training import datasets as tdata
-from lmolt_hub.training import hub, models, run_info
+from lmolt_hub.training import fsdp, hub, models, run_info
 from lmolt_hub.training.config import TINY_SCHEME, RecipeError, method_classes
 
 logger = logging.getLogger(__name__)
@@ -191,6 +191,9 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     set_seed(training_args.seed)  # LoRA init is random: seed before the adapter is created
     model = models.load_base_model(base_ref, model_args, training_args, extra)
     peft_config = models.lora_config(model_args)
+    # FSDP-QLoRA: CPO's trainer would cast norms to fp32, which FSDP cannot flatten (training/fsdp.py)
+    in_fsdp = fsdp.fsdp_enabled(training_args)
+    model, peft_config = fsdp.adapt_for_fsdp_qlora(method, model, peft_config, in_fsdp)
     optim_fallback = cpu_optimizer_fallback(training_args)
     trainer = build_trainer(method, model, tokenizer, training_args, peft_config, train_ds, eval_ds, callbacks,
                             append_eos=script_args.append_eos)  # fmt: skip
