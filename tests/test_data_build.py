@@ -290,6 +290,13 @@ def test_eval_set_keeps_one_seeded_caption_per_molecule(tmp_path: Path) -> None:
         assert len(rows) == 2 and result["summary"]["splits"]["test"]["drops"] == {"duplicate_inchikey": 6}
         picked.add(next(r["caption"] for r in rows if r["molecule"] == "CCO"))
     assert len(picked) > 1  # the seed, not the file order, picks the caption
+    # caption_choice: first keeps the first caption in file order, as the authors did, for any seed
+    for seed in range(3):
+        over = [f"seed={seed}", "caption_choice=first"]
+        result = build_from_config(recipe, over, output_dir=tmp_path / f"f{seed}", quiet=True)
+        rows = _rows(Path(result["output_dir"]) / "data/test-00000-of-00001.parquet")
+        assert {r["caption"] for r in rows} == {"ethanol caption 0", "benzene"}
+    assert "one caption per molecule (first)" in (Path(result["output_dir"]) / "README.md").read_text()
 
 
 def _tiny_t5(path: Path) -> Path:

@@ -161,6 +161,9 @@ class EvalRecipe:
     n: int | None = 3000
     allow_fewer: bool = False
     exclude: list[ExcludeConfig] = field(default_factory=list)
+    # One caption per molecule: ``seeded`` (a seeded choice among its captions) or ``first`` (the
+    # first in source order, as the authors' ``groupby("molecule").agg(caption="first")``).
+    caption_choice: Literal["seeded", "first"] = "seeded"
     fcd_stats: bool = True
     fcd_convention: str = "fcd_1.1"
     metrics: EvalMetricsConfig = field(default_factory=EvalMetricsConfig)

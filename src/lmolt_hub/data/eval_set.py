@@ -127,7 +127,8 @@ def build_eval(recipe: EvalRecipe, base_dir: Path) -> BuiltDataset:
         keys, desc = excluded_keys(ex, base_dir)
         excluded |= keys
         exclusions.append(desc)
-    rows, drops = clean_pairs(pairs, seed=recipe.seed)  # a seeded caption per molecule
+    # one caption per molecule: seeded, or the first in source order (the authors' choice)
+    rows, drops = clean_pairs(pairs, seed=None if recipe.caption_choice == "first" else recipe.seed)
     candidates, n_excluded = exclude(rows, excluded)
     chosen = sample(candidates, recipe.seed, "eval", 1.0, recipe.n)
     if recipe.n is not None and len(chosen) < recipe.n and not recipe.allow_fewer:
