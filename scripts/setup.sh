@@ -25,4 +25,7 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[all]"
 .venv/bin/lmolt-hub setup-wordnet
+# The real Llama-2 vocabulary for the tokenizer tests (from llama-cpp-python's sdist on the package
+# index, ~75 MB once, 3 files kept in $LMOLT_CACHE/test-vocab); a failure only makes those tests skip.
+.venv/bin/python -m lmolt_hub.llama_vocab || true
 echo "lmolt-hub is set up: source .venv/bin/activate"
