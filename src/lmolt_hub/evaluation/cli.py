@@ -68,8 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--prompt-format",
         choices=PROMPT_FORMATS,
         default="auto",
-        help="paper: the paper's templates; chat: those inside the checkpoint's chat template; "
-        "raw: the bare source (auto: raw for seq2seq models, else paper)",
+        help="card: the LPM24 base models' Hub-card prompt (lmolt-hub's template); authors: the same words "
+        "with the authors' dpo.py whitespace (their adapters); chat: the checkpoint's chat template (lmolt "
+        "adapters: source + direction); raw: the bare source; paper: old name of card "
+        "(auto: raw for seq2seq models, else card)",
     )
 
     load = p.add_argument_group("loading")
