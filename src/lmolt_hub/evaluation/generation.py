@@ -62,8 +62,8 @@ def postprocess(raw: str, prompt: str = "", eos_tokens: Sequence[str] = ("</s>",
 
     1. Strip the prompt if the backend echoed it (some return prompt + continuation).
     2. Stop at the first EOS token text (``eos_tokens``; the tokenizer's EOS and pad).
-    3. Stop at the next section marker of the paper's template (``prompts.SECTION_MARKERS``,
-       e.g. ``"\\n\\nInstruction:"``): a model that keeps going writes a new example there.
+    3. Stop at the next section marker of the template (``prompts.SECTION_MARKERS``,
+       e.g. ``"### Instruction:"``): a model that keeps going writes a new example there.
     4. Trim surrounding whitespace.
     """
     text = raw

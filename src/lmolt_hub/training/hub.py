@@ -146,7 +146,7 @@ def chat_template() -> str:
 
 
 def save_instruction_template(tokenizer, out_dir: Path) -> None:
-    from lmolt_hub.prompts import SECTION_MARKERS, TEMPLATE_VERSION, TEMPLATES
+    from lmolt_hub.prompts import SECTION_MARKERS, TEMPLATE_VERSION, TEMPLATES, join_completion
 
     tokenizer.chat_template = chat_template()
     tokenizer.save_pretrained(out_dir)
@@ -155,6 +155,7 @@ def save_instruction_template(tokenizer, out_dir: Path) -> None:
             {
                 "template_version": TEMPLATE_VERSION,
                 "templates": TEMPLATES,
+                "completion_prefix": join_completion(""),  # prompt + " " + answer, as trained
                 "stop_markers": list(SECTION_MARKERS),
                 "eos_token": tokenizer.eos_token,
             },  # fmt: skip
