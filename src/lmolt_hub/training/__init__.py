@@ -46,9 +46,14 @@ def main_for(method: str, argv: list[str] | None = None) -> int:
 
         print(short_help(method))
         return 0
-    config, rest = split_config_flag(args)
+    dry = "--dry-run" in args  # memory plan + global batch only (training/dry_run.py)
+    config, rest = split_config_flag([a for a in args if a != "--dry-run"])
     try:
         with user_errors(f"lmolt-hub train {method}"):  # no Hub server / bad token: one line, exit 1
+            if dry:
+                from lmolt_hub.training.dry_run import dry_run
+
+                return dry_run(method, config, rest)
             result = train(method, config, rest)
     except RecipeError as e:
         print(f"lmolt-hub train {method}: error: {e}", file=sys.stderr)
