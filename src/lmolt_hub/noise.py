@@ -29,7 +29,7 @@ class _DropMessage(logging.Filter):
         self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in str(record.msg)
+        return self.text not in record.getMessage()
 
 
 def quiet_third_party_noise() -> None:
@@ -40,3 +40,26 @@ def quiet_third_party_noise() -> None:
             logger.addFilter(_DropMessage(text))
     for category, pattern in WARNING_NOISE:
         warnings.filterwarnings("ignore", message=pattern, category=category)
+
+
+def disable_progress_bars() -> None:
+    """``--quiet``: no progress bars from huggingface_hub, datasets, transformers or plain tqdm.
+
+    Each library reads its switch when first imported, so set the variables for the ones still
+    to come and flip the switch of those already loaded.
+    """
+    import os
+    import sys
+
+    for var in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"):
+        os.environ[var] = "1"
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars as hub_off
+
+        hub_off()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()

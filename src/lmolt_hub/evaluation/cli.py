@@ -219,6 +219,10 @@ def main(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.predictions):
         print("error: pass exactly one of --model or --predictions", file=sys.stderr)
         return 2
+    if args.quiet:
+        from lmolt_hub.noise import disable_progress_bars
+
+        disable_progress_bars()
     try:
         doc = _run(args)
     except (ModelLoadError, EvalSetError, ResultsValidationError, FileNotFoundError, ValueError) as exc:
