@@ -90,6 +90,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     gen = p.add_argument_group("generation")
     gen.add_argument("--backend", choices=BACKENDS, default="auto")
     gen.add_argument("--batch-size", type=int, default=16)
+    gen.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the estimated peak GPU memory (reads only config files) and exit",
+    )
     gen.add_argument("--max-new-tokens", type=int, default=512)
     gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
     gen.add_argument("--temperature", type=float, default=1.0)
@@ -224,6 +229,11 @@ def main(args: argparse.Namespace) -> int:
 
         disable_progress_bars()
     try:
+        if args.dry_run and args.model:  # memory plan only (evaluation/loading.py)
+            from lmolt_hub.evaluation.loading import dry_run
+
+            kw = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
+            return dry_run(args.model, args.revision, dtype=args.dtype, load_in_4bit=args.load_in_4bit, **kw)
         doc = _run(args)
     except (ModelLoadError, EvalSetError, ResultsValidationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

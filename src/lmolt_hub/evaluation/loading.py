@@ -330,3 +330,56 @@ def load_model(
     net.eval()
     tok = _load_tokenizer(ref, opt)
     return LoadedModel(model=net, tokenizer=tok, ref=ref, options=opt, info=model_info_block(ref, opt, net))
+
+
+def _read_json(repo: str, name: str, revision: str | None) -> dict[str, Any] | None:
+    """One small JSON file of a local folder or a Hub repo (None when absent); no weights."""
+    if _is_local(repo):
+        f = Path(repo).expanduser() / name
+        return json.loads(f.read_text()) if f.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return json.loads(Path(hf_hub_download(repo, name, revision=revision)).read_text())
+    except EntryNotFoundError:
+        return None
+
+
+def dry_run(model: str, revision: str | None = None, *, dtype: str = "default", load_in_4bit: bool = False,
+            batch_size: int = 16, max_new_tokens: int = 512, max_prompt_tokens: int = 512,
+            printer=print) -> int:  # fmt: skip
+    """Print the estimated peak GPU memory of evaluating ``model`` (only its config files are read).
+
+    The plan is for a CUDA GPU even on a machine without one: ``default`` is bf16 there, ``auto``
+    the dtype stored in the checkpoint (float32 for the LPM24 bases).
+    """
+    import torch
+
+    from lmolt_hub.memory import DTYPE_BYTES, ModelShape, plan_generation, report
+
+    adapter = _read_json(model, _ADAPTER_CONFIG, revision)
+    base, base_rev = (adapter.get("base_model_name_or_path"), adapter.get("revision")) if adapter else (model, revision)
+    cfg = _read_json(base, "config.json", base_rev) if base else None
+    if cfg is None:
+        raise ModelLoadError(f"{model}: no config.json (and no adapter base): not a transformers model")
+    try:
+        shape = ModelShape.from_config(cfg)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{model}: --dry-run estimates decoder-only (Llama-style) models only") from exc
+    bf16 = torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
+    used = choose_dtype(dtype, "cuda", bf16)
+    if used == "auto":
+        stored = str(cfg.get("torch_dtype") or cfg.get("dtype") or "float32")
+        used = stored if stored in DTYPE_BYTES else "float32"
+    plan = plan_generation(
+        shape, dtype=used, load_in_4bit=load_in_4bit, batch_size=batch_size, max_prompt_tokens=max_prompt_tokens,
+        max_new_tokens=max_new_tokens, lora_r=(adapter or {}).get("r"),
+        lora_target_modules=(adapter or {}).get("target_modules"),
+    )  # fmt: skip
+    plan.notes.append(
+        f"hf backend, prompts of up to {max_prompt_tokens} tokens; vLLM instead reserves a fixed share of the GPU"
+    )
+    report(plan, printer=printer, title=f"{model} ({used}): generation memory")
+    printer("dry run: nothing was generated or downloaded besides config files")
+    return 0
