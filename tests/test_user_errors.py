@@ -219,3 +219,13 @@ def test_push_a_finished_output_dir(local_hub, tmp_path, capsys):
     # A second push onto a revision holding a model is refused, as at the end of training.
     assert main(["push", str(out), "--repo-id", "lmolt/pushed-afterwards"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_every_docs_reference_in_code_and_help_exists():
+    import re
+
+    texts = [p.read_text(encoding="utf-8") for d in ("src", "eval_harness", "recipes") for p in (ROOT / d).rglob("*.py")]
+    texts.append((ROOT / "README.md").read_text(encoding="utf-8"))
+    refs = {m for t in texts for m in re.findall(r"docs/[\w.-]+\.md", t)}
+    assert refs, "no docs/ reference found: the pattern is wrong"
+    assert sorted(r for r in refs if not (ROOT / r).is_file()) == []
