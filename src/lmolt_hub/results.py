@@ -30,9 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 # 1.0: first version. 1.1: prompt_format may be "raw" (bare source, e.g. MolT5).
 # 1.2: prompt_format may be "card" (the Hub-card prompt, template lpm24-card-v2) or "authors".
+# 1.3: optional "not_computed": direction -> metric -> "not computed: <reason>" (e.g. the NLI
+#      metrics when the NLI model cannot be had; their values are null).
 
 DIRECTION_NAMES = ("smiles2caption", "caption2smiles")
 # Header of the official TSV: the first column names the source of the direction.
@@ -188,6 +190,14 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "additionalProperties": {"type": ["number", "string", "null"]},
             },
         },
+        "not_computed": {
+            **_DIRECTION_MAP,
+            "description": "direction -> metric -> 'not computed: <reason>' (the metric's value is null)",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "pattern": "^not computed: "},
+            },
+        },
         "n_samples": {**_DIRECTION_MAP, "additionalProperties": {"type": "integer", "minimum": 0}},
         "versions": {"type": "object", "additionalProperties": _NULLABLE_STR},
         "git_sha": _NULLABLE_STR,
@@ -248,6 +258,12 @@ def validate_sample(row: Any) -> dict[str, Any]:
     if errs:
         raise ResultsValidationError("invalid sample row:\n  " + "\n  ".join(errs[:20]))
     return row
+
+
+def not_computed_block(by_direction: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """``{"not_computed": ...}`` for the directions that have metrics not computed; ``{}`` if none."""
+    block = {d: dict(m) for d, m in by_direction.items() if m}
+    return {"not_computed": block} if block else {}
 
 
 def to_jsonable(value: Any) -> Any:

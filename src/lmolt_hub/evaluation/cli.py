@@ -111,7 +111,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sc = p.add_argument_group("scoring and output")
     sc.add_argument(
         "--nli-model",
-        help="NLI cross-encoder for M->L hallucination (default cross-encoder/nli-deberta-v3-base)",
+        help="NLI cross-encoder for M->L hallucination, a local folder or Hub id (default: the one the "
+        "eval set's metric configuration pins, e.g. cross-encoder/nli-deberta-v3-base)",
     )
     sc.add_argument(
         "--metric-option",
@@ -126,7 +127,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the section 3.4 hallucination metrics (no NLI model needed)",
     )
-    sc.add_argument("--bootstrap-resamples", type=int, default=1000, help="0 disables confidence intervals")
+    sc.add_argument(
+        "--bootstrap-resamples",
+        type=int,
+        default=None,
+        help="bootstrap resamples of the CIs (default: the eval set's, 1000 for the paper's); 0: no CIs",
+    )
     sc.add_argument("--output-dir", default="results")
     sc.add_argument(
         "--push-results", action="store_true", help="upload to the results dataset and the model card"
@@ -144,8 +150,19 @@ def _print_summary(doc: dict[str, Any]) -> None:
             shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
             extra = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and None not in ci else ""
             print(f"  {name:<22} {shown}{extra}")
+    for direction, metrics in (doc.get("not_computed") or {}).items():
+        for name, reason in metrics.items():
+            print(f"  {direction}.{name}: {reason}")
     if doc.get("results_path"):
         print(f"\nresults: {doc['results_path']}")
+    push = doc.get("push")
+    if push:  # --push-results: say what was uploaded and where
+        print(f"pushed: {push['results_repo']}/{push['path_in_repo']} (commit {push['results_commit'][:10]})")
+        if push.get("card_url"):
+            what = "opened a pull request on the model card" if push.get("card_pr") else "updated the model card"
+            from lmolt_hub.hublinks import discussion_link
+
+            print(f"{what}: {discussion_link(push['card_url'])}")
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,6 +188,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             seed=args.seed,
             push_results=args.push_results,
             results_repo=args.results_repo,
+            eval_dataset=args.eval_dataset,
+            eval_revision=args.eval_revision,
         )
     cfg = EvalConfig(
         revision=args.revision,

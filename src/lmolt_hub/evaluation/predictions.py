@@ -9,6 +9,7 @@ both alike.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,22 @@ def score_predictions_file(
     nli_model: str | None = None,
     metric_options: dict[str, Any] | None = None,
     hallucination: bool = True,
-    bootstrap_resamples: int = 1000,
+    bootstrap_resamples: int | None = None,
     seed: int = 0,
     push_results: bool = False,
     results_repo: str | None = None,
+    eval_dataset: str | None = None,
+    eval_revision: str | None = None,
 ) -> dict[str, Any]:
     """Score ``path`` for ``direction`` and write ``results_<ts>.json`` + samples + TSV; return the document.
 
     Written under ``<output_dir>/<model_name as org__name>/<revision or file sha[:12]>/`` (model
-    name defaults to ``predictions__<file stem>``).
+    name defaults to ``predictions__<file stem>``). Scoring options (NLI model, conventions,
+    bootstrap) are those of ``eval_dataset`` (default: ``<org>/lmolt-eval-3k`` if it can be read,
+    else the paper's); ``nli_model``, ``metric_options`` and ``bootstrap_resamples`` override them.
+    Without the NLI model, the M->L NLI metrics are "not computed" and the rest is scored.
     """
+    from lmolt_hub.evaluation.scoring import predictions_metric_config, resolve_nli
     from lmolt_hub.metrics.io import read_predictions
     from lmolt_hub.provenance import command_line, git_sha, library_versions
 
@@ -51,7 +58,14 @@ def score_predictions_file(
     sources, refs, outputs = preds.sources, preds.references, preds.predictions
     ids = preds.ids or [str(i) for i in range(len(refs))]
     digest = preds.sha256 or file_sha256(path)
-    options = {**(metric_options or {}), **({"nli_model": nli_model} if nli_model else {})}
+    mcfg = predictions_metric_config(eval_dataset, eval_revision)
+    bootstrap_resamples = mcfg.bootstrap_resamples if bootstrap_resamples is None else bootstrap_resamples
+    options = {**mcfg.score_options(direction), **(metric_options or {})}
+    nli = None
+    if hallucination and direction == "smiles2caption":
+        nli = resolve_nli(nli_model or mcfg.nli_model, None if nli_model else mcfg.nli_revision)
+        if nli.error:
+            print(f"warning: {nli.hint()}", file=sys.stderr)
     scores = score_direction(
         direction,
         outputs,
@@ -60,6 +74,7 @@ def score_predictions_file(
         hallucination=hallucination,
         bootstrap_resamples=bootstrap_resamples,
         seed=seed,
+        nli=nli,
     )
     name = model_name or f"predictions__{R._safe(path.stem)}"
     out_dir = R.run_dir(output_dir, name, revision or digest[:12])
@@ -83,6 +98,7 @@ def score_predictions_file(
         "generation": None,
         "metrics_version": metrics_version(),
         "metric_options": {"hallucination": hallucination, "by_direction": {direction: scores.options}},
+        **R.not_computed_block({direction: scores.not_computed}),
         "directions": [direction],
         "results": {direction: scores.corpus},
         "confidence_intervals": {direction: scores.confidence_intervals},

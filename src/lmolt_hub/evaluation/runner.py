@@ -21,7 +21,14 @@ from lmolt_hub.evaluation.generation import (
     postprocess,
 )
 from lmolt_hub.evaluation.loading import LoadOptions, load_model, model_info_block, resolve, resolve_dtype
-from lmolt_hub.evaluation.scoring import DirectionScores, metrics_version, score_direction
+from lmolt_hub.evaluation.scoring import (
+    DirectionScores,
+    NLIModel,
+    eval_set_metric_config,
+    metrics_version,
+    resolve_nli,
+    score_direction,
+)
 from lmolt_hub.evaluation.tasks import (
     Task,
     build_tasks,
@@ -53,10 +60,10 @@ class EvalConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     output_dir: str = "results"
-    nli_model: str | None = None
-    metric_options: dict[str, Any] = field(default_factory=dict)
+    nli_model: str | None = None  # None: the eval set's pinned NLI model (and revision)
+    metric_options: dict[str, Any] = field(default_factory=dict)  # override the eval set's options
     hallucination: bool = True
-    bootstrap_resamples: int = 1000
+    bootstrap_resamples: int | None = None  # None: the eval set's pinned number
     seed: int = 0
     push_results: bool = False
     results_repo: str | None = None
@@ -108,6 +115,17 @@ def _make_backend(name: str, ref, cfg: EvalConfig, eval_set=None, prompt_format:
         return VLLMBackend(args, tok, adapter_path=adapter), model_info_block(ref, cfg.load), name, []
     loaded = load_model(ref.id, ref.revision, cfg.load, ref=ref)
     return HFBackend(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size), loaded.info, name, []
+
+
+def _nli_before_generation(cfg: EvalConfig, mcfg) -> NLIModel | None:
+    """Resolve the NLI model now, so a run learns before generating whether the M->L hallucination
+    metrics can be computed (and says which flag fixes it if not)."""
+    if not cfg.hallucination or "smiles2caption" not in cfg.directions:
+        return None
+    nli = resolve_nli(cfg.nli_model or mcfg.nli_model, None if cfg.nli_model else mcfg.nli_revision)
+    if nli.error:
+        _warn(nli.hint())
+    return nli
 
 
 def _cache_fields(ref, cfg: EvalConfig, backend: str) -> dict[str, Any]:
@@ -176,6 +194,11 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     cfg.load.dtype = resolve_dtype(cfg.load)  # concrete ("bfloat16", not "default"): keys the cache, recorded
 
     eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split, cfg.limit)  # cheap: fail early
+    # the eval set's pinned scoring options (NLI model, conventions, bootstrap); flags override them
+    mcfg = eval_set_metric_config(eval_set.id, eval_set.sha or eval_set.revision, local=eval_set.local)
+    if cfg.bootstrap_resamples is None:
+        cfg.bootstrap_resamples = mcfg.bootstrap_resamples
+    nli = _nli_before_generation(cfg, mcfg) if rank == 0 else None
     ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
     backend_name = choose_backend(cfg.backend, seq2seq=ref.is_seq2seq, load_in_4bit=cfg.load.load_in_4bit)
     if backend_name == "vllm" and world > 1:
@@ -202,9 +225,8 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
         return {}
 
     stops = backend.stop_strings()
-    warnings: list[str] = list(backend_notes)
+    warnings: list[str] = list(backend_notes) + ([nli.hint()] if nli is not None and nli.error else [])
     per_direction: dict[str, tuple[Task, list[str], list[str], DirectionScores]] = {}
-    options = {**cfg.metric_options, **({"nli_model": cfg.nli_model} if cfg.nli_model else {})}
     for task in tasks:
         raws = generated[task.direction]
         outputs = [postprocess(raw, prompt, stops) for raw, prompt in zip(raws, task.prompts, strict=True)]
@@ -217,9 +239,9 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
             _warn(warnings[-1])
         elif empty:
             warnings.append(f"{task.direction}: {empty} of {len(outputs)} outputs are empty")
-        opts = dict(options)
-        if task.direction == "caption2smiles":
-            stats = eval_set.fcd_stats(task.references)
+        opts = {**mcfg.score_options(task.direction), **cfg.metric_options}
+        if task.direction == "caption2smiles" and opts.get("fcd", True):
+            stats = eval_set.fcd_stats(task.references, opts.get("fcd_convention", mcfg.fcd_convention))
             if stats is not None:
                 opts["fcd_reference_stats"] = stats
         scores = score_direction(
@@ -230,6 +252,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
             hallucination=cfg.hallucination,
             bootstrap_resamples=cfg.bootstrap_resamples,
             seed=cfg.seed,
+            nli=nli,
         )
         per_direction[task.direction] = (task, raws, outputs, scores)
 
@@ -275,6 +298,7 @@ def _write(
             "hallucination": cfg.hallucination,
             "by_direction": {d: t[3].options for d, t in per_direction.items()},
         },
+        **R.not_computed_block({d: t[3].not_computed for d, t in per_direction.items()}),
         "directions": list(per_direction),
         "results": {d: t[3].corpus for d, t in per_direction.items()},
         "confidence_intervals": {d: t[3].confidence_intervals for d, t in per_direction.items()},

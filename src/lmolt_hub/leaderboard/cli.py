@@ -125,7 +125,10 @@ def main(args: argparse.Namespace) -> int:
                 raise SystemExit(f"lmolt-hub leaderboard submit: error: {e}") from None
         else:
             done = submissions.submit_request(args.model, args.revision, repo_id=repo)
-        print(f"opened PR #{done.pr_num} on {repo}: {done.pr_url or ''}\nfolder: {done.folder}")
+        from lmolt_hub.hublinks import discussion_link
+
+        print(f"opened PR #{done.pr_num} on {repo}: {discussion_link(done.pr_url) or ''}\nfolder: {done.folder}")
+        print(f"follow it with: lmolt-hub leaderboard status{' --repo ' + repo if args.repo else ''}")
         return 0
     if args.action == "review":
         regenerate, evaluate = _harness_hooks(args)
