@@ -89,6 +89,13 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
         repo_id=eval_repo,
         repo_type="dataset",
     )
+    # the eval set pins how it is scored (the reviewer reads this, never the submission's options)
+    api.upload_file(
+        path_or_fileobj=json.dumps({"nli_model": NLI, "bootstrap_resamples": 20}).encode(),
+        path_in_repo="metric_config.json",
+        repo_id=eval_repo,
+        repo_type="dataset",
+    )
     from lmolt_hub.tiny import save_tiny_nli
 
     api.create_repo(NLI, exist_ok=True)
@@ -263,8 +270,10 @@ def test_bad_submissions_are_rejected_and_accepted_data_is_kept(board):
     )
     # An attempt to overwrite accepted data.
     nums["overwrite"] = _raw_pr(api, {accepted[0]: b'{"results": "gone"}'}, f"Results: {MODEL}@overwrite")
+    # A PR title is not trusted (the rate limit counts PR authors): the "title" PR is judged on its
+    # content, which is already on the board.
     expected = {**{k: v[1] for k, v in BAD_CASES.items()}, "not-json": "not valid JSON", "oversize": "byte limit",
-                "overwrite": "modifies or deletes", "title": "must name the submitted namespace"}  # fmt: skip
+                "overwrite": "modifies or deletes", "title": "duplicate"}  # fmt: skip
 
     outcomes = {o.pr_num: o for o in S.review(REPO, org=ORG, api=api, max_bytes=250_000, rate_limit=50)}
     for name, num in nums.items():
@@ -279,8 +288,14 @@ def test_bad_submissions_are_rejected_and_accepted_data_is_kept(board):
     assert main_after == main_before
 
 
-def test_rate_limit_per_namespace(board, capsys):
-    api = board["api"]
+def test_rate_limit_per_author(board, capsys):
+    from huggingface_hub import HfApi
+
+    from lmolt_hub.localhub.auth import User
+
+    # the rate limit counts PRs by their author: the spammer is its own account
+    board["hub"].httpd.config.auth.users["hf_spammer_token"] = User("spammer")
+    api = HfApi(token="hf_spammer_token")
     nums = [
         _raw_pr(
             api,

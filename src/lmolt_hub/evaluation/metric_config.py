@@ -82,16 +82,12 @@ class MetricConfig:
         """The eval set's precomputed ChemNet statistics at the pinned sha (FCDStats), or None."""
         if not (self.fcd and self.fcd_stats_file and self.eval_dataset and self.eval_revision):
             return None
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import HfApi
 
         from lmolt_hub.metrics.fcd import load_stats
 
-        path = hf_hub_download(
-            self.eval_dataset,
-            self.fcd_stats_file,
-            repo_type="dataset",
-            revision=self.eval_revision,
-            token=getattr(api, "token", None),
+        path = (api or HfApi()).hf_hub_download(
+            self.eval_dataset, self.fcd_stats_file, repo_type="dataset", revision=self.eval_revision
         )
         stats = load_stats(path)
         if stats.convention != self.fcd_convention:
@@ -180,11 +176,7 @@ def _from_card(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_repo_file(api: Any, repo_id: str, name: str, sha: str) -> bytes:
-    from huggingface_hub import hf_hub_download
-
-    path = Path(
-        hf_hub_download(repo_id, name, repo_type="dataset", revision=sha, token=getattr(api, "token", None))
-    )
+    path = Path(api.hf_hub_download(repo_id, name, repo_type="dataset", revision=sha))
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise MetricConfigError(f"{repo_id}@{sha[:12]}: {name} is over {MAX_CONFIG_BYTES:,} bytes")
     return path.read_bytes()

@@ -1,9 +1,11 @@
 """Hooks that let the reviewer run the evaluation harness (``lmolt_hub.evaluation``).
 
 * :func:`regenerator`: the spot check. Regenerates chosen pairs of a submission
-  with the harness, with the submission's model revision, dtype, prompt format
-  and generation parameters, and returns the cleaned outputs to compare.
-* :func:`evaluator`: serves an evaluation request by running the full harness.
+  with the harness, with the submitted model at the sha the reviewer validated,
+  its dtype, prompt format and greedy generation parameters (bounded), and
+  returns the cleaned outputs to compare.
+* :func:`evaluator`: serves an evaluation request by running the full harness
+  with the eval set's pinned metric configuration.
 """
 
 from __future__ import annotations
@@ -31,20 +33,19 @@ def _generation_params(params: dict[str, Any]):
     return GenerationParams(**{k: v for k, v in params.items() if k in known})
 
 
-def _nli_model(results: dict[str, Any]) -> str | None:
-    """The NLI model the submission was scored with (the harness needs one for its hallucination block)."""
-    from lmolt_hub.leaderboard.validate import _score_options
-
-    return _score_options(results, "smiles2caption")[0].get("nli_model")
-
-
 def regenerator(device: str | None = "cpu") -> Regenerate:
+    """The spot check's generation: the submitted model at its validated sha (``results.model.sha``,
+    set by the reviewer), greedy, within the reviewer's bounds (``validate.spot_check_settings``),
+    never with remote code or pickle weights, and with no scoring (no NLI model, no FCD)."""
+
     def regenerate(results: dict[str, Any], direction: str, rows: list[dict[str, Any]]) -> list[str]:
         from lmolt_hub.evaluation.loading import LoadOptions
         from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
+        from lmolt_hub.leaderboard.validate import spot_check_settings
         from lmolt_hub.results import read_samples
 
         model = results["model"]
+        settings = spot_check_settings(results)
         with tempfile.TemporaryDirectory(prefix="lmolt-spot-check-") as tmp:
             subset = Path(tmp) / "subset.jsonl"
             subset.write_text(
@@ -54,17 +55,19 @@ def regenerator(device: str | None = "cpu") -> Regenerate:
                 revision=model.get("sha") or model.get("revision"),
                 eval_dataset=str(subset),
                 directions=[direction],
-                prompt_format=results.get("prompt_format") or "auto",
-                generation=_generation_params((results.get("generation") or {}).get("params") or {}),
+                prompt_format=settings["prompt_format"],
+                generation=_generation_params(settings["params"]),
                 load=LoadOptions(
-                    dtype=model.get("dtype") or "auto",
-                    load_in_4bit=bool(model.get("load_in_4bit")),
+                    dtype=settings["dtype"],
+                    load_in_4bit=settings["load_in_4bit"],
                     device=device,
+                    trust_remote_code=False,
+                    allow_pickle=False,
                 ),
                 use_cache=False,
                 output_dir=str(Path(tmp) / "out"),
                 metric_options={"fcd": False},  # only the outputs matter here
-                nli_model=_nli_model(results),
+                hallucination=False,
                 bootstrap_resamples=0,
                 show_progress=False,
             )
@@ -79,7 +82,11 @@ def regenerator(device: str | None = "cpu") -> Regenerate:
 def evaluator(
     org: str | None = None, device: str | None = "cpu", output_dir: str | Path | None = None, **options: Any
 ):
-    """(model_id, revision) -> folder with the harness's results file and samples."""
+    """(model_id, revision) -> folder with the harness's results file and samples.
+
+    Scores with the eval set's pinned configuration (its NLI model and revision, conventions and
+    bootstrap: the harness reads them from the eval set), so the results pass the reviewer's re-score.
+    """
 
     def evaluate(model_id: str, revision: str) -> Path:
         from lmolt_hub.evaluation.loading import LoadOptions

@@ -12,11 +12,20 @@ A submission only ever *adds* files in its own new folder; ``review`` refuses a
 PR that modifies or deletes anything on ``main``, so accepted data cannot be
 changed or lost by a later submission. Accepted PRs are merged, rejected ones
 are closed, and both get a comment that starts with :data:`REVIEW_MARK` and
-states the reason; ``status`` reads those back.
+states the reason; ``status`` reads those back, from the reviewers' comments only
+(the repo's namespace and the card's ``lmolt.reviewers``).
+
+What the reviewer trusts: nothing in the PR but the bytes it validates. The PR head is
+resolved to a commit sha once; every file is read at that sha, the verification record is
+committed with that sha as its parent, and the merge names the expected head, so a push
+during review is refused, never merged. ``verification.json`` carries ``results_sha256``
+(the accepted results.json bytes) and the statuses ("re-scored", "reproduced"). The rate
+limit counts PRs by their author, not by the namespace a title or folder claims.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -31,14 +40,17 @@ from typing import Any
 
 from lmolt_hub.leaderboard.records import Record, verified_record
 from lmolt_hub.leaderboard.validate import (
+    DEFAULT_SPOT_CHECK,
     MAX_SUBMISSION_BYTES,
     REQUEST_FILE,
     RESULTS_FILE,
     Regenerate,
+    ReviewerSetupError,
     SubmissionError,
     check_duplicate,
     check_rate_limit,
     check_sizes_remote,
+    results_sha256,
     strict_json,
     validate_request,
     validate_results_submission,
@@ -90,6 +102,8 @@ tags:
 - leaderboard
 - chemistry
 - molecule-captioning
+lmolt:
+  reviewers: {reviewers}
 ---
 # lmolt-hub leaderboard
 
@@ -107,9 +121,10 @@ def create_leaderboard_repo(repo_id: str, api: Any = None) -> str:
     api = _api(api)
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
     if not api.file_exists(repo_id, "README.md", repo_type="dataset"):
+        reviewers = json.dumps(sorted({_whoami(api)} - {None}))  # whose review comments count
         api.create_commit(
             repo_id,
-            [CommitOperationAdd("README.md", CARD.encode())],
+            [CommitOperationAdd("README.md", CARD.replace("{reviewers}", reviewers).encode())],
             commit_message="Leaderboard repository card",
             repo_type="dataset",
         )
@@ -215,31 +230,37 @@ def _tree(api: Any, repo_id: str, revision: str) -> dict[str, tuple[str | None, 
     return out
 
 
-def _fork_point(api: Any, repo_id: str, pr_ref: str) -> str:
+def _head(api: Any, repo_id: str, ref: str) -> str:
+    """The commit sha ``ref`` points at now (everything of one review is read at this sha)."""
+    return api.dataset_info(repo_id, revision=ref).sha
+
+
+def _fork_point(api: Any, repo_id: str, head: str) -> str:
     """The main commit the PR branched from (its newest commit that is also on main)."""
     on_main = {c.commit_id for c in api.list_repo_commits(repo_id, repo_type="dataset", revision="main")}
-    for commit in api.list_repo_commits(repo_id, repo_type="dataset", revision=pr_ref):
+    for commit in api.list_repo_commits(repo_id, repo_type="dataset", revision=head):
         if commit.commit_id in on_main:
             return commit.commit_id
     raise SubmissionError("the PR does not branch from the leaderboard's main branch")
 
 
 def _new_files(
-    api: Any, repo_id: str, pr_ref: str, main: dict[str, tuple[str | None, int]]
-) -> dict[str, int]:
-    """Files the PR adds (path -> size); refuses PRs that change or delete anything.
+    api: Any, repo_id: str, head: str, main: dict[str, tuple[str | None, int]]
+) -> dict[str, tuple[str | None, int]]:
+    """Files the PR adds at commit ``head`` (path -> (blob, size)); refuses PRs that change or
+    delete anything.
 
     Compared with the commit the PR branched from (main may have moved on since, with other
     accepted submissions the PR does not contain; the Hub merges those three-way).
     """
-    base = _tree(api, repo_id, _fork_point(api, repo_id, pr_ref))
-    pr_tree = _tree(api, repo_id, pr_ref)
+    base = _tree(api, repo_id, _fork_point(api, repo_id, head))
+    pr_tree = _tree(api, repo_id, head)
     changed = sorted(p for p, (blob, _) in base.items() if p not in pr_tree or pr_tree[p][0] != blob)
     if changed:
         raise SubmissionError(
             f"the PR modifies or deletes existing files ({', '.join(changed[:5])}); submissions may only add files"
         )
-    added = {p: size for p, (_, size) in pr_tree.items() if p not in base}
+    added = {p: entry for p, entry in pr_tree.items() if p not in base}
     if not added:
         raise SubmissionError("the PR adds no files")
     folders = {os.path.dirname(p) for p in added}
@@ -251,32 +272,50 @@ def _new_files(
     folder = next(iter(folders))
     if any(p.startswith(folder + "/") for p in main):
         raise SubmissionError(f"folder {folder} already exists on the leaderboard")
+    if f"{folder}/{VERIFICATION_FILE}" in added:
+        raise SubmissionError(f"{VERIFICATION_FILE} is written by the reviewer, not by a submission")
     return added
 
 
 def _download(api: Any, repo_id: str, revision: str, paths: list[str], target: Path) -> Path:
-    from huggingface_hub import hf_hub_download
-
-    for path in paths:
-        hf_hub_download(
-            repo_id,
-            path,
-            repo_type="dataset",
-            revision=revision,
-            local_dir=target,
-            token=getattr(api, "token", None),
-        )
+    for path in paths:  # through ``api``: its endpoint and token
+        api.hf_hub_download(repo_id, path, repo_type="dataset", revision=revision, local_dir=target)
     return target / os.path.dirname(paths[0])
 
 
-def accepted_records(api: Any, repo_id: str, main: dict[str, tuple[str | None, int]]) -> list[Record]:
-    """Records of every accepted submission on main (for the duplicate check)."""
-    from huggingface_hub import hf_hub_download
+def _read_main(api: Any, repo_id: str, path: str, revision: str = "main") -> bytes:
+    return Path(api.hf_hub_download(repo_id, path, repo_type="dataset", revision=revision)).read_bytes()
 
+
+def _is_sha(revision: str | None) -> bool:
+    return bool(revision) and bool(re.fullmatch(r"[0-9a-f]{40}", revision or ""))
+
+
+def accepted_records(api: Any, repo_id: str, main: dict[str, tuple[str | None, int]]) -> list[Record]:
+    """Records of every verified submission on main (for the duplicate check).
+
+    Only results bound to a ``verification.json`` by ``results_sha256`` count; revisions are the
+    commit shas the reviewer verified. A damaged file on main is skipped with a warning, never fatal.
+    """
     records = []
     for path in sorted(p for p in main if p.endswith(f"/{RESULTS_FILE}")):
-        local = hf_hub_download(repo_id, path, repo_type="dataset", revision="main")
-        records.append(verified_record(json.loads(Path(local).read_text()), source=path))
+        ver_path = f"{os.path.dirname(path)}/{VERIFICATION_FILE}"
+        if ver_path not in main:
+            continue
+        try:
+            raw = _read_main(api, repo_id, path)
+            verification = json.loads(_read_main(api, repo_id, ver_path))
+            if not isinstance(verification, dict) or verification.get("results_sha256") != results_sha256(
+                raw
+            ):
+                continue
+            record = verified_record(json.loads(raw), source=path, verification=verification)
+        except Exception as exc:  # noqa: BLE001 - one damaged file must not stop every review
+            log.warning("skipping %s on main: %s", path, exc)
+            continue
+        record.revision = verification.get("model_sha") or record.revision
+        record.eval_revision = verification.get("eval_revision") or record.eval_revision
+        records.append(record)
     return records
 
 
@@ -285,6 +324,7 @@ def _comment(state: str, reason: str, extra: str = "") -> str:
 
 
 def _reject(api: Any, repo_id: str, num: int, reason: str, folder: str | None = None) -> Outcome:
+    reason = reason.replace("\r", " ").strip()[:2000]
     api.comment_discussion(repo_id, num, _comment("rejected", reason), repo_type="dataset")
     api.change_discussion_status(repo_id, num, "closed", repo_type="dataset")
     return Outcome(pr_num=num, state="rejected", reason=reason, folder=folder)
@@ -299,6 +339,11 @@ def _evaluate_into_pr(
     out = Path(evaluate(request["model"], request["revision"]))
     results_file = sorted(out.glob("results*.json"))[-1]
     results = json.loads(results_file.read_text())
+    if results.get("not_computed"):  # the reviewer's machine lacks the eval set's NLI model
+        raise ReviewerSetupError(
+            f"the harness could not compute {results['not_computed']} here; give the reviewer the eval "
+            "set's NLI model (see its metric_config.json)"
+        )
     ops = [CommitOperationAdd(f"{folder}/{RESULTS_FILE}", results_file.read_bytes())]
     ops += [
         CommitOperationAdd(f"{folder}/{n}", (out / n).read_bytes())
@@ -314,6 +359,30 @@ def _evaluate_into_pr(
     return results_file
 
 
+@dataclass
+class _Context:
+    """What one review run shares across PRs."""
+
+    org: str
+    main: dict[str, tuple[str | None, int]]
+    accepted: list[Record]
+    history: list[Any]
+    reviewers: set[str]
+    max_bytes: int = MAX_SUBMISSION_BYTES
+    rate_limit: int = 5
+    window_hours: float = 24.0
+    spot_check_n: int = DEFAULT_SPOT_CHECK
+    regenerate: Regenerate | None = None
+    evaluate: Evaluate | None = None
+
+
+def _check_rate(pr: Any, ctx: _Context) -> None:
+    """Rate limit by the PR's author (the Hub account that opened it), whatever it claims to be."""
+    author = getattr(pr, "author", None) or "<unknown>"
+    earlier = [d.created_at for d in ctx.history if d.num < pr.num and getattr(d, "author", None) == author]
+    check_rate_limit(author, pr.created_at, earlier, ctx.rate_limit, ctx.window_hours)
+
+
 def review_one(
     api: Any,
     repo_id: str,
@@ -326,79 +395,106 @@ def review_one(
     max_bytes: int = MAX_SUBMISSION_BYTES,
     rate_limit: int = 5,
     window_hours: float = 24.0,
-    spot_check_n: int = 0,
+    spot_check_n: int = DEFAULT_SPOT_CHECK,
     regenerate: Regenerate | None = None,
     evaluate: Evaluate | None = None,
+    reviewers: set[str] | None = None,
 ) -> Outcome:
+    ctx = _Context(
+        org, main, accepted, history, reviewers if reviewers is not None else _reviewers(api, repo_id),
+        max_bytes, rate_limit, window_hours, spot_check_n, regenerate, evaluate,
+    )  # fmt: skip
+    return _review(api, repo_id, pr, ctx)
+
+
+def _review(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
     folder = None
     try:
-        added = _new_files(api, repo_id, pr.git_reference, main)
+        _check_rate(pr, ctx)
+        head = _head(api, repo_id, pr.git_reference)  # validated and merged: this sha, nothing else
+        added = _new_files(api, repo_id, head, ctx.main)
         folder = os.path.dirname(next(iter(added)))
-        check_sizes_remote(added, max_bytes)
+        check_sizes_remote({p: size for p, (_, size) in added.items()}, ctx.max_bytes)
         namespace = folder.split("/")[1]
-        if _pr_namespace(api, repo_id, pr) != namespace:
-            # The rate limit counts PRs by the namespace in their title, so the two must agree.
-            raise SubmissionError(
-                f"the PR title must name the submitted namespace {namespace!r} "
-                "(as `lmolt-hub leaderboard submit` writes it: 'Results: <namespace>/<model>@<revision>')"
-            )
-        earlier = [
-            d.created_at for d in history if d.num < pr.num and _pr_namespace(api, repo_id, d) == namespace
-        ]
-        check_rate_limit(namespace, pr.created_at, earlier, rate_limit, window_hours)
         with tempfile.TemporaryDirectory(prefix="lmolt-review-") as tmp:
-            local = _download(api, repo_id, pr.git_reference, sorted(added), Path(tmp))
+            local = _download(api, repo_id, head, sorted(added), Path(tmp))
             names = {os.path.basename(p) for p in added}
             if REQUEST_FILE in names and RESULTS_FILE not in names:
-                request = validate_request(local, api=api, max_bytes=max_bytes)
-                if evaluate is None:
-                    msg = (
-                        f"evaluation of {request['model']}@{request['revision'][:12]} queued for a maintainer"
-                    )
-                    if _last_review(_pr_comments(api, repo_id, pr.num))[0] != "running":  # say it once
-                        api.comment_discussion(repo_id, pr.num, _comment("running", msg), repo_type="dataset")
-                    return Outcome(pr_num=pr.num, state="running", reason=msg, folder=folder)
-                _evaluate_into_pr(api, repo_id, pr, folder, request, evaluate)
-                return review_one(
-                    api, repo_id, pr, org=org, main=main, accepted=accepted, history=history, max_bytes=max_bytes,
-                    rate_limit=rate_limit, window_hours=window_hours, spot_check_n=spot_check_n,
-                    regenerate=regenerate, evaluate=None,
-                )  # fmt: skip
+                return _request(api, repo_id, pr, folder, local, ctx)
             verdict = validate_results_submission(
-                local, api=api, org=org, max_bytes=max_bytes, regenerate=regenerate,
-                spot_check_n=spot_check_n, seed=pr.num,
+                local, api=api, org=ctx.org, max_bytes=ctx.max_bytes, regenerate=ctx.regenerate,
+                spot_check_n=ctx.spot_check_n, seed=pr.num,
             )  # fmt: skip
             if not verdict.results["model"]["id"].startswith(f"{namespace}/"):
                 raise SubmissionError(
                     f"folder namespace {namespace!r} does not match model {verdict.record.model}"
                 )
-            check_duplicate(verdict.record, accepted)
+            check_duplicate(verdict.record, ctx.accepted)
+        return _accept(api, repo_id, pr, folder, verdict, ctx.accepted, head)
     except SubmissionError as exc:
         return _reject(api, repo_id, pr.num, str(exc), folder)
-    return _accept(api, repo_id, pr, folder, verdict, accepted)
 
 
-def _accept(api: Any, repo_id: str, pr: Any, folder: str, verdict: Any, accepted: list[Record]) -> Outcome:
+def _request(api: Any, repo_id: str, pr: Any, folder: str, local: Path, ctx: _Context) -> Outcome:
+    request = validate_request(local, api=api, max_bytes=ctx.max_bytes)
+    if ctx.evaluate is None:
+        msg = f"evaluation of {request['model']}@{request['revision'][:12]} queued for a maintainer"
+        if _last_review(_pr_comments(api, repo_id, pr.num, ctx.reviewers))[0] != "running":  # say it once
+            api.comment_discussion(repo_id, pr.num, _comment("running", msg), repo_type="dataset")
+        return Outcome(pr_num=pr.num, state="running", reason=msg, folder=folder)
+    _evaluate_into_pr(api, repo_id, pr, folder, request, ctx.evaluate)
+    again = dataclasses.replace(ctx, evaluate=None, history=[d for d in ctx.history if d.num != pr.num])
+    return _review(api, repo_id, pr, again)  # the results now on the PR, validated like any others
+
+
+def _merge_validated(api: Any, repo_id: str, num: int, sha: str) -> None:
+    """Merge PR ``num`` only while its head is still ``sha``: checked just before, and named in the
+    request (``expectedHeadOid``, which the local Hub enforces atomically)."""
+    pr_ref = f"refs/pr/{num}"
+    now = _head(api, repo_id, pr_ref)
+    if now != sha:
+        raise SubmissionError(
+            f"the PR changed during review (head {sha[:12]} -> {now[:12]}); nothing was merged: "
+            "open a new PR and do not push to it while it is reviewed"
+        )
+    post = getattr(api, "_post_discussion_changes", None)
+    if post is None:  # a client without the raw call: the check above is the guard
+        api.merge_pull_request(repo_id, num, repo_type="dataset")
+        return
+    post(repo_id=repo_id, discussion_num=num, resource="merge", body={"expectedHeadOid": sha},
+         repo_type="dataset")  # fmt: skip
+
+
+def _accept(
+    api: Any, repo_id: str, pr: Any, folder: str, verdict: Any, accepted: list[Record], validated: str
+) -> Outcome:
     from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.errors import HfHubHTTPError
 
-    verification = {**verdict.verification, "reviewed_at": _now().isoformat(), "pr": pr.num}
-    api.create_commit(
-        repo_id,
-        [
-            CommitOperationAdd(
-                f"{folder}/{VERIFICATION_FILE}", json.dumps(verification, indent=1, sort_keys=True).encode()
-            )
-        ],
-        commit_message="Verification record",
-        repo_type="dataset",
-        revision=pr.git_reference,
-    )
+    verification = {**verdict.verification, "reviewed_at": _now().isoformat(), "pr": pr.num,
+                    "validated_commit": validated}  # fmt: skip
+    try:  # parent_commit: refused by the Hub if anything was pushed since the validated sha
+        info = api.create_commit(
+            repo_id,
+            [CommitOperationAdd(f"{folder}/{VERIFICATION_FILE}",
+                                json.dumps(verification, indent=1, sort_keys=True).encode())],
+            commit_message="Verification record", repo_type="dataset", revision=pr.git_reference,
+            parent_commit=validated,
+        )  # fmt: skip
+        _merge_validated(api, repo_id, pr.num, info.oid)
+    except HfHubHTTPError as exc:
+        if exc.response is not None and exc.response.status_code in (409, 412):
+            raise SubmissionError(
+                f"the PR changed during review (its head is no longer {validated[:12]}); nothing was merged: "
+                "open a new PR and do not push to it while it is reviewed"
+            ) from None
+        raise
+    statuses = " and ".join(verification.get("statuses") or [])
+    detail = f"{statuses}; checks passed: " + ", ".join(verdict.checks)
     spot = verification.get("spot_check")
-    detail = "checks passed: " + ", ".join(verdict.checks)
     if spot:
         detail += f"; spot check matched {sum(len(v) for v in spot['ids'].values())} regenerated outputs"
     api.comment_discussion(repo_id, pr.num, _comment("verified", detail), repo_type="dataset")
-    api.merge_pull_request(repo_id, pr.num, repo_type="dataset")
     verdict.record.source = f"{folder}/{RESULTS_FILE}"
     accepted.append(verdict.record)
     return Outcome(
@@ -411,10 +507,37 @@ def _accept(api: Any, repo_id: str, pr: Any, folder: str, verdict: Any, accepted
     )
 
 
-def _pr_namespace(api: Any, repo_id: str, discussion: Any) -> str | None:
-    """The namespace a PR submits for (from its title ``...: <ns>/<model>@<rev>``)."""
-    match = re.search(r":\s*([^/\s]+)/", discussion.title or "")
-    return _safe(match.group(1)) if match else None
+def _whoami(api: Any) -> str | None:
+    try:
+        return api.whoami()["name"]
+    except Exception:  # noqa: BLE001 - anonymous or an old server
+        return None
+
+
+def _reviewers(api: Any, repo_id: str) -> set[str]:
+    """Accounts whose review comments carry status: the repo's namespace and the card's
+    ``lmolt.reviewers`` (only the owner can change main's card)."""
+    names = {repo_id.split("/")[0]}
+    try:
+        card = api.dataset_info(repo_id, revision="main").card_data
+        card = card.to_dict() if hasattr(card, "to_dict") else (card or {})
+        listed = (card.get("lmolt") or {}).get("reviewers") or []
+        names |= {str(n) for n in listed if isinstance(n, str)}
+    except Exception:  # noqa: BLE001 - no card: the namespace alone
+        pass
+    return names
+
+
+def _network_error(exc: BaseException) -> bool:
+    import httpx
+
+    try:
+        import requests
+
+        extra: tuple[type[BaseException], ...] = (requests.ConnectionError, requests.Timeout)
+    except ImportError:
+        extra = ()
+    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError, *extra))
 
 
 def review(
@@ -425,49 +548,74 @@ def review(
     max_bytes: int = MAX_SUBMISSION_BYTES,
     rate_limit: int = 5,
     window_hours: float = 24.0,
-    spot_check_n: int = 0,
+    spot_check_n: int = DEFAULT_SPOT_CHECK,
     regenerate: Regenerate | None = None,
     evaluate: Evaluate | None = None,
 ) -> list[Outcome]:
-    """Validate every open PR (oldest first): merge accepted ones, close rejected ones, comment on all."""
+    """Validate every open PR (oldest first): merge accepted ones, close rejected ones, comment on all.
+
+    The spot check is on by default (``spot_check_n`` pairs per direction, regenerated with the
+    harness on the CPU unless ``regenerate`` is given); ``spot_check_n=0`` turns it off.
+    A submission that breaks the review is rejected with the reason; only the reviewer's own
+    trouble (no network, the eval set's NLI model missing) leaves a PR pending.
+    """
     if spot_check_n > 0 and regenerate is None:
-        raise ValueError(
-            "spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.harness.regenerator)"
-        )
+        from lmolt_hub.leaderboard.harness import regenerator
+
+        regenerate = regenerator(device="cpu")
     api = _api(api)
     org = org or default_org()
     repo_id = repo_id or leaderboard_repo(org)
     main = _tree(api, repo_id, "main")
-    accepted = accepted_records(api, repo_id, main)
     history = sorted(
         (d for d in api.get_repo_discussions(repo_id, repo_type="dataset") if d.is_pull_request),
         key=lambda d: d.num,
     )
+    ctx = _Context(
+        org, main, accepted_records(api, repo_id, main), history,
+        _reviewers(api, repo_id) | ({_whoami(api)} - {None}),
+        max_bytes, rate_limit, window_hours, spot_check_n, regenerate, evaluate,
+    )  # fmt: skip
     outcomes = []
     for pr in [d for d in history if d.status == "open"]:
-        try:
-            outcome = review_one(
-                api, repo_id, pr, org=org, main=main, accepted=accepted, history=history, max_bytes=max_bytes,
-                rate_limit=rate_limit, window_hours=window_hours, spot_check_n=spot_check_n,
-                regenerate=regenerate, evaluate=evaluate,
-            )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
-            # Not the submitter's fault (network, a bug, a full disk): leave the PR open, uncommented,
-            # so the next review retries it.
-            log.exception("review of PR #%s failed", pr.num)
-            outcome = Outcome(pr_num=pr.num, state="pending", reason=f"review failed, will retry: {exc!r}")
+        outcome = _review_safely(api, repo_id, pr, ctx)
         outcomes.append(outcome)
         if outcome.state == "verified":
-            main = _tree(api, repo_id, "main")
+            ctx.main = _tree(api, repo_id, "main")
     return outcomes
+
+
+def _review_safely(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
+    """One PR's review; whatever it raises ends as an outcome, so the next PR is reviewed."""
+    try:
+        return _review(api, repo_id, pr, ctx)
+    except ReviewerSetupError as exc:
+        log.warning("PR #%s stays pending: %s", pr.num, exc)
+        return Outcome(pr_num=pr.num, state="pending", reason=f"reviewer cannot run: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+        if _network_error(exc):  # the reviewer's connection, not the submission: retried next time
+            log.warning("PR #%s stays pending (network): %s", pr.num, exc)
+            return Outcome(pr_num=pr.num, state="pending", reason=f"review failed, will retry: {exc!r}")
+        log.exception("review of PR #%s failed", pr.num)
+        reason = f"the review could not process this submission ({type(exc).__name__}: {str(exc)[:300]})"
+        try:
+            return _reject(api, repo_id, pr.num, reason)
+        except Exception:  # noqa: BLE001 - could not even comment: leave it for the next run
+            return Outcome(pr_num=pr.num, state="pending", reason=f"review failed, will retry: {exc!r}")
 
 
 # --------------------------------------------------------------------------- status
 
 
-def _pr_comments(api: Any, repo_id: str, num: int) -> list[str]:
+def _pr_comments(api: Any, repo_id: str, num: int, reviewers: set[str] | None = None) -> list[str]:
+    """Comment texts of PR ``num``; with ``reviewers``, only theirs (others' carry no status)."""
     details = api.get_discussion_details(repo_id, num, repo_type="dataset")
-    return [getattr(e, "content", "") or "" for e in details.events if getattr(e, "type", "") == "comment"]
+    return [
+        getattr(e, "content", "") or ""
+        for e in details.events
+        if getattr(e, "type", "") == "comment"
+        and (reviewers is None or getattr(e, "author", None) in reviewers)
+    ]
 
 
 def _last_review(comments: list[str]) -> tuple[str | None, str]:
@@ -483,11 +631,12 @@ def status(repo_id: str | None = None, api: Any = None) -> list[dict[str, Any]]:
     """Every submission PR with its state (pending, running, verified, rejected) and reason."""
     api = _api(api)
     repo_id = repo_id or leaderboard_repo()
+    reviewers = _reviewers(api, repo_id)
     rows = []
     for d in sorted(api.get_repo_discussions(repo_id, repo_type="dataset"), key=lambda d: d.num):
         if not d.is_pull_request:
             continue
-        review_state, reason = _last_review(_pr_comments(api, repo_id, d.num))
+        review_state, reason = _last_review(_pr_comments(api, repo_id, d.num, reviewers))
         if d.status == "merged":
             state = "verified"
         elif d.status == "closed":

@@ -1,25 +1,30 @@
 """Validation of a leaderboard submission (a results file + its samples, or an evaluation request).
 
-Every check raises :class:`SubmissionError` with a reason a submitter can act
-on; the reviewer posts that reason as the PR comment. The checks, in order:
+Trust model: the submission is data, never configuration. The reviewer reads the scoring options
+(NLI model and revision, FCD and fingerprint conventions, FCD reference statistics, hallucination,
+bootstrap settings, the split) from the eval set's pinned configuration
+(``lmolt_hub.evaluation.metric_config.load_metric_config``) and recomputes every reported number
+from the submitted outputs. ``metric_options`` in a results file is ignored.
 
-1. size (before anything is read), strict JSON (no NaN/Infinity), the results
-   schema (``lmolt_hub.results.validate_results``);
-2. versions: the template and metric-code versions are the installed ones (so
-   the metrics can be recomputed exactly);
-3. the model: exists on the Hub at that revision, loads without remote code,
-   its card declares a licence; an adapter's base model exists;
-4. the eval set is ours (``<org>/lmolt-eval-3k``) at an existing revision;
-5. samples: one file per direction, each matching the eval set row for row by
-   id and by a hash of (source, reference), in any order, none missing or extra;
-6. metrics recomputed from the submitted outputs with ``lmolt_hub.metrics.score``
-   equal the submitted values;
-7. (optional) spot check: a random subset regenerated greedily with the
-   harness must match the submitted raw outputs exactly.
+Every check raises :class:`SubmissionError` with a reason a submitter can act on; the reviewer
+posts that reason as the PR comment. The checks, in order:
 
-Duplicates and the per-namespace rate limit depend on the other submissions
-and are checked by the reviewer (``submissions.review``) with
-:func:`check_duplicate` and :func:`check_rate_limit`.
+1. size (before anything is read), strict JSON (no NaN/Infinity), nothing "not computed", the
+   results schema (``lmolt_hub.results.validate_results``);
+2. versions: the template and metric-code versions are the installed ones;
+3. the model: exists on the Hub at that revision (resolved to a commit sha), its config files are
+   JSON, it loads without remote code and without pickle weights, its card declares a licence;
+   an adapter's base model exists;
+4. the eval set is ours (``<org>/lmolt-eval-3k``) at an existing revision, the whole pinned split;
+5. samples: one file per direction, each matching the eval set row for row by id and by a hash of
+   (source, reference), in any order, none missing or extra;
+6. "re-scored": points, confidence intervals (the eval set's bootstrap settings) and hallucination
+   values recomputed from the submitted outputs equal the submitted ones;
+7. "reproduced" (spot check, on by default in the reviewer): ``n`` random pairs per direction are
+   regenerated greedily with the submitted model at its sha and must equal the submitted outputs.
+
+Duplicates and the per-author rate limit depend on the other submissions and are checked by the
+reviewer (``submissions.review``) with :func:`check_duplicate` and :func:`check_rate_limit`.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmolt_hub.leaderboard.records import Record, verified_record
 from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import source_target
+
+if TYPE_CHECKING:
+    from lmolt_hub.evaluation.metric_config import MetricConfig
 
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024  # a full 3k-pair submission is a few MB
 RESULTS_FILE = "results.json"
@@ -44,10 +52,23 @@ REQUEST_FILE = "request.json"
 # Metric values are floats computed by the same code; allow only rounding noise.
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
+DEFAULT_SPOT_CHECK = 3  # pairs regenerated per direction by default
+RESCORED, REPRODUCED = "re-scored", "reproduced"  # the two verification statuses
+# Spot-check regeneration: what a submission may ask the reviewer's machine to do.
+MAX_SPOT_NEW_TOKENS = 1024
+MAX_SPOT_BEAMS = 4
+SPOT_DTYPES = ("default", "auto", "float32", "bfloat16", "float16")
+SAFE_WEIGHTS = (".safetensors",)
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 class SubmissionError(ValueError):
     """A submission is refused; ``str(err)`` is the reason shown to the submitter."""
+
+
+class ReviewerSetupError(RuntimeError):
+    """The reviewer itself cannot work (e.g. the eval set's NLI model is unavailable): not the
+    submitter's fault, so the PR stays pending with this reason."""
 
 
 @dataclass
@@ -105,10 +126,34 @@ def _finite(obj: Any, path: str = "") -> None:
         raise SubmissionError(f"{path} is not a finite number")
 
 
+def _not_computed(obj: Any, path: str = "") -> list[str]:
+    """Paths of values the harness marked "not computed: <reason>" (and the reasons)."""
+    if isinstance(obj, dict):
+        return [x for k, v in obj.items() for x in _not_computed(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(obj, list):
+        return [x for i, v in enumerate(obj) for x in _not_computed(v, f"{path}[{i}]")]
+    if isinstance(obj, str) and obj.lower().startswith("not computed"):
+        return [f"{path} ({obj})"]
+    return []
+
+
+def check_complete(results: Any) -> None:
+    """A result with metrics "not computed" (e.g. no NLI model at hand) is incomplete: refused."""
+    if not isinstance(results, dict):
+        return
+    missing = _not_computed({k: v for k, v in results.items() if k not in ("command", "warnings")})
+    if missing:
+        raise SubmissionError(
+            f"incomplete results: {'; '.join(missing[:3])}; re-run the harness where the eval set's "
+            "NLI model can be loaded (it scores every metric), then submit"
+        )
+
+
 def load_results(path: Path) -> dict[str, Any]:
     from lmolt_hub.results import ResultsValidationError, validate_results
 
     obj = strict_json(path.read_bytes(), RESULTS_FILE)
+    check_complete(obj)
     try:
         validate_results(obj)
     except ResultsValidationError as exc:
@@ -160,32 +205,54 @@ def _check_loads(model_id: str, revision: str) -> None:
 
     try:
         AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=False)
-    except (ValueError, OSError, KeyError) as exc:
-        raise SubmissionError(f"model {model_id} does not load without remote code: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile config.json makes transformers raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SubmissionError(f"model {model_id} does not load without remote code: {first}") from None
+
+
+def _repo_json(api: Any, model_id: str, name: str, revision: str, max_bytes: int = 1024 * 1024) -> dict:
+    """A small JSON file of the model repo, strictly parsed; any problem is the submitter's."""
+    path = Path(api.hf_hub_download(model_id, name, revision=revision))
+    if path.stat().st_size > max_bytes:
+        raise SubmissionError(f"model {model_id}: {name} is over {max_bytes:,} bytes")
+    obj = strict_json(path.read_bytes(), f"model {model_id}: {name}")
+    if not isinstance(obj, dict):
+        raise SubmissionError(f"model {model_id}: {name} is not a JSON object")
+    return obj
+
+
+def _check_weights(model_id: str, names: list[str]) -> None:
+    """The reviewer loads only safetensors: a model with pickle weights alone is refused up front."""
+    weights = [n for n in names if n.endswith(SAFE_WEIGHTS + PICKLE_WEIGHTS) and "training_args" not in n]
+    if weights and not any(n.endswith(SAFE_WEIGHTS) for n in weights):
+        raise SubmissionError(
+            f"model {model_id} has only pickle weights ({', '.join(sorted(weights)[:3])}); the reviewer "
+            "never loads pickles (they can run code): push safetensors (save_pretrained does by default)"
+        )
 
 
 def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
-    """Existence at ``revision``, no remote code, a licence, and an adapter's base. Returns facts."""
+    """Existence at ``revision`` (-> its commit sha), no remote code, no pickle-only weights, a
+    licence, and an adapter's base. Returns facts (``sha``, ``license``, ``base_model``...)."""
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     try:
         info = api.model_info(model_id, revision=revision)
     except (HfHubHTTPError, HFValidationError) as exc:
         raise SubmissionError(
-            f"model {model_id} not found at revision {revision} on the Hub ({exc})"
+            f"model {model_id} not found at revision {revision} on the Hub ({_first_line(exc)})"
         ) from None
     names = [s.rfilename for s in info.siblings or []]
     if any(n.endswith(".py") for n in names):
         raise SubmissionError(
             f"model {model_id} ships Python files: models needing remote code are not accepted"
         )
-    facts: dict[str, Any] = {"sha": info.sha}
+    sha = info.sha
+    facts: dict[str, Any] = {"sha": sha}
     if "adapter_config.json" in names:
-        cfg = json.loads(
-            Path(api.hf_hub_download(model_id, "adapter_config.json", revision=revision)).read_text()
-        )
+        cfg = _repo_json(api, model_id, "adapter_config.json", sha)
         base = cfg.get("base_model_name_or_path")
-        if not base:
+        if not base or not isinstance(base, str):
             raise SubmissionError(f"adapter {model_id} does not name its base model")
         try:
             base_info = api.model_info(base)
@@ -198,13 +265,14 @@ def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
         facts["base_model"] = base
         facts["base_sha"] = base_info.sha
     elif "config.json" in names:
-        cfg = json.loads(Path(api.hf_hub_download(model_id, "config.json", revision=revision)).read_text())
+        cfg = _repo_json(api, model_id, "config.json", sha)
         if cfg.get("auto_map"):
             raise SubmissionError(f"model {model_id} needs remote code (config.json has auto_map)")
-        _check_loads(model_id, revision)
+        _check_loads(model_id, sha)
     else:
         raise SubmissionError(f"model {model_id}@{revision} has neither config.json nor adapter_config.json")
-    license_ = _card_license(api, model_id, revision, info)
+    _check_weights(model_id, names)
+    license_ = _card_license(api, model_id, sha, info)
     if not license_:
         raise SubmissionError(
             f"model {model_id}: its card declares no licence (add `license:` to the README)"
@@ -213,10 +281,18 @@ def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
     return facts
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 # --------------------------------------------------------------------------- the eval set
 
 
-def check_eval_dataset(results: dict[str, Any], org: str) -> tuple[str, str]:
+def check_eval_dataset(results: dict[str, Any], org: str, api: Any = None) -> MetricConfig:
+    """The eval set's pinned configuration at the submitted revision; refuses other sets and slices."""
+    from lmolt_hub.evaluation.metric_config import MetricConfigError, load_metric_config
+
     ours = f"{org}/{EVAL_DATASET}"
     eval_ds = results["eval_dataset"]
     if eval_ds.get("id") != ours:
@@ -226,7 +302,19 @@ def check_eval_dataset(results: dict[str, Any], org: str) -> tuple[str, str]:
     revision = eval_ds.get("sha") or eval_ds.get("revision")
     if not revision:
         raise SubmissionError("results must name the eval set revision (eval_dataset.revision)")
-    return ours, revision
+    try:
+        cfg = load_metric_config(ours, revision, api=api)
+    except MetricConfigError as exc:
+        raise SubmissionError(str(exc)) from None
+    if eval_ds.get("sha") and eval_ds["sha"] != cfg.eval_revision:
+        raise SubmissionError(f"eval_dataset.sha {eval_ds['sha']} is not a commit of {ours}")
+    split, limit = eval_ds.get("split"), eval_ds.get("limit")
+    if (split is not None and split != cfg.split) or limit is not None:
+        raise SubmissionError(
+            f"results cover eval_dataset split {split!r} with limit {limit!r}; the leaderboard scores the "
+            f"whole split {cfg.split!r} (run the harness without --limit or --split)"
+        )
+    return cfg
 
 
 def load_eval_set(repo_id: str, revision: str, split: str | None = None) -> Any:
@@ -307,77 +395,134 @@ def check_samples(
     return ordered
 
 
-def _same(a: float | None, b: float | None) -> bool:
-    if a is None or b is None or (isinstance(b, float) and math.isnan(b)):
-        return (a is None or (isinstance(a, float) and math.isnan(a))) and (
-            b is None or (isinstance(b, float) and math.isnan(b))
-        )
+def _same(a: Any, b: Any) -> bool:
+    """Equal up to rounding noise; None and NaN are the same "no value"."""
+    if isinstance(a, list) or isinstance(b, list):
+        return (
+            isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        )  # fmt: skip
+    missing_a = a is None or (isinstance(a, float) and math.isnan(a))
+    missing_b = b is None or (isinstance(b, float) and math.isnan(b))
+    if missing_a or missing_b:
+        return missing_a and missing_b
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)):
+        return a == b
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def _score_options(results: dict[str, Any], direction: str) -> tuple[dict[str, Any], bool]:
-    """(options for ``score``, hallucination flag) as the harness recorded them in ``metric_options``."""
-    recorded = results.get("metric_options") or {}
-    hallucination = bool(recorded.get("hallucination", True))
-    if "by_direction" in recorded:
-        options = dict((recorded.get("by_direction") or {}).get(direction) or {})
-    else:
-        options = {k: v for k, v in recorded.items() if k != "hallucination"}
-    return {k: v for k, v in options.items() if v is not None}, hallucination
-
-
-def _compare(block: str, direction: str, submitted: dict[str, Any], recomputed: dict[str, Any]) -> None:
+def _compare(block: str, direction: str, submitted: Any, recomputed: dict[str, Any]) -> None:
+    """``submitted`` must hold exactly the recomputed values (nothing missing, nothing added)."""
+    if not isinstance(submitted, dict):
+        raise SubmissionError(f"{block}.{direction} must be an object of metric values")
     for name, value in sorted(recomputed.items()):
         if name not in submitted:
-            raise SubmissionError(f"{block}.{direction} lacks {name!r}, which the harness computes")
+            raise SubmissionError(
+                f"{block}.{direction} lacks {name!r}, which the eval set's configuration computes"
+            )
         if not _same(submitted[name], value):
             raise SubmissionError(
                 f"{block}.{direction}.{name} = {submitted[name]!r}, but recomputing it from the "
                 f"submitted outputs gives {value!r}"
             )
+    extra = sorted(set(submitted) - set(recomputed))
+    if extra:
+        raise SubmissionError(f"{block}.{direction} has values the reviewer does not compute: {extra}")
+
+
+def _check_bootstrap(results: dict[str, Any], cfg: MetricConfig) -> None:
+    boot = results.get("bootstrap") or {}
+    wanted = {"n_resamples": cfg.bootstrap_resamples, "seed": cfg.bootstrap_seed}
+    got = {k: boot.get(k) for k in wanted}
+    if got != wanted:
+        raise SubmissionError(
+            f"bootstrap settings {got} differ from the eval set's {wanted}; re-run the harness with its "
+            "defaults (it reads them from the eval set)"
+        )
 
 
 def check_metrics(
-    results: dict[str, Any],
-    samples: dict[str, list[dict[str, Any]]],
-    fcd_stats: Callable[[list[str]], Any] | None = None,
-) -> None:
-    """Recompute every metric from the submitted outputs; all must equal the submitted values.
+    results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], cfg: MetricConfig, api: Any = None
+) -> dict[str, Any]:
+    """ "Re-scored": recompute points, CIs and hallucination values from the submitted outputs with
+    the eval set's pinned options (never the submission's); all must equal the submitted values.
 
-    Uses the harness's own scoring layer (``lmolt_hub.evaluation.scoring.score_direction`` over
-    ``lmolt_hub.metrics.score``) with the options the submission recorded; for L->M the FCD
-    reference statistics come from the eval set (``fcd_stats``), exactly as the harness gets them.
+    Returns what was recomputed (direction -> corpus metrics), for the verification record.
     """
     from lmolt_hub.evaluation.scoring import score_direction
 
+    _check_bootstrap(results, cfg)
+    missing = [d for d in ("smiles2caption", "caption2smiles") if d not in samples]
+    if missing:
+        raise SubmissionError(f"results must cover both directions; missing {missing}")
+    recomputed: dict[str, Any] = {}
     for direction, rows in samples.items():
-        options, hallucination = _score_options(results, direction)
+        options = cfg.score_options(direction)
         references = [r["reference"] for r in rows]
-        if direction == "caption2smiles" and fcd_stats is not None:
-            stats = fcd_stats(references)
+        if direction == "caption2smiles" and cfg.fcd:
+            stats = _fcd_stats(cfg, api)
             if stats is not None:
                 options["fcd_reference_stats"] = stats
         try:
             scores = score_direction(
                 direction, [r["output"] for r in rows], references, options=options,
-                hallucination=hallucination, bootstrap_resamples=0,
+                hallucination=cfg.hallucination, bootstrap_resamples=cfg.bootstrap_resamples,
+                seed=cfg.bootstrap_seed,
             )  # fmt: skip
-        except ValueError as exc:
-            raise SubmissionError(f"metric options of {direction} cannot be reproduced: {exc}") from None
+        except OSError as exc:  # the NLI model (or another resource) the eval set names is missing here
+            msg = f"cannot re-score with the eval set's configuration: {_first_line(exc)}"
+            raise ReviewerSetupError(msg) from None
+        if getattr(scores, "not_computed", None):
+            raise ReviewerSetupError(f"cannot re-score {direction}: {scores.not_computed}")
         reported = results["results"].get(direction, {})
-        unknown = sorted(set(reported) - set(scores.corpus))
-        if unknown:
-            raise SubmissionError(f"results.{direction} has metrics the harness does not compute: {unknown}")
         _compare("results", direction, reported, scores.corpus)
+        _compare("hallucination", direction, (results.get("hallucination") or {}).get(direction) or {},
+                 scores.hallucination if cfg.hallucination else {})  # fmt: skip
         _compare(
-            "hallucination", direction, results["hallucination"].get(direction) or {}, scores.hallucination
-        )
+            "confidence_intervals", direction,
+            (results.get("confidence_intervals") or {}).get(direction) or {}, scores.confidence_intervals,
+        )  # fmt: skip
+        recomputed[direction] = scores.corpus
+    return recomputed
+
+
+def _fcd_stats(cfg: MetricConfig, api: Any):
+    from lmolt_hub.evaluation.metric_config import MetricConfigError
+
+    try:
+        return cfg.fcd_reference_stats(api)
+    except (MetricConfigError, ValueError) as exc:
+        raise ReviewerSetupError(f"eval set FCD statistics unusable: {_first_line(exc)}") from None
 
 
 # --------------------------------------------------------------------------- spot check
 
 # (results document, direction, sample rows) -> the harness's cleaned outputs, one per row.
+# The reviewer passes a copy of the results whose model.sha is the validated commit.
 Regenerate = Callable[[dict[str, Any], str, list[dict[str, Any]]], list[str]]
+
+
+def spot_check_settings(results: dict[str, Any]) -> dict[str, Any]:
+    """Generation settings a spot check may use, checked against the reviewer's bounds."""
+    params = dict((results.get("generation") or {}).get("params") or {})
+    if params.get("do_sample"):
+        raise SubmissionError("spot check needs greedy outputs, but the submission sampled (do_sample=true)")
+    new_tokens, beams = params.get("max_new_tokens", 512), params.get("num_beams", 1)
+    if not isinstance(new_tokens, int) or not 1 <= new_tokens <= MAX_SPOT_NEW_TOKENS:
+        raise SubmissionError(f"generation max_new_tokens {new_tokens!r} is outside 1..{MAX_SPOT_NEW_TOKENS}")
+    if not isinstance(beams, int) or not 1 <= beams <= MAX_SPOT_BEAMS:
+        raise SubmissionError(f"generation num_beams {beams!r} is outside 1..{MAX_SPOT_BEAMS}")
+    model = results["model"]
+    dtype = model.get("dtype") or "default"
+    if dtype not in SPOT_DTYPES:
+        raise SubmissionError(f"model dtype {dtype!r} is not one of {SPOT_DTYPES}")
+    from lmolt_hub.evaluation.tasks import PROMPT_FORMATS
+
+    prompt_format = results.get("prompt_format") or "auto"
+    if prompt_format not in PROMPT_FORMATS:
+        raise SubmissionError(f"prompt_format {prompt_format!r} is not one of {PROMPT_FORMATS}")
+    return {"params": params, "dtype": dtype, "prompt_format": prompt_format,
+            "load_in_4bit": bool(model.get("load_in_4bit"))}  # fmt: skip
 
 
 def spot_check(
@@ -386,22 +531,31 @@ def spot_check(
     regenerate: Regenerate,
     n: int,
     seed: int,
+    model_sha: str | None = None,
 ) -> dict[str, Any]:
-    """Regenerate ``n`` random pairs per direction; every output must equal the submitted one exactly."""
-    params = (results.get("generation") or {}).get("params") or {}
-    if params.get("do_sample"):
-        raise SubmissionError("spot check needs greedy outputs, but the submission sampled (do_sample=true)")
+    """ "Reproduced": regenerate ``n`` random pairs per direction with the submitted model at its
+    validated sha; every output must equal the submitted one exactly."""
+    spot_check_settings(results)
+    pinned = {**results, "model": {**results["model"], "sha": model_sha or results["model"].get("sha")}}
     rng = random.Random(seed)
     checked: dict[str, list[str]] = {}
     for direction, rows in sorted(samples.items()):
         chosen = sorted(rng.sample(range(len(rows)), min(n, len(rows))))
         picked = [rows[i] for i in chosen]
-        outputs = regenerate(results, direction, picked)
+        try:
+            outputs = regenerate(pinned, direction, picked)
+        except SubmissionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the submitted model could not be run
+            raise SubmissionError(
+                f"spot check: the model could not be run to regenerate outputs ({type(exc).__name__}: "
+                f"{_first_line(exc)})"
+            ) from None
         for row, output in zip(picked, outputs, strict=True):
             if output != row["output"]:
                 raise SubmissionError(
-                    f"spot check failed: regenerating sample {row['id']} ({direction}) gave {output!r}, "
-                    f"the submission has {row['output']!r}"
+                    f"spot check failed: regenerating sample {row['id']} ({direction}) gave {output[:200]!r}, "
+                    f"the submission has {row['output'][:200]!r}"
                 )
         checked[direction] = [str(r["id"]) for r in picked]
     return {"n_per_direction": n, "seed": seed, "ids": checked, "matched": True}
@@ -411,6 +565,7 @@ def spot_check(
 
 
 def check_duplicate(record: Record, accepted: Sequence[Record]) -> None:
+    """Same key (model at its commit sha, eval set sha, versions) as an accepted record: refused."""
     for other in accepted:
         if other.key() == record.key():
             raise SubmissionError(
@@ -421,19 +576,24 @@ def check_duplicate(record: Record, accepted: Sequence[Record]) -> None:
 
 
 def check_rate_limit(
-    namespace: str, this_time: _dt.datetime, earlier: Sequence[_dt.datetime], limit: int, window_hours: float
+    who: str, this_time: _dt.datetime, earlier: Sequence[_dt.datetime], limit: int, window_hours: float
 ) -> None:
-    """At most ``limit`` submissions per namespace within ``window_hours`` (counting this one)."""
+    """At most ``limit`` submissions per PR author (``who``) within ``window_hours`` (counting this one)."""
     start = this_time - _dt.timedelta(hours=window_hours)
     recent = [t for t in earlier if start <= t <= this_time]
     if len(recent) + 1 > limit:
         raise SubmissionError(
-            f"rate limit: namespace {namespace!r} already has {len(recent)} submission(s) in the last "
+            f"rate limit: {who!r} already opened {len(recent)} submission(s) in the last "
             f"{window_hours:g} h (limit {limit}); try again later"
         )
 
 
 # --------------------------------------------------------------------------- the whole submission
+
+
+def results_sha256(data: bytes) -> str:
+    """The hash that binds a verification record to the exact results.json bytes it verified."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def validate_results_submission(
@@ -451,8 +611,9 @@ def validate_results_submission(
     path = directory / RESULTS_FILE
     if not path.is_file():
         raise SubmissionError(f"the submission has no {RESULTS_FILE}")
+    raw = path.read_bytes()
     results = load_results(path)
-    checks = ["size", "json", "schema"]
+    checks = ["size", "json", "complete", "schema"]
     check_versions(results)
     checks.append("versions")
     model = results["model"]
@@ -460,20 +621,34 @@ def validate_results_submission(
     if model.get("sha") and facts["sha"] != model["sha"]:
         raise SubmissionError(f"model {model['id']}: revision {model['sha']} resolves to {facts['sha']}")
     checks.append("model")
-    repo_id, revision = check_eval_dataset(results, org)
-    eval_set = load_eval_set(repo_id, revision, results["eval_dataset"].get("split"))
+    cfg = check_eval_dataset(results, org, api)
+    eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split)
     checks.append("eval_set")
-    samples = check_samples(directory, results, eval_set.rows, f"{repo_id}@{(eval_set.sha or revision)[:12]}")
+    samples = check_samples(directory, results, eval_set.rows, f"{cfg.eval_dataset}@{cfg.eval_revision[:12]}")
     checks.append("samples")
-    check_metrics(results, samples, eval_set.fcd_stats)
+    check_metrics(results, samples, cfg, api)
     checks.append("metrics")
-    verification: dict[str, Any] = {"checks": checks, "license": facts["license"], "spot_check": None}
+    statuses = [RESCORED]
+    verification: dict[str, Any] = {
+        "results_sha256": results_sha256(raw),
+        "statuses": statuses,
+        "checks": checks,
+        "license": facts["license"],
+        "model_sha": facts["sha"],
+        "eval_revision": cfg.eval_revision,
+        "metric_config": cfg.to_dict(),
+        "spot_check": None,
+    }
     if spot_check_n > 0:
         if regenerate is None:  # the reviewer's set-up, not the submitter's fault
             raise ValueError("spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.harness)")
-        verification["spot_check"] = spot_check(results, samples, regenerate, spot_check_n, seed)
+        verification["spot_check"] = spot_check(
+            results, samples, regenerate, spot_check_n, seed, facts["sha"]
+        )
         checks.append("spot_check")
+        statuses.append(REPRODUCED)
     record = verified_record(results, verification=verification)
+    record.revision, record.eval_revision = facts["sha"], cfg.eval_revision  # shas: one model, one row
     return Verdict(record=record, results=results, checks=checks, verification=verification)
 
 

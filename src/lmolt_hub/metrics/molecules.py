@@ -37,6 +37,36 @@ import numpy as np
 
 FINGERPRINT_CONVENTIONS = ("lpm24", "molt5")
 MORGAN_RADIUS = 2
+REFERENCES_CACHE_FORMAT = 2  # JSON (format 1 was a pickle: never read)
+
+
+def max_smiles_chars() -> int:
+    """Longest SMILES handed to RDKit; longer strings count as unparsable, without calling RDKit.
+
+    RDKit's SMILES writer recurses once per atom of a chain and segfaults on the C stack (measured
+    with RDKit 2026.9: a 19,000-atom chain crashes with an 8 MB stack, 5,000 with 2 MB, 3,000 with
+    1 MB), which would kill the harness or the leaderboard reviewer. 4,096 characters is 2.5x the
+    longest ChEBI-20 molecule (1,598) and below the crash point for stacks of 2 MB and more (threads
+    get 2 MB when the stack is unlimited); smaller stack limits lower the cap in proportion.
+    """
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    if soft == resource.RLIM_INFINITY or soft >= 2 * 1024 * 1024:
+        return 4096
+    return max(256, soft // 1024)  # ~1 character per KiB: a 4x margin under the measured crash
+
+
+MAX_SMILES_CHARS = max_smiles_chars()
+
+
+def parse_smiles(smiles: str):
+    """``Chem.MolFromSmiles`` behind the length guard (:func:`max_smiles_chars`); None if too long."""
+    from rdkit import Chem
+
+    if len(smiles) > MAX_SMILES_CHARS:
+        return None
+    return Chem.MolFromSmiles(smiles)
 
 
 def _quiet_rdkit() -> None:
@@ -64,11 +94,9 @@ class MoleculeCache:
 
     def mol(self, smiles: str):
         if smiles not in self._mols:
-            from rdkit import Chem
-
             if len(self._mols) >= self.max_items:
                 self._mols.clear()
-            self._mols[smiles] = Chem.MolFromSmiles(smiles)
+            self._mols[smiles] = parse_smiles(smiles)
         return self._mols[smiles]
 
     def inchi(self, smiles: str) -> str | None:
@@ -87,7 +115,8 @@ class MoleculeCache:
 
         RDKit holds the GIL in these calls (threads do not help), so large batches go to forked
         worker processes that parse each string themselves and send back InChI and fingerprints
-        (both pickle losslessly); small batches, and platforms without fork, run here.
+        (through multiprocessing's pipe, never a file); small batches, and platforms without fork,
+        run here.
         """
         todo = [s for s in dict.fromkeys(smiles) if s not in self._fps or s not in self._inchi]
         if not todo:
@@ -110,29 +139,49 @@ class MoleculeCache:
             self._fps[s] = fps
 
     def save_references(self, references: list[str], path: Path) -> None:
-        """Persist InChI and fingerprints of ``references`` (an evaluation set is scored many times)."""
-        import pickle
+        """Persist InChI and fingerprints of ``references`` (an evaluation set is scored many times).
+
+        JSON with RDKit's own binary fingerprint encoding in base64: reading it back runs no code
+        (a pickle cache could be planted to execute code in whoever scores next).
+        """
+        import base64
+        import json
 
         rows = {}
         for r in dict.fromkeys(references):
             fps = self.fingerprints(r)
-            rows[r] = (self.inchi(r), fps)  # RDKit fingerprints pickle losslessly
+            enc = None if fps is None else [base64.b64encode(fp.ToBinary()).decode() for fp in fps]
+            rows[r] = [self.inchi(r), enc]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump({"format": 1, "rows": rows}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_text(json.dumps({"format": REFERENCES_CACHE_FORMAT, "rows": rows}), encoding="utf-8")
         tmp.replace(path)
 
     def load_references(self, path: Path) -> bool:
         """Seed the memo from ``save_references``; False if the file is missing or unreadable."""
-        import pickle
+        import base64
+        import json
+
+        from rdkit import DataStructs
 
         try:
-            with open(path, "rb") as f:
-                rows = pickle.load(f)["rows"]
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if doc.get("format") != REFERENCES_CACHE_FORMAT:
+                return False
+            loaded = {}
+            for smiles, (inchi, enc) in doc["rows"].items():
+                fps = None
+                if enc is not None:
+                    maccs, rdk, morgan = (base64.b64decode(e) for e in enc)
+                    fps = (
+                        DataStructs.ExplicitBitVect(maccs),
+                        DataStructs.ExplicitBitVect(rdk),
+                        DataStructs.ULongSparseIntVect(morgan),
+                    )
+                loaded[str(smiles)] = (inchi if isinstance(inchi, str) else None, fps)
         except Exception:  # noqa: BLE001 - a cache: a damaged file is recomputed
             return False
-        for smiles, (inchi, fps) in rows.items():
+        for smiles, (inchi, fps) in loaded.items():
             self._inchi[smiles] = inchi
             self._fps[smiles] = fps
         return True
@@ -150,7 +199,7 @@ def references_cache_path(references: list[str], cache_dir: Path | str | None = 
     for r in sorted(set(references)):
         h.update(r.encode("utf-8", "surrogatepass") + b"\n")
     base = Path(cache_dir) if cache_dir else default_cache_dir().parent / "molecules"
-    return base / f"references_{h.hexdigest()[:20]}.pkl"
+    return base / f"references_{h.hexdigest()[:20]}.json"
 
 
 def _describe(smiles: list[str], parse=None) -> list[tuple[str | None, tuple | None]]:
@@ -159,7 +208,7 @@ def _describe(smiles: list[str], parse=None) -> list[tuple[str | None, tuple | N
     from rdkit.Chem import MACCSkeys
 
     _quiet_rdkit()
-    parse = parse or Chem.MolFromSmiles
+    parse = parse or parse_smiles
     rdk, morgan = _rdkit_generator(), _morgan_generator()
     out = []
     for s in smiles:

@@ -123,7 +123,7 @@ def _table_path() -> Path:
     for name in REQUIRED:
         st = (wn_dir / name).stat()
         h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    name = f"lmolt_scibert_synonyms_{h.hexdigest()[:16]}.pkl"
+    name = f"lmolt_scibert_synonyms_{h.hexdigest()[:16]}.json"
     # beside the WordNet files it derives from (one build per install), else in the lmolt cache
     if os.access(wn_dir, os.W_OK):
         return wn_dir / name
@@ -162,9 +162,10 @@ def build_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
 
 
 def load_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
-    """The synonym table from the cache, built (and saved atomically) on first use; empty (METEOR then
-    asks WordNet itself, same result) when WordNet is not a plain folder."""
-    import pickle
+    """The synonym table from the cache (JSON: reading it runs no code), built (and saved atomically)
+    on first use; empty (METEOR then asks WordNet itself, same result) when WordNet is not a plain
+    folder."""
+    import json
 
     try:
         path = _table_path()
@@ -172,15 +173,14 @@ def load_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
         return {}
     if path.is_file():
         try:
-            with open(path, "rb") as f:
-                return pickle.load(f)
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return {str(w): tuple(tuple(str(x) for x in syn) for syn in syns) for w, syns in raw.items()}
         except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
             pass
     table = build_synonym_table()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(table, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.write_text(json.dumps(table), encoding="utf-8")
     tmp.replace(path)
     return table
 
