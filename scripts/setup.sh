@@ -21,9 +21,10 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -d .venv ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-# torch first and pinned, so nothing can pull a CUDA build.
-.venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e ".[all]"
+# The exact tested versions (constraints.txt; pyproject.toml has the compatible ranges). torch first,
+# so on the build machines nothing can pull a CUDA build in place of the local CPU wheel.
+.venv/bin/pip install -q -c constraints.txt torch
+.venv/bin/pip install -q -c constraints.txt -e ".[all]"
 .venv/bin/lmolt-hub setup-wordnet
 # The real Llama-2 vocabulary for the tokenizer tests (from llama-cpp-python's sdist on the package
 # index, ~75 MB once, 3 files kept in $LMOLT_CACHE/test-vocab); a failure only makes those tests skip.
