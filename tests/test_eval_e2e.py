@@ -231,6 +231,8 @@ def test_push_results_uploads_files_and_writes_model_index(hub, tiny_llama_dir):
     assert "README.md" not in api.list_repo_files("evalorg/e2e-base")
     prs = [d for d in api.get_repo_discussions("evalorg/e2e-base") if d.is_pull_request]
     assert prs and "evaluation results" in prs[-1].title
+    assert other["push"]["card_pr_num"] == prs[-1].num  # what --push-results prints
+    assert other["push"]["card_url"].endswith(f"/discussions/{prs[-1].num}")
 
 
 def _local_config(tmp, **kw) -> EvalConfig:
