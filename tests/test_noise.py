@@ -49,3 +49,14 @@ def test_quiet_hides_progress_bars(tiny_llama_dir):
     quiet = _stderr_of("from lmolt_hub.noise import disable_progress_bars; disable_progress_bars(); " + work, env)
     assert "it/s]" in loud or "%|" in loud  # the control: bars do show without --quiet
     assert "%|" not in quiet and "it/s]" not in quiet, quiet[-2000:]
+
+
+def test_local_hub_answers_telemetry_pings_without_a_warning(local_hub, caplog):
+    """huggingface_hub's send_telemetry HEADs /api/telemetry/<topic>: answered, not logged as a gap."""
+    import urllib.request
+
+    with caplog.at_level(logging.WARNING):
+        req = urllib.request.Request(f"{local_hub.url}/api/telemetry/examples/trl", method="HEAD")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+    assert not [r for r in caplog.records if "unsupported route" in r.getMessage()]

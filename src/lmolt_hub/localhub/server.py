@@ -484,6 +484,8 @@ class HubHandler(BaseHTTPRequestHandler):
         }
         if key in simple:
             return simple[key]()
+        if segs[:1] == ["telemetry"] and method in ("GET", "HEAD"):
+            return self._json({})  # huggingface_hub's usage pings (send_telemetry): accepted, dropped
         if not segs or segs[0] not in PLURAL:
             raise self._unsupported(method)
         repo_type = PLURAL[segs[0]]
