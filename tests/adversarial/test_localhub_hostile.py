@@ -257,6 +257,18 @@ def test_malformed_ndjson_values_are_400(api, hub):
     assert [c.title for c in api.list_repo_commits(repo)] == ["initial commit"]
 
 
+def test_deeply_nested_json_bodies_are_400(api, hub):
+    repo = _repo(api, "deep")
+    deep = b"[" * 50_000 + b"]" * 50_000
+    for path in (
+        "/api/repos/create",
+        f"/api/models/{repo}/paths-info/main",
+        f"/api/models/{repo}/discussions",
+    ):
+        resp, data = _request(hub, "POST", path, deep, {**AUTH, "Content-Type": "application/json"})
+        assert resp.status == 400 and json.loads(data)["error"], (path, resp.status)
+
+
 def test_base64_with_trailing_junk_is_400(api, hub):
     repo = _repo(api, "b64")
     for content in ("eA==junk!", "eA==\n", "e A==", "eA=", "!!!!"):

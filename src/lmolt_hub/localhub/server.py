@@ -394,8 +394,8 @@ class HubHandler(BaseHTTPRequestHandler):
             return {}
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise HubError(400, f"Body is not valid JSON: {e}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise HubError(400, f"Body is not valid JSON: {str(e)[:200]}") from None
         if not isinstance(obj, dict):
             raise HubError(400, "Body must be a JSON object")
         return obj
@@ -405,8 +405,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if "json" in (self.headers.get("Content-Type") or ""):
             try:
                 obj = json.loads(raw or b"{}")
-            except json.JSONDecodeError as e:
-                raise HubError(400, f"Body is not valid JSON: {e}") from None
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+                raise HubError(400, f"Body is not valid JSON: {str(e)[:200]}") from None
             if not isinstance(obj, dict):
                 raise HubError(400, "Body must be a JSON object")
             return {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in obj.items()}
@@ -952,6 +952,7 @@ class HubHandler(BaseHTTPRequestHandler):
         st.validate_revision(revision)
         create_pr = self.query.get("create_pr", ["0"])[-1] in ("1", "true", "True")
         user = self._check_commit_target(repo_type, repo_id, revision, create_pr)
+        self._check_length(self.cfg.max_body)
         header: dict = {}
         ops: list[tuple[str, str, st.FileEntry | None]] = []
         for line in self.body.lines(self.cfg.max_body):
