@@ -15,6 +15,30 @@ from lmolt_hub.merging.config import MergeConfigError
 TEMPLATE = "model_merge.md.j2"
 
 
+def parent_licenses(parents) -> list[str | None]:
+    """The licence each parent's card declares (for base+adapter, the adapter's card); None if none."""
+    from lmolt_hub.cards import parse_card
+
+    out: list[str | None] = []
+    for parent in parents:
+        folder = parent.adapter.local_path if parent.adapter is not None else parent.local_path
+        readme = Path(folder) / "README.md"
+        meta = parse_card(readme.read_text(encoding="utf-8"))[0] if readme.is_file() else {}
+        value = meta.get("license") if isinstance(meta, dict) else None
+        out.append(str(value) if value else None)
+    return out
+
+
+def license_fields(licenses: list[str | None]) -> dict[str, Any]:
+    """Card ``license`` of a merge: its parents' one licence; ``other`` naming them if they differ."""
+    known = sorted({lic for lic in licenses if lic})
+    if len(known) == 1:
+        return {"license": known[0]}
+    if known:
+        return {"license": "other", "license_name": "-and-".join(known)}
+    return {}
+
+
 def card_data(meta: dict[str, Any], name: str) -> dict[str, Any]:
     """Front matter: Hub-standard fields plus an ``lmolt`` block that `lmolt-hub lineage` reads."""
     hub_parents = []
@@ -23,6 +47,7 @@ def card_data(meta: dict[str, Any], name: str) -> dict[str, Any]:
         if pid and not Path(pid).is_absolute() and "://" not in pid and pid not in hub_parents:
             hub_parents.append(pid)
     data: dict[str, Any] = {
+        **license_fields(meta.get("parent_licenses") or []),  # every published card carries a licence
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
         "tags": ["lmolt", "merge", "mergekit", meta["method"]],

@@ -125,6 +125,7 @@ def _copy_generation_config(recipe: MergeRecipe, out: Path) -> None:
 
 def _metadata(recipe: MergeRecipe, digest: str, checks: dict[str, Any], seconds: float) -> dict[str, Any]:
     from lmolt_hub.merging.config import ratio_summary
+    from lmolt_hub.merging.hub import parent_licenses
     from lmolt_hub.provenance import git_sha, library_versions
 
     base = recipe.base_ref
@@ -135,6 +136,7 @@ def _metadata(recipe: MergeRecipe, digest: str, checks: dict[str, Any], seconds:
         "kind": "merge",
         "method": recipe.method,
         "parents": parents,
+        "parent_licenses": parent_licenses(recipe.parents.values()),
         "parameters": ratio_summary(recipe.raw),
         "dtype": recipe.raw.get("dtype"),
         "recipe_path": str(recipe.path) if recipe.path else None,
