@@ -47,3 +47,29 @@ def test_fetch_is_idempotent_and_keeps_only_the_vocabulary(meditron_tokenizer, t
     monkeypatch.setattr(llama_vocab.subprocess, "run", lambda *a, **k: pytest.fail("pip was called"))
     assert llama_vocab.fetch(tmp_path) == tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(llama_vocab.FILES)
+
+
+def test_transformers_llama_class_tokenises_every_prompt_the_same(meditron_tokenizer, tmp_path):
+    """Meditron's repo names tokenizer_class LlamaTokenizer, which transformers 5 rebuilds with a
+    Metaspace pre-tokenizer: 31/46 reference cases (it drops a leading space's extra '▁'). On every
+    lmolt prompt and prompt + answer (no leading space anywhere) it agrees with SentencePiece."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from lmolt_hub.prompts import build_prompt, join_completion
+    from lmolt_hub.training.datasets import build_demo_triples
+
+    meditron_tokenizer.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**cfg, "tokenizer_class": "LlamaTokenizer"}))
+    hub = AutoTokenizer.from_pretrained(tmp_path)
+    assert type(hub).__name__ == "LlamaTokenizer" and len(hub) == 32017
+    cases = llama_vocab.reference_cases()
+    assert sum(hub.encode(t, add_special_tokens=False) == ids for t, ids in cases) == 31
+    texts = []
+    for row in build_demo_triples(24)["train"]:
+        for answer in (row["chosen"], row["rejected"]):
+            texts += [row["prompt"], row["prompt"] + join_completion(answer)]
+        texts.append(build_prompt(row["direction"], row["source"], authors=True))
+    assert [hub(t).input_ids for t in texts] == [meditron_tokenizer(t).input_ids for t in texts]
