@@ -99,3 +99,21 @@ def test_second_run_reuses_everything(first_run):
 def test_bad_arguments_are_refused(tmp_path):
     proc = _quickstart(tmp_path, "--limit", "0")
     assert proc.returncode == 2 and "--limit" in proc.stderr
+
+
+# A tqdm bar: "... [00:01<00:02, 3.1it/s]" or "... [00:00, 19669.32 examples/s]".
+PROGRESS_BAR = re.compile(r"\[\d+:\d+(:\d+)?(<|,)")
+
+
+def _stderr_lines_without_bars(stderr: str) -> list[str]:
+    return [x for x in re.split(r"[\r\n]", stderr) if x.strip() and not PROGRESS_BAR.search(x)]
+
+
+def test_quickstart_stderr_is_short(first_run):
+    """Issue 14, point 9: a successful quickstart writes under 20 lines to stderr, progress bars aside
+    (it wrote 133: bitsandbytes, transformers FutureWarnings, local Hub telemetry routes, trl)."""
+    _, proc = first_run
+    assert _stderr_lines_without_bars("x [00:01<00:02, 3.1it/s]\rok\n y: 5 examples [00:00, 9.1 examples/s]") == ["ok"]
+    lines = _stderr_lines_without_bars(proc.stderr)
+    assert len(lines) < 20, "\n".join(lines)
+    assert not [x for x in lines if "unsupported route" in x or "kernels-community" in x], lines

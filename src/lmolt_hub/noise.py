@@ -13,11 +13,14 @@ import warnings
 LOG_NOISE = (
     # bitsandbytes on CPUs with AVX512-BF16: an optional faster kernel package is not installed.
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+    # mergekit 0.1.5 writes config.torch_dtype; transformers 5 renamed it to dtype.
+    ("transformers.configuration_utils", "`torch_dtype` is deprecated! Use `dtype` instead!"),
 )
 # (category, message regex) of warnings.warn calls.
 WARNING_NOISE = (
-    # trl's configs default gradient_checkpointing=True; transformers 5 renamed the field.
-    (FutureWarning, r"`gradient_checkpointing(_kwargs)?` is deprecated and will be removed in v6"),
+    # trl's configs default gradient_checkpointing=True and peft/trl read model.is_gradient_checkpointing;
+    # transformers 5 renamed both (to activation_checkpointing).
+    (FutureWarning, r"`(is_)?gradient_checkpointing(_kwargs)?` is deprecated and will be removed in v6"),
     # accelerate/torch DDP on a model whose parameters all take part (LoRA on every linear layer).
     (UserWarning, r".*find_unused_parameters=True was specified in DDP constructor"),
 )

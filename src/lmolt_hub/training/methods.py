@@ -144,6 +144,16 @@ def cpu_optimizer_fallback(training_args) -> str | None:
     return name
 
 
+def quiet_defaults(method: str, training_args) -> None:
+    """Settings trl/accelerate would otherwise change or warn about on every run (unless the recipe sets them)."""
+    if method == "cpo":  # CPO's collator needs the raw columns; trl sets this itself, with a warning
+        training_args.remove_unused_columns = False
+    if getattr(training_args, "ddp_find_unused_parameters", False) is None:
+        # LoRA weights all take part in every forward: DDP's unused-parameter search finds nothing,
+        # costs a graph walk per step and warns about it. A recipe can still set it to true.
+        training_args.ddp_find_unused_parameters = False
+
+
 def merged_repo(script_args, repo_id: str) -> str:
     return script_args.merged_hub_model_id or f"{repo_id}-merged"
 
@@ -170,6 +180,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
             )
     # We push ourselves (card, template, run info): keep the Trainer from creating repos or pushing.
     training_args.push_to_hub = False
+    quiet_defaults(method, training_args)
 
     batch = run_info.announce_batch(
         training_args, state.num_processes, printer=state.print, warn=state.is_main_process
