@@ -76,6 +76,25 @@ def test_quickstart_evaluates_and_builds_the_leaderboard(first_run):
     assert "lmolt/lmolt-slerp-cpo" in report
 
 
+def test_quickstart_leaderboard_aggregate_is_bounded_and_ranks_validity(first_run):
+    """Issue 14, point 3: no value above 1e6 (the unbounded aggregate gave 1e+152), and a model with
+    no valid molecule ranks below one with some."""
+    root, _ = first_run
+    summary = json.loads((root / "quickstart.json").read_text())
+    board = json.loads((Path(summary["leaderboard"]["site"]) / "leaderboard.json").read_text())
+    rows = [r for r in board["rows"] if r["kind"] == "verified"]
+    for row in board["rows"]:
+        for agg in row["aggregate"].values():
+            if agg is not None:
+                assert max(abs(agg["value"]), *map(abs, agg["ci"])) <= 1e6, (row["model"], agg)
+    assert all(r["rank"]["overall"] is not None for r in rows), [(r["model"], r["missing"]) for r in rows]
+    valid = [r for r in rows if r["results"]["caption2smiles"]["validity"] > 0]
+    invalid = [r for r in rows if r["results"]["caption2smiles"]["validity"] == 0]
+    for bad in invalid:
+        for good in valid:
+            assert bad["rank"]["overall"] > good["rank"]["overall"], (bad["model"], good["model"])
+
+
 def test_quickstart_reports_stage_times(first_run):
     root, proc = first_run
     summary = json.loads((root / "quickstart.json").read_text())
