@@ -246,6 +246,8 @@ def _load_weights(ref: ModelRef, opt: LoadOptions):
         "dtype": _torch_dtype(resolve_dtype(opt)),
         "trust_remote_code": opt.trust_remote_code,
         "use_safetensors": (bool(safe) or None) if opt.allow_pickle else True,
+        # straight onto the device: a 7B F32 checkpoint is never materialised in CPU RAM first
+        "device_map": {"": _device(opt)},
     }
     if opt.load_in_4bit:
         import torch
@@ -257,7 +259,6 @@ def _load_weights(ref: ModelRef, opt: LoadOptions):
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
-        kwargs["device_map"] = {"": _device(opt)}
     try:
         model = cls.from_pretrained(str(ref.path), **kwargs)
     except ValueError as exc:
@@ -266,8 +267,6 @@ def _load_weights(ref: ModelRef, opt: LoadOptions):
                 f"{ref.id}: needs custom code from the repository; pass --trust-remote-code if you trust it"
             ) from exc
         raise
-    if not opt.load_in_4bit:
-        model.to(_device(opt))
     return model
 
 
