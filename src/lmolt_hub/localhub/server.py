@@ -4,9 +4,9 @@ Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive). Bodies are
 streamed in chunks; downloads use ``sendfile``. Errors carry ``X-Error-Code``
 (RepoNotFound, RevisionNotFound, EntryNotFound), which is how the clients type them.
 
-Everything a client sends is bounded: body sizes (per route), chunk sizes, card YAML
-(``cardmeta``), concurrent connections and idle time per connection. Who may do what is
-decided by ``auth``.
+Everything a client sends is bounded: body sizes (per route), chunk sizes and framing
+(``wire``), card YAML (``cardmeta``), concurrent connections and idle time per connection.
+Who may do what is decided by ``auth``.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ import mimetypes
 import os
 import secrets
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from lmolt_hub.localhub import storage as st
 from lmolt_hub.localhub.auth import Auth, User
 from lmolt_hub.localhub.cardmeta import CardError, load_front_matter
 from lmolt_hub.localhub.storage import HubError, Storage
+from lmolt_hub.localhub.wire import Body, attachment, dict_list, int_field, ndjson_item, parse_range
 
 log = logging.getLogger("lmolt_hub.localhub")
 
@@ -39,7 +39,6 @@ DEFAULT_MAX_BODY = 512 << 20  # NDJSON commit bodies (regular files travel base6
 DEFAULT_MAX_LFS = 100 << 30  # one LFS object, streamed to disk
 MAX_JSON_BODY = 16 << 20  # every other JSON / form body
 MAX_YAML_BODY = 1 << 20  # /api/validate-yaml (a card's README)
-MAX_CHUNK = 1 << 30  # one chunk of a chunked body
 DEFAULT_MAX_CONNECTIONS = 128  # open connections (one thread each)
 DEFAULT_IDLE_TIMEOUT = 30.0  # seconds a keep-alive connection may wait for its next request
 IO_TIMEOUT = 300.0  # seconds of silence within a request before the client is dropped
@@ -154,96 +153,6 @@ class HubHTTPServer(ThreadingHTTPServer):
         self.config.storage.release_server_lock()
 
 
-class _Body:
-    """Reads a request body of known length or in chunked transfer encoding."""
-
-    def __init__(self, rfile, length: int | None, chunked: bool):
-        self.rfile, self.left, self.chunked, self.done = rfile, length, chunked, False
-        self.chunk_left = 0
-
-    def read(self, n: int) -> bytes:
-        if self.chunked:
-            return self._read_chunked(n)
-        if not self.left:
-            return b""
-        data = self.rfile.read(min(n, self.left))
-        self.left -= len(data)
-        return data
-
-    def _read_chunked(self, n: int) -> bytes:
-        if self.done:
-            return b""
-        if self.chunk_left == 0:
-            self.chunk_left = _chunk_size(self.rfile.readline(1024))
-            if self.chunk_left == 0:
-                for _ in range(64):  # trailers, bounded
-                    line = self.rfile.readline(1024)
-                    if line in (b"\r\n", b"\n"):
-                        break
-                    if not line or not line.endswith(b"\n"):
-                        raise HubError(400, "Malformed chunked body: bad trailer")
-                else:
-                    raise HubError(400, "Malformed chunked body: too many trailers")
-                self.done = True
-                return b""
-        data = self.rfile.read(min(n, self.chunk_left))
-        if not data:
-            raise HubError(400, "Request body ended inside a chunk")
-        self.chunk_left -= len(data)
-        if self.chunk_left == 0 and self.rfile.readline(3) not in (b"\r\n", b"\n"):
-            raise HubError(400, "Malformed chunked body: chunk data longer than its size")
-        return data
-
-    def at_end(self) -> bool:
-        """True once the whole body was read (the connection can carry the next request)."""
-        if self.chunked:
-            if not self.done and self.chunk_left == 0:
-                with contextlib.suppress(HubError, OSError):
-                    self.read(1)  # only the terminating chunk may remain
-            return self.done
-        return not self.left
-
-    def read_all(self, limit: int) -> bytes:
-        parts, total = [], 0
-        while chunk := self.read(st.CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise HubError(413, f"Request body larger than the limit of {limit} bytes")
-            parts.append(chunk)
-        self.check_complete()
-        return b"".join(parts)
-
-    def drain(self) -> None:
-        while self.read(st.CHUNK):
-            pass
-
-    def check_complete(self) -> None:
-        """Refuse a body cut short (client died): applying part of a commit would lose data."""
-        if (self.chunked and not self.done) or (not self.chunked and self.left):
-            raise HubError(400, "Request body ended before its announced length")
-
-    def lines(self, limit: int) -> Iterator[bytes]:
-        """NDJSON lines, one at a time (a commit body never sits in memory whole)."""
-        parts: list[bytes] = []
-        total = 0
-        while chunk := self.read(st.CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise HubError(413, f"Request body larger than the limit of {limit} bytes")
-            start = 0
-            while (end := chunk.find(b"\n", start)) >= 0:
-                parts.append(chunk[start:end])
-                line, parts = b"".join(parts), []
-                if line.strip():
-                    yield line
-                start = end + 1
-            parts.append(chunk[start:])
-        self.check_complete()
-        line = b"".join(parts)
-        if line.strip():
-            yield line
-
-
 class HubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: HubHTTPServer
@@ -290,7 +199,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self.connection.settimeout(IO_TIMEOUT)  # the request has started: the idle limit is over
-        self.body = _Body(self.rfile, 0, False)
+        self.body = Body(self.rfile, 0, False)
         raw_path, _, query = self.path.partition("?")
         self.query = parse_qs(query, keep_blank_values=True)
         # Split the raw path first: a revision like refs%2Fpr%2F1 is one segment.
@@ -312,7 +221,7 @@ class HubHandler(BaseHTTPRequestHandler):
             log.exception("internal error on %s %s", method, self.path)
             self._error(HubError(500, f"Internal error: {type(e).__name__}: {e}"))
 
-    def _open_body(self) -> _Body:
+    def _open_body(self) -> Body:
         length = self.headers.get("Content-Length")
         te = (self.headers.get("Transfer-Encoding") or "").strip().lower()
         if te and te != "chunked":
@@ -324,7 +233,7 @@ class HubHandler(BaseHTTPRequestHandler):
         if length is not None and (not length.isdigit() or len(length) > 15):
             self.close_connection = True  # cannot tell where this body ends
             raise HubError(400, "Invalid Content-Length")
-        return _Body(self.rfile, int(length) if length else (None if te else 0), bool(te))
+        return Body(self.rfile, int(length) if length else (None if te else 0), bool(te))
 
     def _check_length(self, limit: int) -> None:
         """Refuse an announced body over ``limit`` before reading any of it."""
@@ -815,7 +724,7 @@ class HubHandler(BaseHTTPRequestHandler):
             else "public, max-age=31536000, immutable",
             "Access-Control-Expose-Headers": "X-Repo-Commit,X-Linked-Etag,X-Linked-Size,ETag,Content-Range",
             # Uploaded files are never rendered on the zoo's origin (no stored XSS via .html/.svg).
-            "Content-Disposition": _attachment(path),
+            "Content-Disposition": attachment(path),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox; default-src 'none'",
         }
@@ -829,7 +738,7 @@ class HubHandler(BaseHTTPRequestHandler):
         status = 200
         rng = self.headers.get("Range")
         if rng:
-            parsed = _parse_range(rng, entry.size)
+            parsed = parse_range(rng, entry.size)
             if parsed is None:
                 raise HubError(416, f"Range {rng!r} not satisfiable for a file of {entry.size} bytes")
             start, end = parsed
@@ -857,7 +766,7 @@ class HubHandler(BaseHTTPRequestHandler):
         if "create_pr" not in self.query:
             self.store.resolve(repo_type, repo_id, revision)
         out = []
-        for f in _dict_list(body, "files"):
+        for f in dict_list(body, "files"):
             path = st.validate_path(f.get("path", ""))
             try:
                 sample = base64.b64decode(f.get("sample") or "")
@@ -876,8 +785,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if body.get("operation") not in ("upload", "download"):
             raise HubError(400, "LFS batch operation must be 'upload' or 'download'")
         objects = []
-        for obj in _dict_list(body, "objects"):
-            oid, size = st.validate_sha256(obj.get("oid", "")), _int(obj.get("size", -1), "size")
+        for obj in dict_list(body, "objects"):
+            oid, size = st.validate_sha256(obj.get("oid", "")), int_field(obj.get("size", -1), "size")
             if size < 0 or size > self.cfg.max_lfs:
                 objects.append(
                     {
@@ -902,7 +811,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _lfs_upload(self, oid: str) -> None:
         st.validate_sha256(oid)
-        size = _int(self.query.get("size", ["-1"])[-1], "size")
+        size = int_field(self.query.get("size", ["-1"])[-1], "size")
         sig = self.query.get("sig", [""])[-1]
         if not hmac.compare_digest(sig.encode(), self.cfg.sign(oid, size).encode()):
             raise HubError(403, "Invalid or expired LFS upload signature")
@@ -956,7 +865,7 @@ class HubHandler(BaseHTTPRequestHandler):
         header: dict = {}
         ops: list[tuple[str, str, st.FileEntry | None]] = []
         for line in self.body.lines(self.cfg.max_body):
-            key, value = _ndjson_item(line)
+            key, value = ndjson_item(line)
             if key == "header":
                 header = value
                 continue
@@ -973,7 +882,9 @@ class HubHandler(BaseHTTPRequestHandler):
                 size = value.get("size")
                 if size is None and self.store.has_blob(oid):
                     size = self.store.blob_path(oid).stat().st_size
-                ops.append((key, path, st.lfs_entry(oid, _int(size if size is not None else -1, "size"))))
+                ops.append(
+                    (key, path, st.lfs_entry(oid, int_field(size if size is not None else -1, "size")))
+                )
             elif key in ("deletedFile", "deletedFolder"):
                 ops.append((key, path, None))
             else:
@@ -1184,23 +1095,6 @@ class HubHandler(BaseHTTPRequestHandler):
 # ---------------------------------------------------------------- helpers
 
 
-def _attachment(path: str) -> str:
-    name = path.rsplit("/", 1)[-1]
-    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def _chunk_size(line: bytes) -> int:
-    """Size of a chunk from its header line: hex digits only (no sign, no '0x'), bounded."""
-    size = line.split(b";")[0].strip()
-    if not line.endswith(b"\n") or not size or len(size) > 8 or size.strip(b"0123456789abcdefABCDEF"):
-        raise HubError(400, f"Malformed chunked body: invalid chunk size {size[:20]!r}")
-    n = int(size, 16)
-    if n > MAX_CHUNK:
-        raise HubError(413, f"Chunk of {n} bytes is larger than the limit of {MAX_CHUNK} bytes")
-    return n
-
-
 def _is_sha(rev: str) -> bool:
     return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
 
@@ -1218,37 +1112,6 @@ def _matches_filters(info: dict, filters: list[str], pipeline_tag: str | None) -
     return all(f in known for f in filters)
 
 
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise HubError(400, f"{name!r} must be an integer")
-    try:
-        return int(value)
-    except ValueError:
-        raise HubError(400, f"{name!r} must be an integer, got {str(value)[:40]!r}") from None
-
-
-def _dict_list(body: dict, key: str) -> list[dict]:
-    items = body.get(key) or []
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise HubError(400, f"{key!r} must be a list of objects")
-    return items
-
-
-def _ndjson_item(line: bytes) -> tuple[str, dict]:
-    """(key, value) of one commit line; anything but ``{"key": str, "value": object}`` is a 400."""
-    try:
-        item = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise HubError(400, "Commit body must be NDJSON lines of {key, value}: a line is not JSON") from None
-    if (
-        not isinstance(item, dict)
-        or not isinstance(item.get("key"), str)
-        or not isinstance(item.get("value"), dict)
-    ):
-        raise HubError(400, 'Commit body must be NDJSON lines of {"key": string, "value": object}')
-    return item["key"], item["value"]
-
-
 def _num(s: str) -> int:
     if not s.isdigit():
         raise HubError(400, f"Invalid discussion number {s[:20]!r}")
@@ -1262,26 +1125,6 @@ def _tree_oid(files: dict[str, st.FileEntry], folder: str) -> str:
         if p.startswith(prefix):
             h.update(f"{p}\0{files[p].oid}\n".encode())
     return h.hexdigest()
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(start, end) inclusive for a single ``bytes=`` range; None if unsatisfiable or malformed."""
-    if not header.startswith("bytes=") or "," in header:
-        return None
-    first, _, last = header[6:].strip().partition("-")
-    try:
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                return None
-            return max(0, size - n), size - 1
-        start = int(first)
-        end = int(last) if last else size - 1
-    except ValueError:
-        return None
-    if start >= size or start < 0 or end < start:
-        return None
-    return start, min(end, size - 1)
 
 
 class RunningHub:
