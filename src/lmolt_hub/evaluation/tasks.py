@@ -9,7 +9,6 @@ file: JSONL/JSON/CSV/parquet with those columns, or a ChEBI-20-style TSV
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,18 +119,32 @@ def _normalise(rows: list[dict[str, Any]], where: str) -> list[dict[str, str]]:
 
 
 def _read_local(path: Path) -> list[dict[str, Any]]:
+    # BOM, bare CR line endings, long fields and deep JSON: read or refused in one line (metrics.io)
+    from lmolt_hub.metrics.io import csv_field_limit, decode_lines, json_line, tsv_reader
+
     suffix = path.suffix.lower()
-    if suffix in {".tsv", ".txt", ".csv"}:
-        with open(path, encoding="utf-8", newline="") as f:
-            delim = "," if suffix == ".csv" else "\t"
-            quoting = csv.QUOTE_MINIMAL if suffix == ".csv" else csv.QUOTE_NONE
-            return list(csv.DictReader(f, delimiter=delim, quoting=quoting))
-    if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    if suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, list) else data.get("rows", [])
+    if suffix in {".tsv", ".txt"}:
+        lines = decode_lines(path, EvalSetError)
+        with tsv_reader(lines, dict_reader=True, delimiter="\t", quoting=csv.QUOTE_NONE) as rows:
+            return list(rows)
+    if suffix == ".csv":
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f, csv_field_limit(path.stat().st_size + 1):
+                return list(csv.DictReader(f, delimiter=",", quoting=csv.QUOTE_MINIMAL))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise EvalSetError(f"{path}: cannot read as UTF-8 CSV ({exc})") from None
+    if suffix in {".jsonl", ".json"}:
+        lines = decode_lines(path, EvalSetError)
+        if suffix == ".jsonl":
+            rows = [
+                json_line(ln, f"{path}: row {n}", EvalSetError) for n, ln in enumerate(lines, 1) if ln.strip()
+            ]
+        else:
+            data = json_line("\n".join(lines), str(path), EvalSetError)
+            rows = data.get("rows", []) if isinstance(data, dict) else data
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise EvalSetError(f"{path}: expected one JSON object per row")
+        return rows
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -251,7 +264,10 @@ def chat_prompt(direction: str, source: str, tokenizer: Any) -> str:
     else:
         content = build_prompt(direction, source).removesuffix(RESPONSE_MARKER).rstrip()
     return tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], direction=direction, tokenize=False, add_generation_prompt=True
+        [{"role": "user", "content": content}],
+        direction=direction,
+        tokenize=False,
+        add_generation_prompt=True,
     )
 
 

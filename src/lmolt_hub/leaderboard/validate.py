@@ -430,6 +430,31 @@ def _compare(block: str, direction: str, submitted: Any, recomputed: dict[str, A
         raise SubmissionError(f"{block}.{direction} has values the reviewer does not compute: {extra}")
 
 
+PINNED_OPTIONS = ("hallucination", "fcd", "fcd_convention", "fingerprint_convention")
+
+
+def check_options(results: dict[str, Any], cfg: MetricConfig) -> None:
+    """``metric_options`` is never used, but one that contradicts the eval set's configuration or
+    names a path is refused with a reason (it was forged or scored under other rules)."""
+    recorded = results.get("metric_options") or {}
+    if not isinstance(recorded, dict):
+        raise SubmissionError("metric_options must be an object")
+    by_direction = recorded.get("by_direction") if isinstance(recorded.get("by_direction"), dict) else {}
+    blocks = {"metric_options": {k: v for k, v in recorded.items() if k != "by_direction"}}
+    blocks |= {f"metric_options.by_direction.{d}": o for d, o in by_direction.items() if isinstance(o, dict)}
+    for where, options in blocks.items():
+        for key, value in options.items():
+            if key.endswith(("_dir", "_path", "_file", "_stats")) or isinstance(value, (dict, list)):
+                raise SubmissionError(
+                    f"{where}.{key}: the reviewer never takes paths or files from a submission"
+                )
+            if key in PINNED_OPTIONS and value is not None and value != getattr(cfg, key):
+                raise SubmissionError(
+                    f"{where}.{key} = {value!r}, but the eval set's configuration says {getattr(cfg, key)!r}: "
+                    "results are scored with the eval set's options only"
+                )
+
+
 def _check_bootstrap(results: dict[str, Any], cfg: MetricConfig) -> None:
     boot = results.get("bootstrap") or {}
     wanted = {"n_resamples": cfg.bootstrap_resamples, "seed": cfg.bootstrap_seed}
@@ -451,6 +476,7 @@ def check_metrics(
     """
     from lmolt_hub.evaluation.scoring import score_direction
 
+    check_options(results, cfg)
     _check_bootstrap(results, cfg)
     missing = [d for d in ("smiles2caption", "caption2smiles") if d not in samples]
     if missing:

@@ -7,17 +7,26 @@ JSONL: one object per line with ``prediction`` (or ``output``), ``reference`` (o
 and optionally ``source`` (or the TSV source column name) and ``id``.
 
 Every problem is reported as ``PredictionFileError`` naming the file, the row (1-based line number)
-and what is wrong: undecodable bytes, missing columns, ragged rows, missing or non-string values.
-Empty outputs are allowed (they score as empty captions / invalid molecules).
+and what is wrong: undecodable bytes, missing columns, ragged rows, missing or non-string values,
+JSON nested too deeply. Empty outputs are allowed (they score as empty captions / invalid molecules).
+Accepted as they come: a UTF-8 byte-order mark, ``\n``, ``\r\n`` or bare ``\r`` line endings (as
+Python's universal newlines, which the official scripts read with), and fields of any length
+(``csv``'s 131,072-character default is lifted; over-long SMILES are then invalid molecules, see
+``molecules.MAX_SMILES_CHARS``). :func:`decode_lines`, :func:`json_line` and :func:`tsv_reader` are
+shared with the evaluation-set reader.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lmolt_hub.provenance import file_sha256
 
@@ -46,21 +55,60 @@ class Predictions:
         return len(self.predictions)
 
 
-def _decode_lines(path: Path) -> list[str]:
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
+BOM = b"\xef\xbb\xbf"
+_NEWLINE = re.compile(rb"\r\n|\r|\n")  # universal newlines, as open(..., newline=None) reads
+
+
+def decode_lines(path: Path, error: type[ValueError] | None = None) -> list[str]:
+    """UTF-8 lines of ``path`` without their endings (BOM dropped; ``\n``, ``\r\n`` or ``\r``).
+
+    A row that is not UTF-8 raises ``error`` (default :class:`PredictionFileError`) naming it.
+    """
+    error = error or PredictionFileError
+    raw = path.read_bytes().removeprefix(BOM)
+    lines = _NEWLINE.split(raw)
+    if lines and lines[-1] == b"":
+        lines.pop()
     out = []
     for n, line in enumerate(lines, start=1):
         try:
             out.append(line.decode("utf-8"))
         except UnicodeDecodeError as err:
-            raise PredictionFileError(
+            raise error(
                 f"{path}: row {n}: not valid UTF-8 (byte {line[err.start : err.start + 1]!r} at column "
                 f"{err.start + 1}); re-encode the file as UTF-8"
             ) from None
-    if out and out[-1] == "":
-        out.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in out]
+    return out
+
+
+def json_line(text: str, where: str, error: type[ValueError] | None = None) -> Any:
+    """``json.loads`` whose failures, including nesting too deep for the parser, are one line."""
+    error = error or PredictionFileError
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f"{where}: not JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply to read (a row is one flat object)") from None
+
+
+@contextlib.contextmanager
+def csv_field_limit(chars: int) -> Iterator[None]:
+    """Lift ``csv``'s field-size limit to ``chars`` for the block (restored afterwards): a long
+    caption or SMILES is data, not an error."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, chars))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+@contextlib.contextmanager
+def tsv_reader(lines: list[str], dict_reader: bool = False, **kwargs: Any) -> Iterator[Any]:
+    """``csv.reader``/``DictReader`` over ``lines``, fields as long as the longest line."""
+    with csv_field_limit(max((len(line) for line in lines), default=0) + 1):
+        yield (csv.DictReader if dict_reader else csv.reader)(lines, **kwargs)
 
 
 def read_predictions(path: str | Path, direction: str) -> Predictions:
@@ -70,7 +118,7 @@ def read_predictions(path: str | Path, direction: str) -> Predictions:
     path = Path(path)
     if not path.is_file():
         raise PredictionFileError(f"{path}: no such file")
-    lines = _decode_lines(path)
+    lines = decode_lines(path)
     if not lines:
         raise PredictionFileError(f"{path}: the file is empty")
     reader = _read_jsonl if path.suffix.lower() in {".jsonl", ".json"} else _read_tsv
@@ -82,8 +130,12 @@ def read_predictions(path: str | Path, direction: str) -> Predictions:
 
 
 def _read_tsv(path: Path, lines: list[str], direction: str) -> Predictions:
+    with tsv_reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) as rows:
+        return _tsv_rows(path, rows, direction)
+
+
+def _tsv_rows(path: Path, rows: Iterator[list[str]], direction: str) -> Predictions:
     src_col = SOURCE_COLUMN[direction]
-    rows = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = next(rows)
     need = [src_col, REFERENCE_COLUMN, OUTPUT_COLUMN]
     missing = [c for c in need if c not in header]
@@ -126,12 +178,7 @@ def _read_jsonl(path: Path, lines: list[str], direction: str) -> Predictions:
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise PredictionFileError(
-                f"{path}: row {n}: not JSON ({err.msg} at column {err.colno})"
-            ) from None
+        obj = json_line(line, f"{path}: row {n}")
         if not isinstance(obj, dict):
             raise PredictionFileError(f"{path}: row {n}: expected a JSON object, got {type(obj).__name__}")
         pred, pname = _field(obj, ("prediction", OUTPUT_COLUMN))
