@@ -73,6 +73,19 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _cached_snapshot(model: str, sha: str) -> str | None:
+    """The cached snapshot of ``model`` at ``sha`` if it has a config and weights (no download, no
+    progress bar: a run that already has the model says nothing about it)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(model, revision=sha, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached
+        return None
+    has_weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
+    return str(path) if (path / "config.json").is_file() and has_weights else None
+
+
 def resolve_nli(model: str, revision: str | None = None) -> NLIModel:
     """Find the NLI model before any generation: a local folder, the Hub (downloaded now, at
     ``revision``), or the local cache when the Hub cannot be reached. Never raises; one Hub
@@ -87,7 +100,9 @@ def resolve_nli(model: str, revision: str | None = None) -> NLIModel:
         ignore = _NLI_IGNORE + (
             ["*.bin", "*.pt", "*.pth"] if any(n.endswith(".safetensors") for n in names) else []
         )
-        path = snapshot_download(model, revision=info.sha, ignore_patterns=ignore)
+        path = _cached_snapshot(model, info.sha) or snapshot_download(
+            model, revision=info.sha, ignore_patterns=ignore
+        )
         return NLIModel(id=model, revision=info.sha, path=path)
     except Exception as online:  # noqa: BLE001 - any failure: try the cache, else report it
         try:
