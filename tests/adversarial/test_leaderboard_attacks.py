@@ -251,7 +251,7 @@ def test_push_during_review_is_never_merged(board):
 
     api, mallory = board["api"], _user("mallory")
     before = _main_files(api)
-    victim = next(p for p in before if p.endswith("/honest/results.json"))
+    victim = next(p for p in sorted(before) if p.endswith("/results.json"))  # another team's row
     honest, samples = _honest(board)
     r = copy.deepcopy(honest)
     r["model"].update(id=f"{ORG}/lmolt-cpo", sha=board["shas"][f"{ORG}/lmolt-cpo"])
@@ -346,3 +346,30 @@ def test_duplicate_by_branch_name_and_malformed_main_do_not_pass_or_crash(board)
     (outcome,) = S.review(REPO, org=ORG, api=api, rate_limit=100, spot_check_n=0)
     assert outcome.pr_num == num and outcome.state == "rejected"
     assert "duplicate" in outcome.reason and board["shas"][MODEL][:12] in outcome.reason
+
+
+def test_review_evaluate_uses_the_eval_sets_nli_model(board, capsys):
+    """Issue 14.2: ``leaderboard review --evaluate`` with no NLI flag scores with the eval set's
+    pinned NLI model (here the local stand-in), so the request ends verified, not pending forever."""
+    from lmolt_hub.cli import main
+
+    num = _pr(_user("lbx-team"), {f"submissions/{ORG}/eval-req/request.json": b'{"model": "lbx/lmolt-cpo"}'},
+              f"Evaluation request: {ORG}/lmolt-cpo@main")  # fmt: skip
+    assert (
+        main(["leaderboard", "review", "--repo", REPO, "--org", ORG, "--evaluate", "--rate-limit", "100"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"PR #{num}: verified - re-scored and reproduced" in out, out
+    ver = json.loads(
+        Path(board["api"].hf_hub_download(REPO, f"submissions/{ORG}/eval-req/verification.json",
+                                          repo_type="dataset")).read_text()
+    )  # fmt: skip
+    assert ver["metric_config"]["nli_model"] == NLI and ver["model_sha"] == board["shas"][f"{ORG}/lmolt-cpo"]
+
+
+def test_deeply_nested_results_json_is_a_rejection_reason():
+    from lmolt_hub.leaderboard.validate import SubmissionError, strict_json
+
+    with pytest.raises(SubmissionError, match="nested too deeply"):
+        strict_json("[" * 100_000 + "]" * 100_000, "results.json")

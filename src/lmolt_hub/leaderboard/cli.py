@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from lmolt_hub.errors import ensure_hub_reachable
-from lmolt_hub.leaderboard.validate import MAX_SUBMISSION_BYTES, SubmissionError
+from lmolt_hub.leaderboard.validate import DEFAULT_SPOT_CHECK, MAX_SUBMISSION_BYTES, SubmissionError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "review", parents=[hub], help="validate open PRs, comment, merge or close them (maintainers)"
     )
     p.add_argument("--max-bytes", type=int, default=MAX_SUBMISSION_BYTES, help="size limit of one submission")
-    p.add_argument("--rate-limit", type=int, default=5, help="submissions per namespace per window")
+    p.add_argument("--rate-limit", type=int, default=5, help="submissions per PR author per window")
     p.add_argument("--window-hours", type=float, default=24.0)
-    p.add_argument("--spot-check", type=int, default=0, metavar="N",
-                   help="regenerate N random pairs per direction with the harness; outputs must match exactly")  # fmt: skip
+    p.add_argument("--spot-check", type=int, default=DEFAULT_SPOT_CHECK, metavar="N",
+                   help=f"regenerate N random pairs per direction with the submitted model; outputs must match "
+                        f"exactly (default {DEFAULT_SPOT_CHECK}; 0: off, results then count as re-scored only)")  # fmt: skip
     p.add_argument("--evaluate", action="store_true", help="run the harness for evaluation requests")
     p.add_argument("--device", default="cpu", help="device for --spot-check / --evaluate")
 

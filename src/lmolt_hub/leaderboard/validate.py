@@ -96,6 +96,8 @@ def strict_json(text: str | bytes, what: str) -> Any:
         raise SubmissionError(f"{what}: {exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SubmissionError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise SubmissionError(f"{what}: JSON nested too deeply to read") from None
 
 
 def check_sizes(paths: Sequence[Path], max_bytes: int = MAX_SUBMISSION_BYTES) -> None:
