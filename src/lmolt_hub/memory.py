@@ -202,6 +202,8 @@ def plan_training(
     parts["CUDA context + workspace"] = CUDA_OVERHEAD
     notes = [f"{rows} row(s) of {max_length} tokens per device step"
              + (" (chosen + rejected)" if method in PAIRED_METHODS else "")]  # fmt: skip
+    if method in ("dpo", "kto"):
+        notes.append("the reference pass (adapter off, no gradients) adds a short-lived copy of the logits")
     return MemoryPlan(parts, notes)
 
 
