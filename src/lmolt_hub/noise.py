@@ -21,8 +21,6 @@ WARNING_NOISE = (
     # trl's configs default gradient_checkpointing=True and peft/trl read model.is_gradient_checkpointing;
     # transformers 5 renamed both (to activation_checkpointing).
     (FutureWarning, r"`(is_)?gradient_checkpointing(_kwargs)?` is deprecated and will be removed in v6"),
-    # accelerate/torch DDP on a model whose parameters all take part (LoRA on every linear layer).
-    (UserWarning, r".*find_unused_parameters=True was specified in DDP constructor"),
 )
 
 
