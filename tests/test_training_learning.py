@@ -193,4 +193,4 @@ def test_best_epoch_by_eval_loss_is_kept_pushed_and_recorded(overfit_data, sharp
     card, body = parse_card((tmp_path / "README.md").read_text())
     assert card["lmolt"]["kept_epoch"] == best_epoch and card["lmolt"]["checkpoint_rule"] == "lowest eval_loss"
     assert card["lmolt"]["kept_eval_loss"] == pytest.approx(best_loss)
-    assert f"**epoch {best_epoch}**" in body and "## Checkpoint selection" in body
+    assert f"**epoch {int(best_epoch)}**" in body and "## Checkpoint selection" in body

@@ -105,6 +105,14 @@ def _metric_key(metric: str | None) -> str:
     return metric if metric.startswith("eval_") else f"eval_{metric}"
 
 
+def _epoch(x: float | None) -> float | int | None:
+    """1.0 -> 1: epochs at epoch boundaries read as whole numbers in cards."""
+    if x is None:
+        return None
+    x = round(float(x), 4)
+    return int(x) if x.is_integer() else x
+
+
 def checkpoint_selection(state, training_args) -> dict[str, Any]:
     """Which checkpoint the saved adapter is, and why: the best evaluation, or simply the last step.
 
@@ -112,9 +120,9 @@ def checkpoint_selection(state, training_args) -> dict[str, Any]:
     already loaded ``state.best_model_checkpoint`` back, and that is what gets saved and pushed.
     """
     key = _metric_key(getattr(training_args, "metric_for_best_model", None))
-    evals = [{"epoch": round(float(h.get("epoch", 0.0)), 4), "step": int(h["step"]), key: float(h[key])}
+    evals = [{"epoch": _epoch(h.get("epoch", 0.0)), "step": int(h["step"]), key: float(h[key])}
              for h in state.log_history if key in h and "step" in h]  # fmt: skip
-    last = {"step": int(state.global_step), "epoch": round(float(state.epoch or 0.0), 4)}
+    last = {"step": int(state.global_step), "epoch": _epoch(state.epoch or 0.0)}
     if not getattr(training_args, "load_best_model_at_end", False) or not state.best_model_checkpoint:
         at_last = next((e[key] for e in evals if e["step"] == last["step"]), None)
         return {"rule": "last", "metric": key, "kept_step": last["step"], "kept_epoch": last["epoch"],
