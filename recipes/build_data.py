@@ -3,14 +3,16 @@
 python recipes/build_data.py --config recipes/data/triples.yaml --push-to <org>/lmolt-triples
 """
 
-import argparse
 import sys
 
+from lmolt_hub.cli import Parser  # no abbreviated options; did-you-mean
 from lmolt_hub.data import cli
+from lmolt_hub.errors import user_errors
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     cli.add_build_arguments(parser)
     args = parser.parse_args()
     args.action = "build"
-    sys.exit(cli.main(args))
+    with user_errors("recipes/build_data.py"):  # no Hub server: one line naming HF_ENDPOINT
+        sys.exit(cli.main(args))
