@@ -216,6 +216,11 @@ def test_forged_results_are_rejected_and_the_honest_one_is_verified(board):
     copied = {d: [{**row, "output": row["reference"], "raw_output": row["reference"]} for row in rows]
               for d, rows in samples.items()}  # fmt: skip
     attack("copied-references", _rescore(honest, copied), copied, expected="spot check failed")
+    r = copy.deepcopy(honest)  # what the harness writes when the NLI model cannot be had
+    r["hallucination"]["smiles2caption"] = {k: v for k, v in r["hallucination"]["smiles2caption"].items()
+                                            if k not in ("win_rate", "mean_entailment")}  # fmt: skip
+    r["not_computed"] = {"smiles2caption": {"win_rate": "not computed: NLI model x unavailable"}}
+    attack("nli-not-computed", r, expected="incomplete results")
     for name, words in (("badcfg", "config.json is not valid JSON"), ("pickle", "only pickle weights")):
         r = copy.deepcopy(honest)
         r["model"].update(id=f"{ORG}/lmolt-{name}", sha=shas[f"{ORG}/lmolt-{name}"])
