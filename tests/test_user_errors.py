@@ -229,3 +229,24 @@ def test_every_docs_reference_in_code_and_help_exists():
     refs = {m for t in texts for m in re.findall(r"docs/[\w.-]+\.md", t)}
     assert refs, "no docs/ reference found: the pattern is wrong"
     assert sorted(r for r in refs if not (ROOT / r).is_file()) == []
+
+
+def test_hub_error_message_maps_connection_and_token_failures_only(monkeypatch):
+    import httpx2 as httpx
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    from lmolt_hub.errors import hub_error_message
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+    request = httpx.Request("GET", "http://127.0.0.1:1/api/whoami-v2")
+    try:
+        try:
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        except httpx.ConnectError as inner:
+            raise OSError("We couldn't load the files") from inner
+    except OSError as wrapped:
+        assert "HF_ENDPOINT=http://127.0.0.1:1" in hub_error_message(wrapped)
+    response = httpx.Response(401, request=request)
+    assert "refused the token" in hub_error_message(HfHubHTTPError("401", response=response))
+    assert hub_error_message(RepositoryNotFoundError("401", response=response)) is None
+    assert hub_error_message(ValueError("a bug")) is None

@@ -98,7 +98,8 @@ def hub_error_message(exc: BaseException) -> str | None:
     if is_connection_error(exc):
         return unreachable_message()
     for e in _chain(exc):
-        if _status(e) == 401:
+        # huggingface.co answers 401 for a missing or gated repo too: those keep their own message
+        if _status(e) == 401 and type(e).__name__ not in ("RepositoryNotFoundError", "GatedRepoError"):
             return (
                 f"the Hub at {hub_endpoint()} (HF_ENDPOINT) refused the token: set HF_TOKEN to a valid token "
                 "of this Hub (`hf auth login`, or the one `lmolt-hub serve` printed)"
