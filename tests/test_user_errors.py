@@ -50,6 +50,11 @@ NO_SERVER_COMMANDS = {
     "train": [*LMOLT, "train", "sft", "--config", TINY_SFT, "--dataset_name", "someone/triples"],
     "recipe script": [sys.executable, "recipes/sft.py", "--config", TINY_SFT, "--dataset_name", "someone/triples"],
     "push": [*LMOLT, "push", "OUT", "--repo-id", "someone/model"],
+    # accelerate's own traceback after a failed child is silenced by its -q (docs/troubleshooting.md)
+    "accelerate launch": [sys.executable, "-m", "accelerate.commands.launch", "-q", "--cpu", "--num_processes", "1",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "--num_cpu_threads_per_process", "1", "recipes/sft.py", "--config", TINY_SFT,
+                          "--dataset_name", "someone/triples"],  # fmt: skip
 }
 
 
@@ -59,7 +64,7 @@ def test_no_server_is_one_line_naming_hf_endpoint(name: str, tmp_path: Path):
     env = dict(os.environ, HF_ENDPOINT=endpoint, OMP_NUM_THREADS="1")
     out = _fake_output_dir(tmp_path / "out")
     cmd = [str(out) if a == "OUT" else a for a in NO_SERVER_COMMANDS[name]]
-    if name in ("train", "recipe script"):
+    if name in ("train", "recipe script", "accelerate launch"):
         cmd += ["--output_dir", str(tmp_path / "train")]
     proc = _run(cmd, env)
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
