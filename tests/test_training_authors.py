@@ -43,6 +43,12 @@ def test_dpo_recipes_name_their_loss_and_the_chains_use_the_authors_one():
         assert step["method"] == "dpo" and step["config"] == "../dpo/authors.yaml"
 
 
+def test_the_authors_cpo_recipe_uses_trl_0_8_defaults_where_dpo_py_set_none():
+    _, t, m = _parse("cpo", MEDITRON / "cpo/authors.yaml")
+    assert t.lr_scheduler_type.value == "linear" and t.max_grad_norm == 1.0 and t.learning_rate == 5e-5
+    assert t.loss_type == "sigmoid" and t.cpo_alpha == 1.0 and t.beta == 0.1 and m.lora_dropout == 0.05
+
+
 def test_the_authors_sft_recipe_mirrors_sft_py():
     script, t, m = _parse("sft", MEDITRON / "sft/authors.yaml")
     assert m.use_dora and (m.lora_r, m.lora_alpha, m.lora_dropout) == (64, 16, 0.05)
