@@ -68,7 +68,8 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
     weights = {p.name: p for p in Path(tiny_llama_dir).iterdir() if p.is_file()}
     shas = {MODEL: _model_repo(api, MODEL, {**weights, "README.md": licence})}
     # the same weights under another name (a second, honest-looking model for the TOCTOU attack)
-    shas[f"{ORG}/lmolt-cpo"] = _model_repo(api, f"{ORG}/lmolt-cpo", {**weights, "README.md": licence})
+    for name in ("lmolt-cpo", "lmolt-kto"):
+        shas[f"{ORG}/{name}"] = _model_repo(api, f"{ORG}/{name}", {**weights, "README.md": licence})
     # a config.json that is not JSON; a model with pickle weights only
     shas[f"{ORG}/lmolt-badcfg"] = _model_repo(
         api, f"{ORG}/lmolt-badcfg", {"config.json": b"{not json", "README.md": licence}
@@ -351,6 +352,35 @@ def test_duplicate_by_branch_name_and_malformed_main_do_not_pass_or_crash(board)
     (outcome,) = S.review(REPO, org=ORG, api=api, rate_limit=100, spot_check_n=0)
     assert outcome.pr_num == num and outcome.state == "rejected"
     assert "duplicate" in outcome.reason and board["shas"][MODEL][:12] in outcome.reason
+
+
+def test_push_racing_the_merge_is_reverted_where_the_hub_does_not_pin_the_head(board):
+    """On a Hub that ignores ``expectedHeadOid`` (huggingface.co), a push landing between the
+    reviewer's last head check and the merge is merged; the audit after the merge restores main."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api, mallory = board["api"], _user("mallory")
+    before = _main_files(api)
+    victim = next(p for p in sorted(before) if p.endswith("/results.json"))
+    honest, samples = _honest(board)
+    r = copy.deepcopy(honest)
+    r["model"].update(id=f"{ORG}/lmolt-kto", sha=board["shas"][f"{ORG}/lmolt-kto"])
+    num = _pr(mallory, _files(f"submissions/{ORG}/race", r, samples))
+
+    class UnpinnedHub(HfApi):  # merges whatever the head is, as huggingface.co does
+        def _post_discussion_changes(self, *, resource, body=None, **kw):
+            if resource == "merge":
+                body = {k: v for k, v in (body or {}).items() if k != "expectedHeadOid"} or None
+                ops = [CommitOperationAdd(victim, b'{"results": "gone"}')]
+                mallory.create_commit(REPO, ops, commit_message="race", repo_type="dataset",
+                                      revision=f"refs/pr/{num}")  # fmt: skip
+            return super()._post_discussion_changes(resource=resource, body=body, **kw)
+
+    (outcome,) = S.review(REPO, org=ORG, api=UnpinnedHub(), rate_limit=100, spot_check_n=0)
+    assert outcome.state == "rejected" and "not validated" in outcome.reason, outcome.reason
+    assert _main_files(api) == before  # the victim's row and everything else restored
+    row = next(s for s in S.status(REPO, api=api) if s["pr"] == num)
+    assert row["state"] == "rejected" and "not validated" in row["reason"]
 
 
 def test_review_evaluate_uses_the_eval_sets_nli_model(board, capsys):

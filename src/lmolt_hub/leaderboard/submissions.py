@@ -325,8 +325,14 @@ def _comment(state: str, reason: str, extra: str = "") -> str:
 
 def _reject(api: Any, repo_id: str, num: int, reason: str, folder: str | None = None) -> Outcome:
     reason = reason.replace("\r", " ").strip()[:2000]
+    from huggingface_hub.errors import HfHubHTTPError
+
     api.comment_discussion(repo_id, num, _comment("rejected", reason), repo_type="dataset")
-    api.change_discussion_status(repo_id, num, "closed", repo_type="dataset")
+    try:
+        api.change_discussion_status(repo_id, num, "closed", repo_type="dataset")
+    except HfHubHTTPError:  # already merged (an unvalidated merge that was reverted): the comment says it
+        if api.get_discussion_details(repo_id, num, repo_type="dataset").status == "open":
+            raise
     return Outcome(pr_num=num, state="rejected", reason=reason, folder=folder)
 
 
@@ -473,6 +479,7 @@ def _accept(
 
     verification = {**verdict.verification, "reviewed_at": _now().isoformat(), "pr": pr.num,
                     "validated_commit": validated}  # fmt: skip
+    main_before = _head(api, repo_id, "main")
     try:  # parent_commit: refused by the Hub if anything was pushed since the validated sha
         info = api.create_commit(
             repo_id,
@@ -482,6 +489,7 @@ def _accept(
             parent_commit=validated,
         )  # fmt: skip
         _merge_validated(api, repo_id, pr.num, info.oid)
+        _audit_merge(api, repo_id, main_before, info.oid, folder)
     except HfHubHTTPError as exc:
         if exc.response is not None and exc.response.status_code in (409, 412):
             raise SubmissionError(
@@ -504,6 +512,33 @@ def _accept(
         folder=folder,
         record=verdict.record,
         checks=verdict.checks,
+    )
+
+
+def _audit_merge(api: Any, repo_id: str, main_before: str, verified: str, folder: str) -> None:
+    """After the merge, main must be exactly main before it plus the validated folder. Where a
+    Hub does not enforce the expected head (a push raced the merge), restore main and refuse."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    before = _tree(api, repo_id, main_before)
+    ours = {p: e for p, e in _tree(api, repo_id, verified).items() if p.startswith(folder + "/")}
+    want = {p: blob for p, (blob, _) in {**before, **ours}.items()}
+    after = {p: blob for p, (blob, _) in _tree(api, repo_id, "main").items()}
+    if after == want:
+        return
+    ops: list[Any] = [CommitOperationDelete(p) for p in sorted(set(after) - set(before))]
+    ops += [
+        CommitOperationAdd(p, _read_main(api, repo_id, p, main_before))
+        for p in sorted(before)
+        if after.get(p) != before[p][0]
+    ]
+    api.create_commit(
+        repo_id, ops, commit_message=f"Revert an unvalidated merge ({folder})", repo_type="dataset"
+    )
+    changed = sorted(p for p in set(after) | set(want) if after.get(p) != want.get(p))
+    raise SubmissionError(
+        f"the merge brought in changes that were not validated ({', '.join(changed[:3])}); main was "
+        "restored and nothing was accepted: open a new PR and do not push to it while it is reviewed"
     )
 
 
@@ -637,8 +672,8 @@ def status(repo_id: str | None = None, api: Any = None) -> list[dict[str, Any]]:
         if not d.is_pull_request:
             continue
         review_state, reason = _last_review(_pr_comments(api, repo_id, d.num, reviewers))
-        if d.status == "merged":
-            state = "verified"
+        if d.status == "merged":  # unless the reviewer reverted an unvalidated merge
+            state = "rejected" if review_state == "rejected" else "verified"
         elif d.status == "closed":
             state = "rejected"
             reason = reason or "closed without a review comment"
