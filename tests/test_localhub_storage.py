@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from lmolt_hub.localhub import names, wire
 from lmolt_hub.localhub import storage as st
 from lmolt_hub.localhub.storage import HubError, Storage
 
@@ -33,7 +34,7 @@ def _add(store: Storage, path: str, data: bytes, parent: str | None = None, revi
 )
 def test_bad_repo_ids(repo_id):
     with pytest.raises(HubError) as err:
-        st.validate_repo_id(repo_id)
+        names.validate_repo_id(repo_id)
     assert err.value.status == 400 and "repo id" in err.value.message
 
 
@@ -42,25 +43,25 @@ def test_bad_repo_ids(repo_id):
 )
 def test_bad_paths(path):
     with pytest.raises(HubError) as err:
-        st.validate_path(path)
+        names.validate_path(path)
     assert err.value.status == 400
 
 
 @pytest.mark.parametrize("rev", ["", "../main", "a..b", "x" * 300, "main\x00", "-rf"])
 def test_bad_revisions(rev):
     with pytest.raises(HubError):
-        st.validate_revision(rev)
+        names.validate_revision(rev)
 
 
 def test_good_names_pass():
-    assert st.validate_repo_id("lmolt/lmolt-slerp-cpo_v1.2") == "lmolt/lmolt-slerp-cpo_v1.2"
-    assert st.validate_path("data/train-00000-of-00001.parquet")
-    assert st.validate_revision("refs/pr/12") and st.validate_revision("v1.0")
+    assert names.validate_repo_id("lmolt/lmolt-slerp-cpo_v1.2") == "lmolt/lmolt-slerp-cpo_v1.2"
+    assert names.validate_path("data/train-00000-of-00001.parquet")
+    assert names.validate_revision("refs/pr/12") and names.validate_revision("v1.0")
 
 
 def test_every_revision_stays_readable(store):
-    first, _ = _add(store, "f.txt", b"one")
-    second, _ = _add(store, "f.txt", b"two")
+    first = _add(store, "f.txt", b"one")
+    second = _add(store, "f.txt", b"two")
     for sha, want in ((first, b"one"), (second, b"two")):
         entry = store.files("model", "org/m", store.resolve("model", "org/m", sha))["f.txt"]
         assert store.open_blob(entry.sha256).read() == want
@@ -68,7 +69,7 @@ def test_every_revision_stays_readable(store):
 
 
 def test_crash_before_ref_update_keeps_previous_revision(store, monkeypatch):
-    head, _ = _add(store, "f.txt", b"safe")
+    head = _add(store, "f.txt", b"safe")
     real_replace = os.replace
 
     def crash_on_refs(src, dst):
@@ -106,7 +107,7 @@ def test_stale_parent_is_refused_and_only_one_racer_wins(store):
 
 
 def test_short_or_corrupt_stream_installs_nothing(store):
-    data = os.urandom(3 * st.CHUNK + 7)
+    data = os.urandom(3 * wire.CHUNK + 7)
     oid = hashlib.sha256(data).hexdigest()
     short = io.BytesIO(data[: len(data) // 2])
     with pytest.raises(HubError, match="ended"):
@@ -145,6 +146,6 @@ def test_gc_removes_only_unreferenced_old_blobs(store):
 
 
 def test_history_is_topological_even_within_one_millisecond(store):
-    shas = [_add(store, "f.txt", str(i).encode())[0] for i in range(6)]
+    shas = [_add(store, "f.txt", str(i).encode()) for i in range(6)]
     history = [c["id"] for c in store.history("model", "org/m", shas[-1])]
     assert history[:6] == shas[::-1] and len(history) == 7  # + the initial commit

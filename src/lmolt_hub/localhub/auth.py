@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.localhub.names import NAME_RE
+
 DEFAULT_USER = "lmolt-user"
 TOKENS_FILE_ENV = "LMOLT_HUB_TOKENS_FILE"
 TOKEN_ENV = "LMOLT_HUB_TOKEN"
-_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]{8,512}$")  # printable ASCII, no spaces: it travels in a header
 
 
@@ -47,7 +48,7 @@ class User:
 
 
 def _check_name(name: object, where: str) -> str:
-    if not isinstance(name, str) or not _USER_RE.match(name) or ".." in name or "--" in name:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name or "--" in name:
         raise AuthConfigError(
             f"{where}: user/org name {name!r} must be 1-96 characters of [A-Za-z0-9._-] "
             "starting with a letter or digit"
@@ -56,7 +57,7 @@ def _check_name(name: object, where: str) -> str:
 
 
 def _check_token(token: object, where: str) -> str:
-    if not isinstance(token, str) or not _TOKEN_RE.match(token):
+    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
         raise AuthConfigError(f"{where}: a token must be 8-512 printable ASCII characters without spaces")
     return token
 

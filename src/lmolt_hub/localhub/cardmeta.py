@@ -93,3 +93,12 @@ def load_front_matter(text: str) -> dict[str, Any]:
     finally:
         loader.dispose()
     return _jsonable(data) if isinstance(data, dict) else {}
+
+
+def card_data(text: str) -> dict[str, Any] | None:
+    """A card's metadata for listings, or None when it has none or it is refused (a bad card
+    never breaks a listing)."""
+    try:
+        return load_front_matter(text) or None
+    except CardError:
+        return None

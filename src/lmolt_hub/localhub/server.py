@@ -29,9 +29,17 @@ from urllib.parse import parse_qs, unquote, urlencode
 
 from lmolt_hub.localhub import storage as st
 from lmolt_hub.localhub.auth import Auth, User
-from lmolt_hub.localhub.cardmeta import CardError, load_front_matter
+from lmolt_hub.localhub.cardmeta import CardError, card_data, load_front_matter
+from lmolt_hub.localhub.discussions import Discussions
+from lmolt_hub.localhub.names import (
+    validate_path,
+    validate_repo_id,
+    validate_repo_type,
+    validate_revision,
+    validate_sha256,
+)
 from lmolt_hub.localhub.storage import HubError, Storage
-from lmolt_hub.localhub.wire import Body, attachment, dict_list, int_field, ndjson_item, parse_range
+from lmolt_hub.localhub.wire import CHUNK, Body, attachment, dict_list, int_field, ndjson_item, parse_range
 
 log = logging.getLogger("lmolt_hub.localhub")
 
@@ -97,6 +105,7 @@ class HubConfig:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ):
         self.storage = Storage(root)
+        self.discussions = Discussions(self.storage)
         # A list holds admin tokens ("user:token" names the admin); a mapping or Auth maps users.
         self.auth = tokens if isinstance(tokens, Auth) else Auth.from_tokens(tokens)
         self.max_body = max_body
@@ -122,7 +131,7 @@ class HubHTTPServer(ThreadingHTTPServer):
         self.config = config
         self.slots = threading.BoundedSemaphore(config.max_connections)
         super().__init__(address, HubHandler)
-        self.recovered = config.storage.hold_server_lock()
+        self.recovered = config.storage.hold_server_lock(config.discussions.recover)
 
     def process_request(self, request, client_address) -> None:  # noqa: ANN001 - stdlib signature
         """One thread per connection, at most ``max_connections``; beyond that a quick 503."""
@@ -402,7 +411,7 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._list_repos(repo_type)
         if len(segs) < 3:
             raise self._unsupported(method)
-        repo_id = st.validate_repo_id(f"{segs[1]}/{segs[2]}")
+        repo_id = validate_repo_id(f"{segs[1]}/{segs[2]}")
         rest = segs[3:]
         action = rest[0] if rest else ""
         if method in ("GET", "HEAD"):
@@ -484,12 +493,12 @@ class HubHandler(BaseHTTPRequestHandler):
     def _body_repo(self, user: User) -> tuple[str, str, dict]:
         """(repo type, repo id, body) of a create/delete request; a missing name is a 400."""
         body = self._read_json()
-        repo_type = st.validate_repo_type(body.get("type"))
+        repo_type = validate_repo_type(body.get("type"))
         name, org = body.get("name"), body.get("organization") or user.name
         for field, value in (("name", name), ("organization", org)):
             if not isinstance(value, str) or not value:
                 raise HubError(400, f"Missing or invalid repo {field!r}: expected a non-empty string")
-        return repo_type, st.validate_repo_id(f"{org}/{name}"), body
+        return repo_type, validate_repo_id(f"{org}/{name}"), body
 
     def _create_repo(self) -> None:
         user = self._writer()
@@ -521,7 +530,7 @@ class HubHandler(BaseHTTPRequestHandler):
         repo_id = meta["id"]
         commit = self.store.commit(repo_type, repo_id, sha)
         files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
-        card = st.card_data(self.store, repo_type, repo_id, files)
+        card = card_data(self.store.readme_text(files))
         raw_tags = (card or {}).get("tags") or []
         tags = [
             str(t)
@@ -645,7 +654,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _tree(self, repo_type: str, repo_id: str, revision: str, path: str) -> None:
         if path:
-            st.validate_path(path)
+            validate_path(path)
         self._check_read(repo_type, repo_id)
         sha = self.store.resolve(repo_type, repo_id, revision)
         files = self.store.files(repo_type, repo_id, sha)
@@ -709,8 +718,8 @@ class HubHandler(BaseHTTPRequestHandler):
         self._json(out)
 
     def _resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> None:
-        st.validate_repo_id(repo_id)
-        st.validate_path(path)
+        validate_repo_id(repo_id)
+        validate_path(path)
         self._check_read(repo_type, repo_id)
         sha = self.store.resolve(repo_type, repo_id, revision)
         entry = self.store.files(repo_type, repo_id, sha).get(path)
@@ -767,7 +776,7 @@ class HubHandler(BaseHTTPRequestHandler):
             self.store.resolve(repo_type, repo_id, revision)
         out = []
         for f in dict_list(body, "files"):
-            path = st.validate_path(f.get("path", ""))
+            path = validate_path(f.get("path", ""))
             try:
                 sample = base64.b64decode(f.get("sample") or "")
             except (binascii.Error, ValueError):
@@ -786,7 +795,7 @@ class HubHandler(BaseHTTPRequestHandler):
             raise HubError(400, "LFS batch operation must be 'upload' or 'download'")
         objects = []
         for obj in dict_list(body, "objects"):
-            oid, size = st.validate_sha256(obj.get("oid", "")), int_field(obj.get("size", -1), "size")
+            oid, size = validate_sha256(obj.get("oid", "")), int_field(obj.get("size", -1), "size")
             if size < 0 or size > self.cfg.max_lfs:
                 objects.append(
                     {
@@ -810,7 +819,7 @@ class HubHandler(BaseHTTPRequestHandler):
         )
 
     def _lfs_upload(self, oid: str) -> None:
-        st.validate_sha256(oid)
+        validate_sha256(oid)
         size = int_field(self.query.get("size", ["-1"])[-1], "size")
         sig = self.query.get("sig", [""])[-1]
         if not hmac.compare_digest(sig.encode(), self.cfg.sign(oid, size).encode()):
@@ -832,7 +841,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _discard(self, size: int) -> None:
         left = size
-        while left > 0 and (chunk := self.body.read(min(st.CHUNK, left))):
+        while left > 0 and (chunk := self.body.read(min(CHUNK, left))):
             left -= len(chunk)
 
     def _check_commit_target(self, repo_type: str, repo_id: str, revision: str, create_pr: bool) -> User:
@@ -843,7 +852,7 @@ class HubHandler(BaseHTTPRequestHandler):
             return user
         num = revision.removeprefix("refs/pr/")
         if revision.startswith("refs/pr/") and num.isdigit():
-            disc = self.store.discussion(repo_type, repo_id, int(num))
+            disc = self.cfg.discussions.get(repo_type, repo_id, int(num))
             if disc["isPullRequest"] and disc["author"]["name"] == user.name:
                 return user
             raise HubError(
@@ -858,7 +867,7 @@ class HubHandler(BaseHTTPRequestHandler):
         )
 
     def _commit(self, repo_type: str, repo_id: str, revision: str) -> None:
-        st.validate_revision(revision)
+        validate_revision(revision)
         create_pr = self.query.get("create_pr", ["0"])[-1] in ("1", "true", "True")
         user = self._check_commit_target(repo_type, repo_id, revision, create_pr)
         self._check_length(self.cfg.max_body)
@@ -870,7 +879,7 @@ class HubHandler(BaseHTTPRequestHandler):
                 header = value
                 continue
             path = value.get("path", "")
-            path = st.validate_path(
+            path = validate_path(
                 path.strip("/") if key == "deletedFolder" and isinstance(path, str) else path
             )
             if key == "file":
@@ -878,7 +887,7 @@ class HubHandler(BaseHTTPRequestHandler):
                     raise HubError(400, "Only base64-encoded regular files are supported")
                 ops.append((key, path, st.regular_entry(self.store, value.get("content", ""))))
             elif key == "lfsFile":
-                oid = st.validate_sha256(value.get("oid", ""))
+                oid = validate_sha256(value.get("oid", ""))
                 size = value.get("size")
                 if size is None and self.store.has_blob(oid):
                     size = self.store.blob_path(oid).stat().st_size
@@ -889,7 +898,7 @@ class HubHandler(BaseHTTPRequestHandler):
                 ops.append((key, path, None))
             else:
                 raise HubError(400, f"Unknown commit operation {str(key)[:40]!r}")
-        sha, pr = self.store.apply_commit(repo_type, repo_id, revision, header, ops, user.name, create_pr)
+        sha, pr = self.cfg.discussions.commit(repo_type, repo_id, revision, header, ops, user.name, create_pr)
         url = self._repo_url(repo_type, repo_id)
         out = {"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}"}
         if pr is not None:
@@ -943,7 +952,7 @@ class HubHandler(BaseHTTPRequestHandler):
     def _list_discussions(self, repo_type: str, repo_id: str) -> None:
         self._check_read(repo_type, repo_id)
         q = {k: v[-1] for k, v in self.query.items()}
-        items = self.store.list_discussions(repo_type, repo_id)
+        items = self.cfg.discussions.list(repo_type, repo_id)
         dtype, status, author = q.get("type", "all"), q.get("status", "all"), q.get("author")
         if dtype == "pull_request":
             items = [i for i in items if i["isPullRequest"]]
@@ -975,7 +984,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _discussion(self, repo_type: str, repo_id: str, num: str) -> None:
         self._check_read(repo_type, repo_id)
-        disc = self.store.discussion(repo_type, repo_id, _num(num))
+        disc = self.cfg.discussions.get(repo_type, repo_id, _num(num))
         if disc["isPullRequest"]:
             disc.setdefault("filesWithConflicts", [])
             disc["diff"] = self._pr_diff(repo_type, repo_id, disc)
@@ -1000,7 +1009,7 @@ class HubHandler(BaseHTTPRequestHandler):
         user = self._writer()
         body = self._read_json()
         self._check_read(repo_type, repo_id)
-        disc = self.store.create_discussion(
+        disc = self.cfg.discussions.create(
             repo_type,
             repo_id,
             str(body.get("title") or ""),
@@ -1024,22 +1033,24 @@ class HubHandler(BaseHTTPRequestHandler):
         comment = body.get("comment")
         comment = None if comment is None else str(comment)
         if action == "comment":
-            event = self.store.comment(repo_type, repo_id, num, comment or "", user.name)
+            event = self.cfg.discussions.comment(repo_type, repo_id, num, comment or "", user.name)
             return self._json({"newMessage": event})
         writer = Auth.can_write(user, repo_id, meta)
         if action in ("status", "title") and not writer:
-            if self.store.discussion(repo_type, repo_id, num)["author"]["name"] != user.name:
+            if self.cfg.discussions.get(repo_type, repo_id, num)["author"]["name"] != user.name:
                 raise HubError(
                     403,
                     f"User {user.name!r} may not change #{num} of {repo_id!r}: only its author or the owner",
                 )
         if action == "status":
-            event = self.store.change_status(
+            event = self.cfg.discussions.change_status(
                 repo_type, repo_id, num, str(body.get("status", "")), comment, user.name
             )
             return self._json({"newStatus": event})
         if action == "title":
-            event = self.store.rename(repo_type, repo_id, num, str(body.get("title", "")).strip(), user.name)
+            event = self.cfg.discussions.rename(
+                repo_type, repo_id, num, str(body.get("title", "")).strip(), user.name
+            )
             return self._json({"newTitle": event})
         if action == "merge":
             if not writer:
@@ -1049,7 +1060,7 @@ class HubHandler(BaseHTTPRequestHandler):
             expected = body.get("expectedHeadOid")  # local extension: merge only the reviewed head
             if expected is not None and not isinstance(expected, str):
                 raise HubError(400, "'expectedHeadOid' must be a commit sha")
-            sha = self.store.merge_pr(repo_type, repo_id, num, comment, user.name, expected)
+            sha = self.cfg.discussions.merge_pr(repo_type, repo_id, num, comment, user.name, expected)
             return self._json({"mergeCommitId": sha})
         raise HubError(404, f"Unknown discussion action {action!r}")
 
@@ -1062,13 +1073,17 @@ class HubHandler(BaseHTTPRequestHandler):
     def _repo_page(self, repo_type: str, repo_id: str) -> None:
         from lmolt_hub.localhub.zoo import render_repo
 
-        st.validate_repo_id(repo_id)
+        validate_repo_id(repo_id)
         self._check_read(repo_type, repo_id)
-        self._send(200, render_repo(self.store, repo_type, repo_id).encode(), "text/html; charset=utf-8")
+        self._send(
+            200,
+            render_repo(self.store, self.cfg.discussions, repo_type, repo_id).encode(),
+            "text/html; charset=utf-8",
+        )
 
     def _static(self, segs: list[str]) -> None:
         rel = "/".join(segs) or "index.html"
-        st.validate_path(rel)
+        validate_path(rel)
         site = (self.store.root / "site").resolve()
         target = (site / rel).resolve()
         if site not in target.parents:

@@ -1,4 +1,4 @@
-"""On-disk storage of the local Hub: content-addressed blobs, commits, refs, discussions.
+"""On-disk storage of the local Hub: content-addressed blobs, repos, commits and refs.
 
 Layout under ``root``::
 
@@ -6,23 +6,20 @@ Layout under ``root``::
     repos/<type>s/<ns>/<name>/repo.json      id, type, private, createdAt
     repos/<type>s/<ns>/<name>/refs.json      {"heads": {...}, "tags": {...}, "pr": {...}}
     repos/<type>s/<ns>/<name>/commits/<sha>.json   parents, message, full file table
-    repos/<type>s/<ns>/<name>/discussions/<n>.json
+    repos/<type>s/<ns>/<name>/discussions/<n>.json  (written by ``discussions``)
     tmp/                                     partial uploads (never visible; emptied on start)
     server.lock                              held (shared) by every live server; ``gc`` needs it alone
     gc.lock                                  writers hold it shared, ``gc`` exclusively
 
 Why it loses nothing: blobs are written to ``tmp/`` and renamed into place only
 after their sha256 is verified; a commit object is written before the ref that
-points at it, and every JSON file is replaced atomically (temp file +
-``os.replace``). A crash at any point leaves the previous revision readable.
-Writers to one repository serialise on an ``flock`` of its ``.lock`` file (which
-also serialises threads: each operation opens its own file description).
+points at it, and every JSON file is replaced atomically (``write_json_atomic``: temp
+file + ``os.replace``; ``discussions`` writes through it too). A crash at any point leaves
+the previous revision readable. Writers to one repository serialise on an ``flock`` of its
+``.lock`` file (which also serialises threads: each operation opens its own file description).
 
-Multi-file updates are ordered so a crash leaves no visible half-state, and ``recover``
-(run by the first server to open a root) repairs what an older version could leave:
-a pull request's ref is written before its discussion file (an orphan ref is dropped on
-start), and a merge commit records the PR it merges (``mergedPr``), so a PR whose merge
-moved the branch but was not yet marked merged is recognised as merged and never merged twice.
+Pull requests, discussions and merges, and the repair of their crash windows (``recover``),
+live in ``discussions``, on top of this module.
 """
 
 from __future__ import annotations
@@ -35,30 +32,27 @@ import hashlib
 import json
 import os
 import queue
-import re
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lmolt_hub.localhub.cardmeta import CardError, load_front_matter
+from lmolt_hub.localhub.errors import HubError
+from lmolt_hub.localhub.names import (
+    SHA1_RE,
+    validate_branch_name,
+    validate_repo_id,
+    validate_repo_type,
+    validate_revision,
+    validate_sha256,
+)
 
-CHUNK = 1 << 20
 UPLOAD_CHUNK = 4 << 20
-REPO_TYPES = ("model", "dataset", "space")
-# First path segments that are routes of the server, not model namespaces.
-RESERVED_NAMESPACES = {"api", "site", "datasets", "spaces", "models", "lfs-upload", "static"}
-MAX_PATH_LEN = 1000
-MAX_REVISION_LEN = 255
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
 GITATTRIBUTES = (
     "*.bin filter=lfs diff=lfs merge=lfs -text\n"
     "*.parquet filter=lfs diff=lfs merge=lfs -text\n"
@@ -68,87 +62,10 @@ GITATTRIBUTES = (
 )
 
 
-class HubError(Exception):
-    """An error with the HTTP status and ``X-Error-Code`` the Hub clients understand."""
-
-    def __init__(self, status: int, message: str, code: str | None = None, extra: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.extra = extra or {}
-
-
 def now_iso() -> str:
     """UTC time in the Hub's format (``2024-01-01T00:00:00.000Z``)."""
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
-
-
-# ---------------------------------------------------------------- validation
-
-
-def validate_repo_type(repo_type: str | None) -> str:
-    repo_type = repo_type or "model"
-    if repo_type not in REPO_TYPES:
-        raise HubError(400, f"Invalid repo type {repo_type!r}; expected one of {REPO_TYPES}")
-    return repo_type
-
-
-def validate_repo_id(repo_id: str) -> str:
-    """``namespace/name`` with Hub-like name rules; rejects traversal, NUL, over-long ids."""
-    if not isinstance(repo_id, str) or len(repo_id) > 200:
-        raise HubError(400, "Invalid repo id: must be a string of at most 200 characters")
-    parts = repo_id.split("/")
-    if len(parts) != 2:
-        raise HubError(400, f"Invalid repo id {repo_id!r}: expected 'namespace/name'")
-    for part in parts:
-        if not _NAME_RE.match(part) or ".." in part or "--" in part or part.endswith(".git"):
-            raise HubError(
-                400,
-                f"Invalid repo id {repo_id!r}: each part must be 1-96 characters of [A-Za-z0-9._-], "
-                "start with a letter or digit, and contain no '..' or '--'",
-            )
-    if parts[0] in RESERVED_NAMESPACES:
-        raise HubError(400, f"Invalid repo id {repo_id!r}: namespace {parts[0]!r} is reserved")
-    return repo_id
-
-
-def validate_path(path: str) -> str:
-    """A relative file path inside a repo: no empty/``.``/``..`` parts, NUL, backslash or abs path."""
-    if not isinstance(path, str) or not path:
-        raise HubError(400, "Invalid path: empty")
-    if len(path.encode()) > MAX_PATH_LEN:
-        raise HubError(400, f"Invalid path: longer than {MAX_PATH_LEN} bytes")
-    if "\x00" in path or "\\" in path or path.startswith("/"):
-        raise HubError(400, f"Invalid path {path!r}: NUL, backslash and absolute paths are not allowed")
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            raise HubError(400, f"Invalid path {path!r}: empty, '.' or '..' component")
-    if path == ".git" or path.startswith(".git/"):
-        raise HubError(400, f"Invalid path {path!r}: '.git' is reserved")
-    return path
-
-
-def validate_revision(revision: str) -> str:
-    if not revision or len(revision) > MAX_REVISION_LEN or not _REV_RE.match(revision):
-        raise HubError(400, f"Invalid revision {revision[:80]!r}", "RevisionNotFound")
-    if ".." in revision or "//" in revision or revision.endswith("/") or revision.endswith(".lock"):
-        raise HubError(400, f"Invalid revision {revision[:80]!r}", "RevisionNotFound")
-    return revision
-
-
-def validate_branch_name(name: str) -> str:
-    validate_revision(name)
-    if name.startswith("refs/") or _SHA1_RE.match(name):
-        raise HubError(400, f"Invalid branch or tag name {name!r}")
-    return name
-
-
-def validate_sha256(oid: str) -> str:
-    if not isinstance(oid, str) or not _SHA256_RE.match(oid):
-        raise HubError(400, f"Invalid LFS oid {str(oid)[:80]!r}: expected 64 lowercase hex characters")
-    return oid
 
 
 # ---------------------------------------------------------------- helpers
@@ -204,6 +121,18 @@ class FileEntry:
         }
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A commit object written on top of ref ``kind/name`` (at ``head``) that no ref points at yet."""
+
+    kind: str
+    name: str
+    head: str
+    sha: str
+    title: str
+    message: str
+
+
 class _Pipeline:
     """Feeds each chunk, in order, to every consumer, each consumer in its own thread."""
 
@@ -256,11 +185,12 @@ class Storage:
         self._server_lock: BinaryIO | None = None
 
     # ---- process-level locks: live servers vs. gc
-    def hold_server_lock(self) -> bool:
+    def hold_server_lock(self, recover: Callable[[], object] | None = None) -> bool:
         """Mark this root as served by this process (released by ``release_server_lock``).
 
         The first server to open a root (nobody else holds the lock) empties ``tmp/`` and
-        runs ``recover``; returns whether it did. ``gc`` refuses while any server holds it.
+        runs ``recover`` (``Discussions.recover``) while still alone; returns whether it did.
+        ``gc`` refuses while any server holds the lock.
         """
         f = open(self.root / "server.lock", "a+b")  # noqa: SIM115 - held for the server's lifetime
         alone = True
@@ -270,7 +200,8 @@ class Storage:
             alone = False
         if alone:
             self.clean_tmp()
-            self.recover()
+            if recover is not None:
+                recover()
         fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # downgrade: other servers may share the root
         (self.root / "server.pid").write_text(f"{os.getpid()}\n")
         self._server_lock = f
@@ -287,6 +218,12 @@ class Storage:
         with open(self.root / "gc.lock", "a+b") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
+
+    @contextlib.contextmanager
+    def committing(self, repo_type: str, repo_id: str) -> Iterator[Path]:
+        """Hold what writing a commit needs (gc's shared lock, the repo's lock); yields the repo dir."""
+        with self._gc_lock(False), self.lock(repo_type, repo_id):
+            yield self.repo_dir(repo_type, repo_id)
 
     def clean_tmp(self) -> int:
         """Remove partial uploads and trash left in ``tmp/`` by a crash; returns how many entries."""
@@ -394,16 +331,14 @@ class Storage:
 
     def create_repo(self, repo_type: str, repo_id: str, private: bool, author: str) -> bool:
         """Create a repo with an initial ``.gitattributes`` commit; False if it already exists."""
-        d = self.repo_dir(repo_type, repo_id)
-        with self._gc_lock(False), self.lock(repo_type, repo_id):
+        with self.committing(repo_type, repo_id) as d:
             if (d / "repo.json").is_file():
                 return False
             (d / "commits").mkdir(parents=True, exist_ok=True)
-            (d / "discussions").mkdir(exist_ok=True)
             data = GITATTRIBUTES.encode()
             files = {".gitattributes": FileEntry(self.put_bytes(data), git_blob_sha1(data), len(data), False)}
-            sha = self._write_commit(d, [], files, "initial commit", "", author)
-            write_json_atomic(d / "refs.json", {"heads": {"main": sha}, "tags": {}, "pr": {}})
+            sha = self.write_commit(d, [], files, "initial commit", "", author)
+            self.save_refs(d, {"heads": {"main": sha}, "tags": {}, "pr": {}})
             meta = {
                 "id": repo_id,
                 "type": repo_type,
@@ -497,10 +432,10 @@ class Storage:
         revision = revision or "main"
         validate_revision(revision)
         refs = self.refs(repo_type, repo_id)
-        ref = _lookup_ref(refs, revision)
+        ref = lookup_ref(refs, revision)
         if ref is not None:
             return ref
-        if _SHA1_RE.match(revision):
+        if SHA1_RE.fullmatch(revision):
             if (self.repo_dir(repo_type, repo_id) / "commits" / f"{revision}.json").is_file():
                 return revision
         raise HubError(404, f"Revision {revision!r} not found in {repo_id}", "RevisionNotFound")
@@ -508,7 +443,11 @@ class Storage:
     def files(self, repo_type: str, repo_id: str, sha: str) -> dict[str, FileEntry]:
         return {p: FileEntry(**e) for p, e in self.commit(repo_type, repo_id, sha)["files"].items()}
 
-    def _write_commit(
+    def save_refs(self, d: Path, refs: dict) -> None:
+        """Replace the repo's refs (the caller holds its lock): what a commit makes visible."""
+        write_json_atomic(d / "refs.json", refs)
+
+    def write_commit(
         self,
         d: Path,
         parents: list[str],
@@ -518,6 +457,7 @@ class Storage:
         author: str,
         merged_pr: int | None = None,
     ) -> str:
+        """Write a commit object (invisible until a ref points at it); returns its sha."""
         # generation = longest path from the root: sorting by it gives a topological history
         generation = 1 + max(
             (read_json(d / "commits" / f"{p}.json").get("generation", 0) for p in parents), default=0
@@ -559,67 +499,69 @@ class Storage:
         header: dict,
         operations: list[tuple[str, str, FileEntry | None]],
         author: str,
-        create_pr: bool = False,
-    ) -> tuple[str, int | None]:
-        """Apply parsed operations atomically; returns (commit sha, PR number or None).
+    ) -> str:
+        """Commit parsed operations to a branch atomically; returns the commit sha.
 
-        ``operations`` are (kind, path, entry) with kind in file/lfsFile/deletedFile/deletedFolder;
-        blobs must already be stored. A stale ``parentCommit`` in ``header`` gives 412.
+        Commits to pull requests (``create_pr``, ``refs/pr/N``) go through ``Discussions.commit``.
+        """
+        with self.committing(repo_type, repo_id) as d:
+            refs = self.refs(repo_type, repo_id)
+            staged = self.stage_commit(repo_type, repo_id, refs, revision, header, operations, author, False)
+            refs["heads"][staged.name] = staged.sha
+            self.save_refs(d, refs)  # the commit becomes visible here
+            return staged.sha
+
+    def stage_commit(
+        self,
+        repo_type: str,
+        repo_id: str,
+        refs: dict,
+        revision: str,
+        header: dict,
+        operations: list[tuple[str, str, FileEntry | None]],
+        author: str,
+        prs: bool = True,
+    ) -> Staged:
+        """Write the commit object for ``operations`` on top of ``revision``; moves no ref.
+
+        The caller holds ``committing``. ``operations`` are (kind, path, entry) with kind in
+        file/lfsFile/deletedFile/deletedFolder; blobs must already be stored. A stale
+        ``parentCommit`` in ``header`` gives 412. ``prs``: whether ``refs/pr/N`` may be the target.
         """
         d = self.repo_dir(repo_type, repo_id)
-        with self._gc_lock(False), self.lock(repo_type, repo_id):
-            refs = self.refs(repo_type, repo_id)
-            kind, name = _ref_slot(refs, revision)
-            head = refs[kind][name]
-            parent_commit = header.get("parentCommit")
-            if parent_commit and parent_commit != head:
-                raise HubError(
-                    412,
-                    f"A commit has happened since {parent_commit} on {revision!r} (head is now {head}). "
-                    "Please refresh and try again.",
-                    "PreconditionFailed",
-                )
-            files = self.files(repo_type, repo_id, head)
-            for op, path, entry in operations:
-                if op in ("file", "lfsFile"):
-                    assert entry is not None
-                    if not self.has_blob(entry.sha256, entry.size):
-                        raise HubError(400, f"LFS object {entry.sha256} for {path!r} was not uploaded")
-                    files[path] = entry
-                elif op == "deletedFile":
-                    if path not in files:
-                        raise HubError(404, f"File {path!r} not found at {revision!r}", "EntryNotFound")
-                    del files[path]
-                elif op == "deletedFolder":
-                    prefix = path.rstrip("/") + "/"
-                    doomed = [p for p in files if p.startswith(prefix)]
-                    if not doomed:
-                        raise HubError(404, f"Folder {path!r} not found at {revision!r}", "EntryNotFound")
-                    for p in doomed:
-                        del files[p]
-            _check_no_file_folder_clash(files)
-            title = str(header.get("summary") or "Upload files")[:1000]
-            message = str(header.get("description") or "")
-            sha = self._write_commit(d, [head], files, title, message, author)
-            pr_num = None
-            if create_pr:
-                pr_num = self._next_discussion_num(d, refs)
-                refs["pr"][str(pr_num)] = sha
-                base = name if kind == "heads" else "main"
-                disc = _new_discussion(pr_num, title, message, author, True, repo_type, repo_id)
-                disc["changes"] = {"base": f"refs/heads/{base}"}
-                disc["baseCommit"] = head
-                disc["events"].append(_event("commit", author, {"subject": title, "oid": sha}))
-                # Ref first, discussion last: a crash in between leaves an orphan ref (dropped by
-                # recover), never a listed PR without a ref.
-                write_json_atomic(d / "refs.json", refs)
-                write_json_atomic(d / "discussions" / f"{pr_num}.json", disc)
-            else:
-                refs[kind][name] = sha
-                write_json_atomic(d / "refs.json", refs)  # the commit becomes visible here
-            if kind == "pr" and not create_pr:
-                self._append_event(d, int(name), _event("commit", author, {"subject": title, "oid": sha}))
-            return sha, pr_num
+        kind, name = ref_slot(refs, revision, prs)
+        head = refs[kind][name]
+        parent_commit = header.get("parentCommit")
+        if parent_commit and parent_commit != head:
+            raise HubError(
+                412,
+                f"A commit has happened since {parent_commit} on {revision!r} (head is now {head}). "
+                "Please refresh and try again.",
+                "PreconditionFailed",
+            )
+        files = self.files(repo_type, repo_id, head)
+        for op, path, entry in operations:
+            if op in ("file", "lfsFile"):
+                assert entry is not None
+                if not self.has_blob(entry.sha256, entry.size):
+                    raise HubError(400, f"LFS object {entry.sha256} for {path!r} was not uploaded")
+                files[path] = entry
+            elif op == "deletedFile":
+                if path not in files:
+                    raise HubError(404, f"File {path!r} not found at {revision!r}", "EntryNotFound")
+                del files[path]
+            elif op == "deletedFolder":
+                prefix = path.rstrip("/") + "/"
+                doomed = [p for p in files if p.startswith(prefix)]
+                if not doomed:
+                    raise HubError(404, f"Folder {path!r} not found at {revision!r}", "EntryNotFound")
+                for p in doomed:
+                    del files[p]
+        _check_no_file_folder_clash(files)
+        title = str(header.get("summary") or "Upload files")[:1000]
+        message = str(header.get("description") or "")
+        sha = self.write_commit(d, [head], files, title, message, author)
+        return Staged(kind, name, head, sha, title, message)
 
     # ---- branches and tags
     def create_ref(self, repo_type: str, repo_id: str, kind: str, name: str, start: str | None) -> str:
@@ -632,7 +574,7 @@ class Storage:
                 raise HubError(409, f"{what} {name!r} already exists")
             sha = self.resolve(repo_type, repo_id, start or "main")
             refs[kind][name] = sha
-            write_json_atomic(d / "refs.json", refs)
+            self.save_refs(d, refs)
             return sha
 
     def delete_ref(self, repo_type: str, repo_id: str, kind: str, name: str) -> None:
@@ -644,249 +586,20 @@ class Storage:
             if kind == "heads" and name == "main":
                 raise HubError(403, "Cannot delete the default branch 'main'")
             del refs[kind][name]
-            write_json_atomic(d / "refs.json", refs)
+            self.save_refs(d, refs)
 
-    # ---- discussions and pull requests
-    def _next_discussion_num(self, d: Path, refs: dict) -> int:
-        nums = [int(p.stem) for p in (d / "discussions").glob("*.json") if p.stem.isdigit()]
-        nums += [int(n) for n in refs["pr"] if n.isdigit()]  # an orphan ref's number is not reused
-        return max(nums, default=0) + 1
-
-    def discussion(self, repo_type: str, repo_id: str, num: int) -> dict:
-        self.repo_meta(repo_type, repo_id)
-        try:
-            return read_json(self.repo_dir(repo_type, repo_id) / "discussions" / f"{int(num)}.json")
-        except FileNotFoundError:
-            raise HubError(404, f"Discussion #{num} not found in {repo_id}") from None
-
-    def list_discussions(self, repo_type: str, repo_id: str) -> list[dict]:
-        self.repo_meta(repo_type, repo_id)
-        d = self.repo_dir(repo_type, repo_id) / "discussions"
-        items = [read_json(p) for p in d.glob("*.json")]
-        return sorted(items, key=lambda x: x["num"], reverse=True)
-
-    def create_discussion(
-        self, repo_type: str, repo_id: str, title: str, description: str, pull_request: bool, author: str
-    ) -> dict:
-        d = self.repo_dir(repo_type, repo_id)
-        title = (title or "").strip()
-        if not 3 <= len(title) <= 200:
-            raise HubError(400, "Discussion title must be 3-200 characters")
-        with self.lock(repo_type, repo_id):
-            refs = self.refs(repo_type, repo_id)
-            num = self._next_discussion_num(d, refs)
-            disc = _new_discussion(num, title, description, author, pull_request, repo_type, repo_id)
-            if pull_request:
-                disc["status"] = "draft"
-                disc["changes"] = {"base": "refs/heads/main"}
-                disc["baseCommit"] = refs["heads"]["main"]
-                refs["pr"][str(num)] = refs["heads"]["main"]
-                write_json_atomic(d / "refs.json", refs)  # ref first (see apply_commit)
-                write_json_atomic(d / "discussions" / f"{num}.json", disc)
-            else:
-                write_json_atomic(d / "discussions" / f"{num}.json", disc)
-            return disc
-
-    def _append_event(self, d: Path, num: int, event: dict, **updates: Any) -> dict:
-        """Add an event to a discussion; the caller holds the repo lock."""
-        path = d / "discussions" / f"{num}.json"
-        try:
-            disc = read_json(path)
-        except FileNotFoundError:
-            raise HubError(404, f"Discussion #{num} not found") from None
-        disc["events"].append(event)
-        disc.update(updates)
-        write_json_atomic(path, disc)
-        return disc
-
-    def comment(self, repo_type: str, repo_id: str, num: int, text: str, author: str) -> dict:
-        if not text or not text.strip():
-            raise HubError(400, "Comment must not be empty")
-        d = self.repo_dir(repo_type, repo_id)
-        with self.lock(repo_type, repo_id):
-            self.discussion(repo_type, repo_id, num)
-            event = _comment_event(author, text)
-            self._append_event(d, num, event)
-            return event
-
-    def change_status(
-        self, repo_type: str, repo_id: str, num: int, status: str, comment: str | None, author: str
-    ) -> dict:
-        if status not in ("open", "closed"):
-            raise HubError(400, "status must be 'open' or 'closed'")
-        d = self.repo_dir(repo_type, repo_id)
-        with self.lock(repo_type, repo_id):
-            disc = self.discussion(repo_type, repo_id, num)
-            if disc["status"] == "merged":
-                raise HubError(400, f"Pull request #{num} is already merged")
-            event = _event("status-change", author, {"status": status})
-            if comment:
-                self._append_event(d, num, _comment_event(author, comment))
-            self._append_event(d, num, event, status=status)
-            return event
-
-    def rename(self, repo_type: str, repo_id: str, num: int, title: str, author: str) -> dict:
-        d = self.repo_dir(repo_type, repo_id)
-        with self.lock(repo_type, repo_id):
-            disc = self.discussion(repo_type, repo_id, num)
-            event = _event("title-change", author, {"from": disc["title"], "to": title})
-            self._append_event(d, num, event, title=title)
-            return event
-
-    def merge_pr(
-        self,
-        repo_type: str,
-        repo_id: str,
-        num: int,
-        comment: str | None,
-        author: str,
-        expected_head: str | None = None,
-    ) -> str:
-        """Merge PR ``num`` into its base branch (fast-forward or a conflict-checked 3-way merge).
-
-        ``expected_head``: refuse (409) unless the PR's head is still this commit (merge only
-        what was reviewed). Order: merge commit, branch ref, then the discussion's "merged"
-        record; a crash before the last step is recognised by the merge commit's ``mergedPr``.
-        """
-        d = self.repo_dir(repo_type, repo_id)
-        with self._gc_lock(False), self.lock(repo_type, repo_id):
-            disc = self.discussion(repo_type, repo_id, num)
-            if not disc["isPullRequest"]:
-                raise HubError(400, f"#{num} is a discussion, not a pull request")
-            if disc["status"] not in ("open", "draft"):
-                raise HubError(400, f"Pull request #{num} is {disc['status']}; only open PRs can be merged")
-            refs = self.refs(repo_type, repo_id)
-            base_branch = disc["changes"]["base"].removeprefix("refs/heads/")
-            if base_branch not in refs["heads"]:
-                raise HubError(404, f"Base branch {base_branch!r} no longer exists", "RevisionNotFound")
-            if str(num) not in refs["pr"]:
-                raise HubError(409, f"Pull request #{num} has no head ref; it cannot be merged")
-            pr_head = refs["pr"][str(num)]
-            if expected_head is not None and expected_head != pr_head:
-                raise HubError(
-                    409,
-                    f"Pull request #{num} head moved to {pr_head} (expected {expected_head}); "
-                    "review the new head before merging",
-                )
-            base_head = refs["heads"][base_branch]
-            done = self._find_merge(d, disc, base_head)
-            if done is not None:  # merged before a crash: record it, never merge twice
-                self._record_merged(d, disc, done, author)
-                raise HubError(400, f"Pull request #{num} is already merged (commit {done})")
-            fork = disc.get("baseCommit", base_head)
-            title = f"Merge pull request #{num}: {disc['title']}"
-            if base_head == fork:
-                files = self.files(repo_type, repo_id, pr_head)
-            else:
-                files = self._three_way(repo_type, repo_id, fork, base_head, pr_head, num)
-            sha = self._write_commit(d, [base_head, pr_head], files, title, comment or "", author, num)
-            refs["heads"][base_branch] = sha
-            write_json_atomic(d / "refs.json", refs)
-            if comment:
-                self._append_event(d, num, _comment_event(author, comment))
-            self._record_merged(d, disc, sha, author)
-            return sha
-
-    def _record_merged(self, d: Path, disc: dict, sha: str, author: str) -> None:
-        changes = {**disc["changes"], "mergeCommitId": sha}
-        self._append_event(
-            d,
-            disc["num"],
-            _event("status-change", author, {"status": "merged"}),
-            status="merged",
-            changes=changes,
-        )
-
-    def _find_merge(self, d: Path, disc: dict, base_head: str) -> str | None:
-        """The merge commit of this PR on the base branch's first-parent line, if there is one."""
-        stop = 0
-        with contextlib.suppress(FileNotFoundError, KeyError):
-            stop = read_json(d / "commits" / f"{disc['baseCommit']}.json").get("generation", 0)
-        cur: str | None = base_head
-        while cur:
-            c = read_json(d / "commits" / f"{cur}.json")
-            if c.get("mergedPr") == disc["num"]:
-                return cur
-            if c.get("generation", 0) <= stop:
-                return None
-            cur = c["parents"][0] if c["parents"] else None
-        return None
-
-    # ---- crash recovery (run with no other server on the root)
-    def recover(self) -> list[str]:
-        """Repair half-states a crash can leave; returns one line per repair.
-
-        - a PR ref without a discussion file (crash while opening a PR): the ref is dropped;
-        - a PR discussion without a ref (older versions wrote the discussion first): the ref is
-          restored to its last pushed commit (or its base);
-        - a merge that moved the branch but was not recorded: the PR is marked merged.
-        """
-        fixes: list[str] = []
-        for meta_path in sorted((self.root / "repos").glob("*/*/*/repo.json")):
-            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError, HubError):
-                meta = read_json(meta_path)
-                fixes += self._recover_repo(meta["type"], meta["id"])
-        return fixes
-
-    def _recover_repo(self, repo_type: str, repo_id: str) -> list[str]:
-        d = self.repo_dir(repo_type, repo_id)
-        fixes = []
-        with self.lock(repo_type, repo_id):
-            refs = self.refs(repo_type, repo_id)
-            discs = {
-                int(p.stem): read_json(p) for p in (d / "discussions").glob("*.json") if p.stem.isdigit()
-            }
-            prs = {n: x for n, x in discs.items() if x.get("isPullRequest")}
-            changed = False
-            for n in [n for n in refs["pr"] if not n.isdigit() or int(n) not in prs]:
-                del refs["pr"][n]
-                changed = True
-                fixes.append(f"{repo_id}: dropped orphan ref refs/pr/{n}")
-            for n, disc in prs.items():
-                if str(n) not in refs["pr"]:
-                    pushed = [e["data"]["oid"] for e in disc["events"] if e.get("type") == "commit"]
-                    refs["pr"][str(n)] = (pushed or [disc.get("baseCommit") or refs["heads"]["main"]])[-1]
-                    changed = True
-                    fixes.append(f"{repo_id}: restored ref refs/pr/{n}")
-            if changed:
-                write_json_atomic(d / "refs.json", refs)
-            for n, disc in prs.items():
-                branch = disc.get("changes", {}).get("base", "refs/heads/main").removeprefix("refs/heads/")
-                if disc["status"] in ("open", "draft") and branch in refs["heads"]:
-                    done = self._find_merge(d, disc, refs["heads"][branch])
-                    if done is not None:
-                        self._record_merged(d, disc, done, "lmolt-hub")
-                        fixes.append(f"{repo_id}: PR #{n} recorded as merged ({done})")
-        return fixes
-
-    def _three_way(self, repo_type: str, repo_id: str, fork: str, ours: str, theirs: str, num: int) -> dict:
-        base_f = self.files(repo_type, repo_id, fork)
-        ours_f = self.files(repo_type, repo_id, ours)
-        theirs_f = self.files(repo_type, repo_id, theirs)
-        merged = dict(ours_f)
-        conflicts = []
-        for path in set(base_f) | set(theirs_f):
-            b, t, o = base_f.get(path), theirs_f.get(path), ours_f.get(path)
-            if b == t:
-                continue  # unchanged in the PR
-            if o == b or o == t:
-                if t is None:
-                    merged.pop(path, None)
-                else:
-                    merged[path] = t
-            else:
-                conflicts.append(path)
-        if conflicts:
-            raise HubError(
-                409, f"Pull request #{num} conflicts with its base on: {', '.join(sorted(conflicts))}"
-            )
-        return merged
-
+    def readme_text(self, files: dict[str, FileEntry]) -> str:
+        """README.md of a file table (empty when missing or over 1 MiB): the card, for listings."""
+        entry = files.get("README.md")
+        if entry is None or entry.size > 1 << 20:
+            return ""
+        with self.open_blob(entry.sha256) as f:
+            return f.read().decode("utf-8", errors="replace")
 
 # ---------------------------------------------------------------- module helpers
 
 
-def _lookup_ref(refs: dict, revision: str) -> str | None:
+def lookup_ref(refs: dict, revision: str) -> str | None:
     if revision in refs["heads"]:
         return refs["heads"][revision]
     if revision in refs["tags"]:
@@ -897,75 +610,16 @@ def _lookup_ref(refs: dict, revision: str) -> str | None:
     return None
 
 
-def _ref_slot(refs: dict, revision: str) -> tuple[str, str]:
+def ref_slot(refs: dict, revision: str, prs: bool = True) -> tuple[str, str]:
     """(kind, name) of the ref a commit to ``revision`` moves; only branches and PRs accept commits."""
     if revision in refs["heads"]:
         return "heads", revision
     if revision.startswith("refs/heads/") and revision[11:] in refs["heads"]:
         return "heads", revision[11:]
-    if revision.startswith("refs/pr/") and revision[8:] in refs["pr"]:
+    if prs and revision.startswith("refs/pr/") and revision[8:] in refs["pr"]:
         return "pr", revision[8:]
-    raise HubError(
-        404, f"Revision {revision!r} is not a branch or pull request of this repo", "RevisionNotFound"
-    )
-
-
-def _new_discussion(
-    num: int, title: str, description: str, author: str, pr: bool, repo_type: str, repo_id: str
-) -> dict:
-    return {
-        "num": num,
-        "title": title,
-        "status": "open",
-        "isPullRequest": pr,
-        "author": {"name": author},
-        "createdAt": now_iso(),
-        "repo": {"name": repo_id, "type": repo_type},
-        "events": [_comment_event(author, description or "")],
-        "filesWithConflicts": [],
-    }
-
-
-def _event(kind: str, author: str, data: dict) -> dict:
-    return {
-        "id": uuid.uuid4().hex[:24],
-        "type": kind,
-        "createdAt": now_iso(),
-        "author": {"name": author},
-        "data": data,
-    }
-
-
-def _comment_event(author: str, text: str) -> dict:
-    latest = {"raw": text, "html": _html_escape(text), "updatedAt": now_iso(), "author": {"name": author}}
-    return _event(
-        "comment",
-        author,
-        {"edited": False, "hidden": False, "numEdits": 0, "latest": latest, "history": [latest]},
-    )
-
-
-def _html_escape(text: str) -> str:
-    import html
-
-    return f"<p>{html.escape(text)}</p>"
-
-
-def card_data(storage: Storage, repo_type: str, repo_id: str, files: dict[str, FileEntry]) -> dict | None:
-    """YAML front matter of README.md as JSON-safe data, or None (a bad card never breaks listing)."""
-    text = readme_text(storage, files)
-    try:
-        return load_front_matter(text) or None
-    except CardError:
-        return None
-
-
-def readme_text(storage: Storage, files: dict[str, FileEntry]) -> str:
-    entry = files.get("README.md")
-    if entry is None or entry.size > 1 << 20:
-        return ""
-    with storage.open_blob(entry.sha256) as f:
-        return f.read().decode("utf-8", errors="replace")
+    what = "a branch or pull request" if prs else "a branch"
+    raise HubError(404, f"Revision {revision!r} is not {what} of this repo", "RevisionNotFound")
 
 
 def _check_no_file_folder_clash(files: dict[str, FileEntry]) -> None:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from lmolt_hub.localhub import storage as st
-from lmolt_hub.localhub.storage import HubError
+from lmolt_hub.localhub.errors import HubError
 
+CHUNK = 1 << 20  # bytes read from the socket at a time
 MAX_CHUNK = 1 << 30  # one chunk of a chunked body
 
 
@@ -69,7 +69,7 @@ class Body:
 
     def read_all(self, limit: int) -> bytes:
         parts, total = [], 0
-        while chunk := self.read(st.CHUNK):
+        while chunk := self.read(CHUNK):
             total += len(chunk)
             if total > limit:
                 raise HubError(413, f"Request body larger than the limit of {limit} bytes")
@@ -78,7 +78,7 @@ class Body:
         return b"".join(parts)
 
     def drain(self) -> None:
-        while self.read(st.CHUNK):
+        while self.read(CHUNK):
             pass
 
     def check_complete(self) -> None:
@@ -90,7 +90,7 @@ class Body:
         """NDJSON lines, one at a time (a commit body never sits in memory whole)."""
         parts: list[bytes] = []
         total = 0
-        while chunk := self.read(st.CHUNK):
+        while chunk := self.read(CHUNK):
             total += len(chunk)
             if total > limit:
                 raise HubError(413, f"Request body larger than the limit of {limit} bytes")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 
 from lmolt_hub.localhub import storage as st
-from lmolt_hub.localhub.cardmeta import split_card
+from lmolt_hub.localhub.cardmeta import card_data, split_card
+from lmolt_hub.localhub.discussions import Discussions
 
 LEADERBOARD_PATH = "/site/leaderboard/index.html"
 
@@ -18,8 +19,8 @@ def _summary(storage: st.Storage, repo_type: str, repo_id: str) -> tuple[str, st
     except st.HubError:
         return "", "", ""
     files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
-    card = st.card_data(storage, repo_type, repo_id, files) or {}
-    text = st.readme_text(storage, files)
+    text = storage.readme_text(files)
+    card = card_data(text) or {}
     _, body = split_card(text)  # the body only: the YAML was parsed (bounded) by card_data
     desc = next((ln.strip() for ln in body.splitlines() if ln.strip() and not ln.startswith("#")), "")
     tags = card.get("tags") or []
@@ -55,7 +56,7 @@ _HEAD = (
 )
 
 
-def render_repo(storage: st.Storage, repo_type: str, repo_id: str) -> str:
+def render_repo(storage: st.Storage, discussions: Discussions, repo_type: str, repo_id: str) -> str:
     """A repo page: card (as escaped text), files of ``main``, branches, tags, discussions."""
     sha = storage.resolve(repo_type, repo_id, "main")
     files = storage.files(repo_type, repo_id, sha)
@@ -75,13 +76,13 @@ def render_repo(storage: st.Storage, repo_type: str, repo_id: str) -> str:
     discussions = "".join(
         f"<li>#{d['num']} [{'PR' if d['isPullRequest'] else 'discussion'}, {html.escape(d['status'])}] "
         f"{html.escape(d['title'])} by {html.escape(d['author']['name'])}</li>"
-        for d in storage.list_discussions(repo_type, repo_id)
+        for d in discussions.list(repo_type, repo_id)
     )
     return (
         _HEAD.format(title=esc_id)
         + f'<p><a href="/">&larr; zoo</a></p><h1>{html.escape(repo_type)}: {esc_id}</h1>'
         + f"<p>main = <code>{sha}</code> (<a href='/api/{repo_type}s/{esc_id}'>API</a>)</p>"
-        + f"<h2>Card</h2><pre>{html.escape(st.readme_text(storage, files)) or 'no README.md'}</pre>"
+        + f"<h2>Card</h2><pre>{html.escape(storage.readme_text(files)) or 'no README.md'}</pre>"
         + f"<h2>Files</h2><table><tr><th>path</th><th>bytes</th><th></th></tr>{file_rows}</table>"
         + f"<h2>Refs</h2><ul>{ref_items}</ul>"
         + f"<h2>Discussions and pull requests</h2><ul>{discussions or '<li>none</li>'}</ul></body></html>"
