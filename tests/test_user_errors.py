@@ -255,3 +255,4 @@ def test_hub_error_message_maps_connection_and_token_failures_only(monkeypatch):
     assert "refused the token" in hub_error_message(HfHubHTTPError("401", response=response))
     assert hub_error_message(RepositoryNotFoundError("401", response=response)) is None
     assert hub_error_message(ValueError("a bug")) is None
+    assert hub_error_message(BrokenPipeError(32, "Broken pipe")) is None  # `lmolt-hub ... | head`

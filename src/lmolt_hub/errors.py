@@ -86,6 +86,8 @@ def _status(exc: BaseException) -> int | None:
 def is_connection_error(exc: BaseException) -> bool:
     """Whether ``exc`` (or anything in its cause/context chain) is a failure to connect."""
     for e in _chain(exc):
+        if isinstance(e, BrokenPipeError):  # our stdout piped into `head`: not the Hub
+            return False
         if isinstance(e, ConnectionError) or type(e).__name__ in CONNECT_CLASSES:
             return True
         if any(h in str(e).lower() for h in CONNECT_HINTS):
