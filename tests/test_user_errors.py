@@ -50,6 +50,8 @@ NO_SERVER_COMMANDS = {
     "train": [*LMOLT, "train", "sft", "--config", TINY_SFT, "--dataset_name", "someone/triples"],
     "recipe script": [sys.executable, "recipes/sft.py", "--config", TINY_SFT, "--dataset_name", "someone/triples"],
     "push": [*LMOLT, "push", "OUT", "--repo-id", "someone/model"],
+    "lineage": [*LMOLT, "lineage", "someone/model"],
+    "data check": [*LMOLT, "data", "check", "--dataset", "someone/triples"],
     # accelerate's own traceback after a failed child is silenced by its -q (docs/troubleshooting.md)
     "accelerate launch": [sys.executable, "-m", "accelerate.commands.launch", "-q", "--cpu", "--num_processes", "1",
                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",

@@ -83,7 +83,9 @@ def lineage(
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return node | {"kind": "missing", "detail": "not on this Hub"}
     except (HfHubHTTPError, OSError, Exception) as e:  # httpx connection errors are not OSErrors
-        return node | {"kind": "missing", "detail": f"unreachable (Hub error: {e})"}
+        from lmolt_hub.errors import hub_error_message
+
+        return node | {"kind": "missing", "detail": f"unreachable ({hub_error_message(e) or f'Hub error: {e}'})"}
     node["revision"] = info.sha
     seen = _seen | {(repo_id, revision), (repo_id, info.sha)}
     data = _card_data(api, info, repo_id, info.sha)
