@@ -476,12 +476,12 @@ def test_private_repos_need_a_token_to_read(api, local_hub):
 def test_tree_pagination_follows_link_header(api, monkeypatch):
     from huggingface_hub import CommitOperationAdd
 
-    from lmolt_hub.localhub import server
+    from lmolt_hub.localhub.routes import files
 
     repo = _name("pages")
     api.create_repo(repo)
     ops = [CommitOperationAdd(f"d/f{i:02d}.txt", f"{i}".encode()) for i in range(7)]
     api.create_commit(repo, operations=ops, commit_message="many files")
-    monkeypatch.setattr(server, "TREE_PAGE", 3)  # the server runs in this process
+    monkeypatch.setattr(files, "TREE_PAGE", 3)  # the server runs in this process
     listed = [e.path for e in api.list_repo_tree(repo, recursive=True)]
     assert listed == sorted({".gitattributes", "d", *(f"d/f{i:02d}.txt" for i in range(7))})

@@ -12,10 +12,20 @@ import secrets
 import sys
 from collections.abc import Iterator
 
+from lmolt_hub.localhub.discussions import Discussions
+from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.server import RunningHub, make_server, start_in_thread
-from lmolt_hub.localhub.storage import HubError, Storage
+from lmolt_hub.localhub.storage import Storage
 
-__all__ = ["HubError", "RunningHub", "Storage", "make_server", "start_in_thread", "use_local_hub"]
+__all__ = [
+    "Discussions",
+    "HubError",
+    "RunningHub",
+    "Storage",
+    "make_server",
+    "start_in_thread",
+    "use_local_hub",
+]
 
 _ENV_KEYS = ("HF_ENDPOINT", "HF_HUB_DISABLE_XET", "HF_TOKEN", "HF_HUB_OFFLINE")
 

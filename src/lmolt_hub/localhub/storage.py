@@ -596,6 +596,7 @@ class Storage:
         with self.open_blob(entry.sha256) as f:
             return f.read().decode("utf-8", errors="replace")
 
+
 # ---------------------------------------------------------------- module helpers
 
 

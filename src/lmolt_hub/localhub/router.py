@@ -1,0 +1,119 @@
+"""The route table's machinery: ``Route(method, pattern, handler)`` and a first-match ``Router``.
+
+Patterns work on path *segments* that were percent-decoded one by one, so a revision sent as
+``refs%2Fpr%2F1`` stays one segment. Segment forms:
+
+- ``literal``: that exact text;
+- ``{name}``: one segment, passed as ``name=...``;
+- ``{type}``: ``models``/``datasets``/``spaces``, passed as ``repo_type`` (singular);
+- ``{type?}``: an optional leading ``datasets``/``spaces`` (absent: ``repo_type="model"``);
+- ``{repo}`` / ``{repo}.git``: two segments ``namespace/name``, passed as a validated ``repo_id``
+  (never a reserved namespace such as ``api``, so those prefixes stay the server's own);
+- ``{name*}`` / ``{name+}`` (last): the remaining zero / one or more segments, joined with ``/``.
+
+A ``GET`` route also answers ``HEAD`` (the response carries no body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lmolt_hub.localhub.names import PLURAL, RESERVED_NAMESPACES, validate_repo_id
+
+Handler = Callable[..., None]
+_TYPE_PREFIXES = {"datasets": "dataset", "spaces": "space"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str
+    handler: Handler
+
+    def segments(self) -> list[str]:
+        return self.pattern.split("/")[1:]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    method: str
+    tokens: tuple[str, ...]
+    handler: Handler
+
+
+class Router:
+    """Routes in table order; the first whose method and pattern match handles the request."""
+
+    def __init__(self, routes: Iterable[Route]):
+        self._routes: list[_Compiled] = []
+        for r in routes:
+            tokens = r.segments()
+            if tokens and tokens[0] == "{type?}":  # two routes: without and with the type prefix
+                self._routes.append(_Compiled(r.method, tuple(tokens[1:]), r.handler))
+                tokens = ["{prefix}", *tokens[1:]]
+            self._routes.append(_Compiled(r.method, tuple(tokens), r.handler))
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def match(self, method: str, segs: list[str]) -> tuple[Handler, dict[str, Any]] | None:
+        """(handler, keyword arguments) of the first matching route; None when no route matches.
+
+        A matched ``{repo}`` is validated here, so a bad repo id is a 400 before any handler runs.
+        """
+        for route in self._routes:
+            if route.method != method and not (route.method == "GET" and method == "HEAD"):
+                continue
+            params = _match(route.tokens, segs)
+            if params is not None:
+                if "repo_id" in params:
+                    validate_repo_id(params["repo_id"])
+                return route.handler, params
+        return None
+
+
+def _match(tokens: tuple[str, ...], segs: list[str]) -> dict[str, Any] | None:
+    params: dict[str, Any] = {"repo_type": "model"} if _has_repo(tokens) else {}
+    i = 0
+    for n, tok in enumerate(tokens):
+        if tok.endswith(("*}", "+}")):  # the rest of the path
+            if n != len(tokens) - 1:
+                raise ValueError(f"{tok} must be the last segment of a route pattern")
+            rest = segs[i:]
+            if tok.endswith("+}") and not rest:
+                return None
+            params[tok[1:-2]] = "/".join(rest)
+            return params
+        if i >= len(segs):
+            return None
+        seg = segs[i]
+        if tok == "{type}":
+            if seg not in PLURAL:
+                return None
+            params["repo_type"] = PLURAL[seg]
+        elif tok == "{prefix}":
+            if seg not in _TYPE_PREFIXES:
+                return None
+            params["repo_type"] = _TYPE_PREFIXES[seg]
+        elif tok in ("{repo}", "{repo}.git"):
+            if i + 1 >= len(segs) or segs[i] in RESERVED_NAMESPACES:
+                return None
+            name = segs[i + 1]
+            if tok.endswith(".git"):
+                if not name.endswith(".git"):
+                    return None
+                name = name[:-4]
+            params["repo_id"] = f"{seg}/{name}"
+            i += 1
+        elif tok.startswith("{") and tok.endswith("}"):
+            params[tok[1:-1]] = seg
+        elif tok != seg:
+            return None
+        i += 1
+    return params if i == len(segs) else None
+
+
+def _has_repo(tokens: tuple[str, ...]) -> bool:
+    return any(t.startswith("{repo}") for t in tokens)
