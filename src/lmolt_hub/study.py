@@ -1,0 +1,563 @@
+"""`lmolt-hub study cpu`: the whole method at laptop scale on real data (ChEBI-20), one command.
+
+A bigger, real-data sibling of the quickstart, through the same recipes, chain and harness as the
+Meditron path (``recipes/cpu-study/``); only model size and data differ. Stages (each timed and
+resumable through ``DIR/study_state.json``; ``--fresh`` starts over):
+
+1. ``hub``: the local Hub in-process on ``DIR/hub``; the NLI stand-in for the hallucination metric;
+2. ``init``: a random-init small Llama with a BPE tokenizer trained on the training text
+   (``${org}/lmolt-cpu-init``), the common ancestor of both bases;
+3. ``datasets``: all test.txt triples, the preference slice, the held-out set (validation.txt minus
+   every training molecule), each pushed;
+4. ``bases``: one base per direction trained from scratch on all training pairs, best epoch by
+   validation loss (``recipes/cpu-study/base/*.yaml``), the analogs of the LPM24 Meditrons;
+5. ``methods``: SFT, CPO (and both DPO losses) on the slice, and the SLERP/TIES 19:1 chains with
+   CPO on the merge (``recipes/cpu-study/*-cpo/chain.yaml``);
+6. ``evaluate``: the harness on every model, bases included, with CIs and hallucination metrics;
+7. ``leaderboard``: results go in as pull requests, are reviewed, and a leaderboard of this track
+   alone ("cpu-scale, ChEBI-20") is built into ``DIR/hub/site/leaderboard-cpu-study``;
+8. ``report``: ``DIR/cpu-study.md`` and its figures (``lmolt_hub.study_report``).
+
+Independent jobs of a stage run as ``--jobs`` worker processes (``python -m lmolt_hub.study``);
+each finished job is recorded at once, so an interrupted stage redoes only unfinished jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo
+from lmolt_hub.resources import cache_dir as lmolt_cache_dir
+from lmolt_hub.state import StepState
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "cpu-study"
+TRACK = "cpu-scale, ChEBI-20"
+# The study's own namespace: its eval set is <org>/lmolt-eval-3k there (the name the leaderboard
+# reviewer scores), so its track can never mix with the L+M-24 rows of the main namespace.
+STUDY_ORG = "lmolt-cpu"
+RANDOM_LIMIT = 64  # pairs the random init is scored on (the "learns at all" reference; not submitted)
+INIT = "lmolt-cpu-init"
+BASES = {
+    "caption2smiles": "lmolt-cpu-base-caption2smiles",
+    "smiles2caption": "lmolt-cpu-base-smiles2caption",
+}
+# (zoo name, method, recipe, role) of the single-model runs on the slice, all from the L->M base
+RUNS = [
+    ("lmolt-cpu-sft", "sft", "sft/lora.yaml", "SFT"),
+    ("lmolt-cpu-cpo", "cpo", "cpo/lora.yaml", "CPO"),
+    ("lmolt-cpu-dpo", "dpo", "dpo/sigmoid.yaml", "DPO (sigmoid)"),
+    ("lmolt-cpu-dpo-kto-pair", "dpo", "dpo/kto_pair.yaml", "DPO (kto_pair)"),
+]
+CHAINS = [
+    ("lmolt-cpu-slerp-cpo", "slerp-cpo/chain.yaml", "SLERP+CPO"),
+    ("lmolt-cpu-ties-cpo", "ties-cpo/chain.yaml", "TIES+CPO"),
+]
+
+
+@dataclass
+class Scale:
+    """Everything the full study and its CI version (``--tiny``) differ in."""
+
+    hidden_size: int = 128
+    num_layers: int = 3
+    vocab_size: int = 1024
+    eval_n: int = 500
+    max_new_tokens: int = 200
+    eval_batch_size: int = 32
+    bootstrap_resamples: int = 1000
+    dpo: bool = False  # both DPO losses: over the 45-minute budget on a shared 2-core machine (--dpo)
+    jobs: int = 3
+    data_overrides: dict[str, list[str]] = field(default_factory=dict)
+    train_args: list[str] = field(default_factory=list)
+
+
+FULL = Scale()
+TINY = Scale(
+    hidden_size=32,
+    num_layers=1,
+    vocab_size=320,
+    eval_n=6,
+    max_new_tokens=12,
+    eval_batch_size=8,
+    bootstrap_resamples=50,
+    dpo=False,
+    jobs=1,
+    data_overrides={
+        "triples": ["splits.train.limit=24", "splits.validation.limit=8"],
+        "slice": ["splits.train.limit=6", "splits.validation.limit=4"],
+    },
+    train_args=["--num_train_epochs", "1", "--logging_steps", "1"],
+)
+
+
+def default_root(tiny: bool = False) -> Path:
+    return lmolt_cache_dir("cpu-study-tiny" if tiny else "cpu-study")
+
+
+def recipe(relative: str) -> Path:
+    path = RECIPES / relative
+    if not path.exists():
+        raise SystemExit(
+            f"lmolt-hub study: recipe {path} not found; run the study from a clone of lmolt-hub "
+            "(pip install -e .), which ships recipes/"
+        )
+    return path
+
+
+# -- memory: the whole process tree, sampled (workers run concurrently, so the sum is the peak) --
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    out = [int(k) for k in kids]
+    return out + [g for k in out for g in _children(k)]
+
+
+class MemorySampler:
+    """Peak resident memory of this process plus its descendants, sampled every ``every`` s."""
+
+    def __init__(self, every: float = 1.0):
+        self.peak_kib, self.every = 0, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            total = sum(_rss_kib(p) for p in [me, *_children(me)])
+            self.peak_kib = max(self.peak_kib, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak_kib / 1024, 1)
+
+
+# -- jobs: one training run, chain or evaluation; in-process or as a worker process ------------
+
+
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one job described by JSON-able ``spec`` and return its JSON-able result."""
+    kind = spec["kind"]
+    if kind == "train":
+        from lmolt_hub.chain import _summary
+        from lmolt_hub.training import train
+
+        return _summary(train(spec["method"], spec["config"], spec["overrides"])) | _run_info(spec)
+    if kind == "chain":
+        from lmolt_hub.chain import run_chain
+
+        return run_chain(spec["config"], org=spec["org"], work_dir=spec["work_dir"],
+                         train_args=spec["train_args"])  # fmt: skip
+    if kind == "eval":
+        from lmolt_hub.evaluation import evaluate_model
+        from lmolt_hub.evaluation.generation import GenerationParams
+
+        kwargs = dict(spec["kwargs"])
+        kwargs["generation"] = GenerationParams(**kwargs["generation"])
+        doc = evaluate_model(spec["model"], **kwargs)
+        return {"model": spec["model"], "results": doc["results_path"]}
+    raise ValueError(f"unknown job kind {kind!r}")
+
+
+def _run_info(spec: dict[str, Any]) -> dict[str, Any]:
+    """The best-epoch choice and validation curve of a finished run (from its run_info.json)."""
+    out = next(
+        (spec["overrides"][i + 1] for i, a in enumerate(spec["overrides"]) if a == "--output_dir"), None
+    )
+    path = Path(out or "") / "run_info.json"
+    if not out or not path.is_file():
+        return {}
+    info = json.loads(path.read_text(encoding="utf-8"))
+    evals = [
+        {"epoch": h.get("epoch"), "eval_loss": h["eval_loss"]}
+        for h in info.get("log_history", [])
+        if "eval_loss" in h
+    ]
+    return {"selection": info.get("checkpoint_selection"), "eval_curve": evals}
+
+
+def run_jobs(
+    jobs: dict[str, dict[str, Any]],
+    state: StepState,
+    stage: str,
+    workers: int,
+    logs: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Run every job not yet recorded under ``stage/<name>``; ``workers`` > 1 runs them as processes."""
+    done = {name: state.get(f"{stage}/{name}") for name in jobs}
+    todo = [name for name, result in done.items() if result is None]
+    for name in set(jobs) - set(todo):
+        log(f"[study] {stage}/{name}: done in a previous run, reusing it")
+    if workers <= 1:
+        for name in todo:
+            t0 = time.perf_counter()
+            log(f"[study] {stage}/{name} ...")
+            done[name] = run_job(jobs[name]) | {"seconds": round(time.perf_counter() - t0, 1)}
+            state.put(f"{stage}/{name}", done[name])
+        return done
+    logs.mkdir(parents=True, exist_ok=True)
+    running: dict[str, tuple[subprocess.Popen, float, Path]] = {}
+    failed: list[str] = []
+    while todo or running:
+        while todo and len(running) < workers:
+            name = todo.pop(0)
+            spec_path, out_path = logs / f"{stage}-{name}.json", logs / f"{stage}-{name}.out.json"
+            spec_path.write_text(json.dumps(jobs[name]), encoding="utf-8")
+            out_path.unlink(missing_ok=True)
+            with open(logs / f"{stage}-{name}.log", "w", encoding="utf-8") as f:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "lmolt_hub.study", "--worker", str(spec_path), str(out_path)],
+                    stdout=f, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            running[name] = (proc, time.perf_counter(), out_path)
+            log(f"[study] {stage}/{name} started (pid {proc.pid}, log {logs / f'{stage}-{name}.log'})")
+        time.sleep(1.0)
+        for name, (proc, t0, out_path) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[name]
+            seconds = round(time.perf_counter() - t0, 1)
+            if proc.returncode != 0 or not out_path.is_file():
+                failed.append(name)
+                log(f"[study] {stage}/{name} FAILED (exit {proc.returncode}); see its log")
+                continue
+            done[name] = json.loads(out_path.read_text(encoding="utf-8")) | {"seconds": seconds}
+            state.put(f"{stage}/{name}", done[name])
+            log(f"[study] {stage}/{name}: {seconds:.1f} s")
+    if failed:
+        raise SystemExit(
+            f"lmolt-hub study: {stage} jobs failed: {', '.join(failed)} (logs in {logs}); rerun to resume"
+        )
+    return done
+
+
+def worker_main(spec_path: str, out_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    result = run_job(spec)
+    tmp = Path(out_path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, default=str), encoding="utf-8")
+    tmp.replace(out_path)
+    return 0
+
+
+# -- the study ------------------------------------------------------------------------------
+
+
+class Study(Quickstart):
+    """The quickstart's stage machinery (timing, resume) with the study's stages."""
+
+    def __init__(self, root: Path, org: str, scale: Scale, tiny: bool, log: Callable[[str], None] = print):
+        super().__init__(root, org, scale.eval_n, scale.max_new_tokens, log=log)
+        self.scale, self.tiny = scale, tiny
+        self.state = StepState(root / "study_state.json")
+
+    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` unless a previous run completed this stage (resume)."""
+        if (done := self.state.get(name)) is not None:
+            self.log(f"[study] {name}: done in a previous run, reusing it")
+            self.timings.append((name, 0.0, True))
+            return done
+        self.log(f"[study] {name} ...")
+        t0 = time.perf_counter()
+        out = fn()
+        seconds = time.perf_counter() - t0
+        self.state.put(name, out)
+        self.timings.append((name, seconds, False))
+        self.log(f"[study] {name}: {seconds:.1f} s")
+        return out
+
+    def _jobs(self, stage: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        logs = self.root / "logs"
+        return run_jobs(jobs, self.state, stage, self.scale.jobs, logs, self.log)
+
+    def init_model(self) -> dict[str, Any]:
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        from lmolt_hub.study_model import save_init_model
+
+        repo = f"{self.org}/{INIT}"
+        api = HfApi()
+        api.create_repo(repo, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            info = save_init_model(
+                Path(tmp), self.scale.hidden_size, self.scale.num_layers, self.scale.vocab_size
+            )
+            sha = api.upload_folder(folder_path=tmp, repo_id=repo, commit_message="cpu-study random init").oid
+        return {"repos": [_repo(repo, "model", sha, "random init of both bases")], "model": info}
+
+    def datasets(self, nli_revision: str | None = None) -> dict[str, Any]:
+        from lmolt_hub.data import build_from_config
+
+        eval_overrides = [
+            f"n={self.scale.eval_n}",
+            f"metrics.nli_model={self.org}/{NLI_NAME}",
+            f"metrics.nli_revision={nli_revision}" if nli_revision else "metrics.nli_revision=",
+            f"metrics.bootstrap_resamples={self.scale.bootstrap_resamples}",
+        ]
+        repos, counts = [], {}
+        for key, role, extra in (
+            ("triples", "all training triples (test.txt)", []),
+            ("slice", "preference slice", []),
+            ("eval", "held-out set (validation.txt minus training molecules)", eval_overrides),
+        ):
+            out = build_from_config(
+                recipe(f"data/{key}.yaml"),
+                [*self.scale.data_overrides.get(key, []), *extra],
+                output_dir=self.root / "work" / "data" / key,
+                push_to=self.org,
+            )
+            repos.append(_repo(out["repo_id"], "dataset", out["revision"], role))
+            counts[key] = out.get("summary")
+        return {"repos": repos, "counts": counts}
+
+    def _train_spec(self, method: str, config: str, name: str, model: str, revision: str | None,
+                    dataset: str) -> dict[str, Any]:  # fmt: skip
+        overrides = ["--model_name_or_path", model, "--dataset_name", dataset]
+        overrides += ["--model_revision", revision] if revision else []
+        overrides += ["--push_to_hub", "true", "--hub_model_id", f"{self.org}/{name}"]
+        overrides += ["--output_dir", str(self.root / "work" / "train" / name), *self.scale.train_args]
+        return {"kind": "train", "method": method, "config": str(recipe(config)), "overrides": overrides}
+
+    def bases(self, init_revision: str) -> dict[str, Any]:
+        jobs = {
+            name: self._train_spec(
+                "sft",
+                f"base/{d}.yaml",
+                name,
+                f"{self.org}/{INIT}",
+                init_revision,
+                f"{self.org}/lmolt-cpu-triples",
+            )  # fmt: skip
+            for d, name in BASES.items()
+        }
+        return self._jobs("bases", jobs)
+
+    def methods(self, l2m_revision: str) -> dict[str, Any]:
+        jobs: dict[str, dict[str, Any]] = {}
+        # chains first: they are the longest jobs (merge + CPO), so the pool ends evenly
+        for name, config, _ in CHAINS:
+            jobs[name] = {"kind": "chain", "config": str(recipe(config)), "org": self.org,
+                          "work_dir": str(self.root / "work" / "chains" / name),
+                          "train_args": self.scale.train_args}  # fmt: skip
+        for name, method, config, _ in RUNS:
+            if method == "dpo" and not self.scale.dpo:
+                continue
+            jobs[name] = self._train_spec(method, config, name, f"{self.org}/{BASES['caption2smiles']}",
+                                          l2m_revision, f"{self.org}/lmolt-cpu-triples-slice")  # fmt: skip
+        return self._jobs("methods", jobs)
+
+    def evaluate(self, models: dict[str, list[str]]) -> dict[str, Any]:  # type: ignore[override]
+        kwargs = {
+            "eval_dataset": f"{self.org}/lmolt-eval-3k",
+            "output_dir": str(self.root / "results"),
+            "cache_dir": str(self.root / "work" / "generations"),
+            "nli_model": f"{self.org}/{NLI_NAME}",
+            "bootstrap_resamples": self.scale.bootstrap_resamples,
+            "batch_size": self.scale.eval_batch_size,
+            "generation": {"max_new_tokens": self.scale.max_new_tokens},
+            "show_progress": False,
+        }
+        jobs = {
+            model.split("/")[-1]: {"kind": "eval", "model": model, "kwargs": kwargs | {"directions": dirs}}
+            for model, dirs in models.items()
+        }
+        # the random init: what "learnt nothing" scores (a slice, so not a leaderboard row)
+        jobs[INIT] = {"kind": "eval", "model": f"{self.org}/{INIT}",
+                      "kwargs": kwargs | {"limit": min(RANDOM_LIMIT, self.scale.eval_n),
+                                          "output_dir": str(self.root / "results-random")}}  # fmt: skip
+        done = self._jobs("evaluate", jobs)
+        return {"results": [done[k] for k in jobs if k != INIT], "random": done[INIT]}
+
+    def leaderboard(self, results: list[dict[str, str]]) -> dict[str, Any]:
+        from huggingface_hub import HfApi, snapshot_download
+
+        from lmolt_hub.leaderboard import submissions
+        from lmolt_hub.leaderboard.build import build
+
+        repo = f"{self.org}/lmolt-leaderboard-cpu-study"
+        submissions.create_leaderboard_repo(repo)
+        for r in results:
+            submissions.submit_results(r["results"], repo_id=repo)
+        outcomes = submissions.review(repo, org=self.org, rate_limit=1_000_000)
+        site = self.root / "hub" / "site" / "leaderboard-cpu-study"
+        local = self.root / "work" / "leaderboard-repo"
+        shutil.rmtree(local, ignore_errors=True)
+        snapshot_download(repo, repo_type="dataset", revision="main", local_dir=local)
+        # its own track: built from this repo alone, without the paper's L+M-24 rows
+        doc = build(site, results_root=local, include_paper=False, baseline=f"{self.org}/lmolt-cpu-sft")
+        (site / "track.json").write_text(json.dumps({"track": TRACK, "rows": len(doc["rows"])}) + "\n")
+        return {
+            "repos": [
+                _repo(repo, "dataset", HfApi().dataset_info(repo).sha, f"leaderboard, track {TRACK!r}")
+            ],
+            "reviews": [{"pr": o.pr_num, "state": o.state, "reason": o.reason} for o in outcomes],
+            "site": str(site),
+            "rows": len(doc["rows"]),
+        }
+
+
+def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
+    """Hub id -> {role, directions} of every evaluated model.
+
+    Every model is scored in both directions (the leaderboard takes only complete rows); a base's
+    "own" direction is the one its Table row reports, the other shows what a one-direction model
+    does outside it.
+    """
+    both = ["smiles2caption", "caption2smiles"]
+    roles = {
+        f"{org}/{name}": {"role": f"Base ({d})", "directions": both, "own": d} for d, name in BASES.items()
+    }
+    for name, method, _, role in RUNS:
+        if method != "dpo" or scale.dpo:
+            roles[f"{org}/{name}"] = {"role": role, "directions": ["smiles2caption", "caption2smiles"]}
+    for name, _, role in CHAINS:
+        roles[f"{org}/{name}"] = {"role": role, "directions": ["smiles2caption", "caption2smiles"]}
+    return roles
+
+
+def run(
+    root: Path,
+    org: str = STUDY_ORG,
+    tiny: bool = False,
+    fresh: bool = False,
+    jobs: int | None = None,
+    dpo: bool = False,
+    docs: Path | None = None,
+    port: int = 0,
+) -> dict[str, Any]:
+    """Run (or resume) the study in ``root``; returns the content of ``DIR/study.json``."""
+    from lmolt_hub.localhub import use_local_hub
+    from lmolt_hub.study_report import write_study_report
+
+    scale = TINY if tiny else FULL
+    if jobs is not None or dpo:
+        scale = Scale(**{**asdict(scale), "jobs": jobs or scale.jobs, "dpo": dpo or scale.dpo})
+    if fresh and root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if "huggingface_hub.constants" not in sys.modules:  # keep the user's own Hub cache untouched
+        os.environ.setdefault("HF_HOME", str(root / "hf_home"))
+    started = time.perf_counter()
+    previous = StepState(root / "study_state.json").get("elapsed_s") or 0.0
+    with MemorySampler() as mem, use_local_hub(root / "hub", port=port) as hub:
+        st = Study(root, org, scale, tiny)
+        st.log(f"[study] local Hub at {hub.url} (store: {root / 'hub'}); {'tiny' if tiny else 'full'} scale")
+        nli = st.stage("hub", st.push_nli)
+        init = st.stage("init", st.init_model)
+        data = st.stage("datasets", lambda: st.datasets(nli["repos"][0]["revision"]))
+        bases = st.stage("bases", lambda: st.bases(init["repos"][0]["revision"]))
+        l2m = bases[BASES["caption2smiles"]]["hub_revision"]
+        methods = st.stage("methods", lambda: st.methods(l2m))
+        roles = model_roles(org, scale)
+        evaluated = st.stage("evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}))
+        board = st.stage("leaderboard", lambda: st.leaderboard(evaluated["results"]))
+        elapsed = previous + time.perf_counter() - started
+        summary = {
+            "track": TRACK,
+            "tiny": tiny,
+            "root": str(root),
+            "org": org,
+            "scale": asdict(scale),
+            "model": init["model"],
+            "data": data["counts"],
+            "repos": nli["repos"] + init["repos"] + data["repos"] + board["repos"],
+            "trained": {**bases, **methods},
+            "roles": roles,
+            "results": evaluated["results"],
+            "random": evaluated["random"],
+            "leaderboard": {"site": board["site"], "reviews": board["reviews"], "rows": board["rows"]},
+            "timings_s": {name: round(s, 1) for name, s, _ in st.timings},
+            "wall_s_this_run": round(time.perf_counter() - started, 1),
+            "wall_s_total": round(elapsed, 1),
+            "peak_rss_mb": mem.peak_mb,
+        }
+        report = st.stage("report", lambda: write_study_report(summary, root / "cpu-study.md"))
+    st.state.put("elapsed_s", elapsed)
+    summary["report"] = report
+    (root / "study.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if docs is not None:
+        from lmolt_hub.study_report import publish_docs
+
+        publish_docs(root, docs)
+    print(f"\nreport: {report['report']}\nsummary: {root / 'study.json'}\n"
+          f"wall: {summary['wall_s_total']:.0f} s in all, peak RSS {summary['peak_rss_mb']:.0f} MB")  # fmt: skip
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scale", choices=["cpu"], help="the study to run (cpu: the laptop-scale ChEBI-20 study)"
+    )
+    parser.add_argument("--tiny", action="store_true", help="the CI version: a few steps, about a minute")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="where everything goes (default: the lmolt cache)"
+    )
+    parser.add_argument("--org", default=STUDY_ORG, help="namespace of everything pushed to the local Hub")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="worker processes per stage (default 3; tiny 1)"
+    )
+    parser.add_argument(
+        "--dpo", action="store_true", help="also train and evaluate DPO (sigmoid and kto_pair)"
+    )
+    parser.add_argument("--docs", type=Path, default=None,
+                        help="also copy the report and figures here (e.g. docs/ writes docs/cpu-study.md)")  # fmt: skip
+    parser.add_argument("--port", type=int, default=0, help="port of the in-process local Hub")
+    parser.add_argument("--fresh", action="store_true", help="delete DIR and start over")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        print("lmolt-hub study: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    root = (args.root or default_root(args.tiny)).resolve()
+    run(
+        root,
+        args.org,
+        tiny=args.tiny,
+        fresh=args.fresh,
+        jobs=args.jobs,
+        dpo=args.dpo,
+        docs=args.docs,
+        port=args.port,
+    )
+    return 0
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--worker":
+    sys.exit(worker_main(sys.argv[2], sys.argv[3]))

@@ -1,0 +1,144 @@
+"""`lmolt-hub study cpu --tiny`: the laptop-scale study's CI version (about a minute) cannot rot.
+
+One tiny run (module fixture) goes through every stage against an in-process local Hub; the
+tests check its outputs are there and well-formed, and that a second run resumes (skips every
+finished stage). The verdict logic is checked on its own with made-up intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from lmolt_hub import study, study_report
+
+VERDICTS = {
+    "holds", "fails", "mixed", "inside the noise", "not measured",
+    "holds on some metrics, the rest inside the noise", "fails on some metrics, the rest inside the noise",
+    "holds in its weak form: keeps both directions (no difference beyond the noise)",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    summary = study.run(root / "run", tiny=True, docs=root / "docs")
+    return root, summary
+
+
+def _numbers(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _numbers(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _numbers(v)
+    elif isinstance(obj, float):
+        yield obj
+
+
+def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
+    root, summary = tiny_run
+    run = root / "run"
+    assert json.loads((run / "study.json").read_text()) == json.loads(json.dumps(summary, default=str))
+    roles = summary["roles"]
+    # bases, SFT, CPO and both fusion chains (DPO is off in the tiny scale)
+    assert set(roles) == {
+        "lmolt-cpu/lmolt-cpu-base-caption2smiles", "lmolt-cpu/lmolt-cpu-base-smiles2caption",
+        "lmolt-cpu/lmolt-cpu-sft", "lmolt-cpu/lmolt-cpu-cpo",
+        "lmolt-cpu/lmolt-cpu-slerp-cpo", "lmolt-cpu/lmolt-cpu-ties-cpo",
+    }  # fmt: skip
+    assert {r["model"] for r in summary["results"]} == set(roles)
+    for item in summary["results"]:
+        doc = json.loads(Path(item["results"]).read_text())
+        assert set(doc["directions"]) == {"smiles2caption", "caption2smiles"}
+        assert all(n == study.TINY.eval_n for n in doc["n_samples"].values())
+    # the merges went through the chain, their CPO trained on the merge just pushed
+    for name in ("lmolt-cpu-slerp-cpo", "lmolt-cpu-ties-cpo"):
+        chain = summary["trained"][name]
+        assert [p["hub_model_id"] for p in chain["parents"]] == [
+            "lmolt-cpu/lmolt-cpu-base-caption2smiles",
+            "lmolt-cpu/lmolt-cpu-base-smiles2caption",
+        ]
+        assert chain["train"]["hub_model_id"] == f"lmolt-cpu/{name}"
+    # bases: best epoch by validation loss, recorded
+    for name in study.BASES.values():
+        sel = summary["trained"][name]["selection"]
+        assert sel["metric"] == "eval_loss" and sel["kept_epoch"] is not None
+    # every float in the summary and results is a real number
+    assert all(math.isfinite(x) for x in _numbers(summary))
+    assert summary["peak_rss_mb"] > 100 and summary["wall_s_total"] > 0
+
+
+def test_tiny_study_report_and_figures_are_well_formed(tiny_run):
+    root, summary = tiny_run
+    text = (root / "docs" / "cpu-study.md").read_text()
+    assert text == (root / "run" / "cpu-study.md").read_text()
+    for role in ("Base", "SFT", "CPO", "TIES+CPO", "SLERP+CPO"):
+        rows = re.findall(rf"^\| {re.escape(role)} \| (.+) \|$", text, flags=re.M)
+        assert len(rows) >= 2, role  # M->L and L->M tables (and more)
+    # Table 1 row: 6 metrics, each "ours [lo, hi] / paper arrow"
+    t1 = text.split("### Table 1-style")[1].split("###")[0]
+    sft = next(line for line in t1.splitlines() if line.startswith("| SFT |"))
+    cells = sft.strip("|").split("|")[1:]
+    assert len(cells) == 6
+    assert all(re.match(r"^ [-\d.e]+ \[[-\d.e]+, [-\d.e]+\] / [\d.]+ [▲▼=] ?$", c) for c in cells), cells
+    for claim in summary["report"]["claims"]:
+        assert claim["verdict"] in VERDICTS
+        assert f"{claim['claim']}: {claim['verdict']}" in text
+    for fig in ("figure1_distributions.png", "figure2_win_rates.png"):
+        png = root / "docs" / "cpu-study" / fig
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(cpu-study/{fig})" in text
+    track = json.loads((Path(summary["leaderboard"]["site"]) / "track.json").read_text())
+    assert track["track"] == study.TRACK
+
+
+def test_tiny_study_results_go_on_their_own_leaderboard_track(tiny_run):
+    _, summary = tiny_run
+    reviews = summary["leaderboard"]["reviews"]
+    assert reviews and all(r["state"] == "verified" for r in reviews), reviews
+    board = json.loads((Path(summary["leaderboard"]["site"]) / "leaderboard.json").read_text())
+    assert {r["kind"] for r in board["rows"]} == {"verified"}  # no paper (L+M-24) rows in this track
+    assert all(r["eval_dataset"] == "lmolt-cpu/lmolt-eval-3k" for r in board["rows"])
+
+
+def test_tiny_study_resumes_without_redoing_finished_stages(tiny_run, capsys):
+    root, first = tiny_run
+    capsys.readouterr()
+    again = study.run(root / "run", tiny=True)
+    out = capsys.readouterr().out
+    for stage in ("hub", "init", "datasets", "bases", "methods", "evaluate", "leaderboard", "report"):
+        assert f"[study] {stage}: done in a previous run, reusing it" in out
+    assert again["trained"] == first["trained"] and again["results"] == first["results"]
+
+
+def _entry(ci):
+    return {"ci": {"bleu2": ci, "levenshtein": ci}, "results": {}}
+
+
+def test_compare_uses_non_overlapping_intervals_and_the_metric_direction():
+    a, b = _entry([0.5, 0.6]), _entry([0.3, 0.4])
+    assert study_report.compare(a, b, "bleu2") == "better"
+    assert study_report.compare(b, a, "bleu2") == "worse"
+    assert study_report.compare(a, b, "levenshtein") == "worse"  # lower is better
+    assert study_report.compare(a, _entry([0.55, 0.7]), "bleu2") == "noise"
+    assert study_report.compare(a, None, "bleu2") is None
+    assert study_report.verdict({"better": ["x"], "worse": [], "noise": ["y"]}, 2) == "holds"
+    assert study_report.verdict({"better": [], "worse": ["x", "y"], "noise": []}, 2) == "fails"
+    assert study_report.verdict({"better": ["x"], "worse": ["y"], "noise": []}, 2) == "mixed"
+    assert study_report.verdict({"better": [], "worse": [], "noise": ["x"]}, 1) == "inside the noise"
+
+
+def test_study_cli_refuses_bad_input(capsys):
+    from lmolt_hub.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["study", "gpu"])
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["study", "cpu", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
