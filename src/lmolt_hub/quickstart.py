@@ -109,7 +109,7 @@ class Quickstart:
         eval_overrides = [
             f"n={self.limit}",
             f"metrics.nli_model={self.org}/{NLI_NAME}",
-            f"metrics.nli_revision={nli_revision}" if nli_revision else "metrics.nli_revision=",
+            f"metrics.nli_revision='{nli_revision}'" if nli_revision else "metrics.nli_revision=",  # a string
             f"metrics.bootstrap_resamples={BOOTSTRAP_RESAMPLES}",
         ]
         for recipe, role, overrides in (
