@@ -31,9 +31,9 @@ from typing import Any
 
 from lmolt_hub.naming import DEFAULT_ORG
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
+from lmolt_hub.resources import recipe as shipped_recipe
 from lmolt_hub.state import StepState
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 NLI_NAME = "tiny-nli-deberta"
 BOOTSTRAP_RESAMPLES = 200  # the small eval set's pinned bootstrap (its metric_config.json)
 
@@ -43,13 +43,11 @@ def default_root() -> Path:
 
 
 def _recipe(relative: str) -> Path:
-    path = RECIPES / relative
-    if not path.exists():
-        raise SystemExit(
-            f"lmolt-hub quickstart: recipe {path} not found; run the quickstart from a clone of lmolt-hub "
-            "(pip install -e .), which ships recipes/"
-        )
-    return path
+    """A recipe shipped in the package (recipes/ of a clone, package data of a wheel)."""
+    try:
+        return shipped_recipe(relative)
+    except FileNotFoundError as e:
+        raise SystemExit(f"lmolt-hub quickstart: {e}") from None
 
 
 def _peak_rss_mb() -> float:

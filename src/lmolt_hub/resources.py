@@ -1,4 +1,9 @@
-"""Paths of the data shipped inside the package (see resources/data/SOURCES.md)."""
+"""Paths of the data shipped inside the package (see resources/data/SOURCES.md).
+
+The YAML recipes ship too: ``resources/recipes`` is a link to the checkout's top-level
+``recipes/`` (the one copy of each file), which the wheel build follows, so the quickstart and
+``lmolt-hub study cpu`` find their recipes in an installed wheel as in a clone.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,18 @@ MOLT5_PREDICTIONS_DIR = DATA / "molt5_predictions"
 SCIBERT_VOCAB = DATA / "scibert_scivocab_uncased" / "vocab.txt"
 PAPER_TABLES = DATA / "paper_tables.json"
 HUB_CARDS = Path(str(files("lmolt_hub") / "hub_cards"))
+RECIPES = Path(str(files("lmolt_hub") / "resources" / "recipes"))
+
+
+def recipe(relative: str) -> Path:
+    """A shipped recipe by its path under ``recipes/``, e.g. ``tiny/slerp-cpo/chain.yaml``."""
+    path = RECIPES / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped recipe recipes/{relative} (looked in {RECIPES}); reinstall lmolt-hub "
+            "(pip install lmolt-hub, or pip install -e . in a clone)"
+        )
+    return path
 
 
 def chebi20_split(split: str) -> Path:

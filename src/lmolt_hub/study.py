@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo
+from lmolt_hub.resources import RECIPES as SHIPPED_RECIPES
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.state import StepState
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "cpu-study"
+RECIPES = SHIPPED_RECIPES / "cpu-study"  # package data: works from a wheel as from a clone
 TRACK = "cpu-scale, ChEBI-20"
 # The study's own namespace: its eval set is <org>/lmolt-eval-3k there (the name the leaderboard
 # reviewer scores), so its track can never mix with the L+M-24 rows of the main namespace.
@@ -109,8 +110,8 @@ def recipe(relative: str) -> Path:
     path = RECIPES / relative
     if not path.exists():
         raise SystemExit(
-            f"lmolt-hub study: recipe {path} not found; run the study from a clone of lmolt-hub "
-            "(pip install -e .), which ships recipes/"
+            f"lmolt-hub study: recipe {path} not found; reinstall lmolt-hub "
+            "(its recipes ship as package data)"
         )
     return path
 
