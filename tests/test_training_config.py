@@ -172,19 +172,20 @@ def test_kto_given_triples_names_the_fix(demo):
 def test_tokenizer_without_pad_token_is_refused(tiny_llama_dir: Path, tmp_path: Path):
     from transformers import AutoTokenizer
 
-    from lmolt_hub.training.models import BaseModelRef, load_tokenizer
+    from lmolt_hub.hub.ref import HubRef
+    from lmolt_hub.training.models import load_tokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
     tok.pad_token = None
     tok.save_pretrained(tmp_path)
-    ref = BaseModelRef("nopad", str(tmp_path), None, None, False)
+    ref = HubRef("nopad", local_path=tmp_path)
     with pytest.raises(RecipeError, match="no pad token: set tokenizer_pad_token"):
         load_tokenizer(ref)
     assert load_tokenizer(ref, "<unk>").pad_token == "<unk>"
     with pytest.raises(RecipeError, match="not in the vocabulary"):
         load_tokenizer(ref, "<nope>")
     # a tokenizer that has a pad token keeps it (the recipe option is only a fallback)
-    has_pad = BaseModelRef("pad", str(tiny_llama_dir), None, None, False)
+    has_pad = HubRef("pad", local_path=Path(tiny_llama_dir))
     assert load_tokenizer(has_pad, "<unk>").pad_token == "<pad>"
 
 

@@ -12,7 +12,8 @@ bnb = pytest.importorskip("bitsandbytes")
 
 from trl import ModelConfig  # noqa: E402
 
-from lmolt_hub.training.models import BaseModelRef, disable_cpu_inference_repack, load_base_model  # noqa: E402
+from lmolt_hub.hub.ref import HubRef  # noqa: E402
+from lmolt_hub.training.models import disable_cpu_inference_repack, load_base_model  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -28,7 +29,7 @@ def _model_args() -> ModelConfig:
 
 
 def _quantized(path: Path, fix_trap: bool):
-    model = load_base_model(BaseModelRef("tiny", str(path), None, None, False), _model_args(), _Args())
+    model = load_base_model(HubRef("tiny", local_path=path), _model_args(), _Args())
     if not fix_trap:  # what a plain from_pretrained gives on this CPU
         for m in model.modules():
             if isinstance(m, bnb.nn.Linear4bit):

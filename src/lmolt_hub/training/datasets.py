@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmolt_hub.hub.ref import HubRef, is_local, repo_info
 from lmolt_hub.training.config import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -35,25 +36,20 @@ TRIPLE_COLUMNS = ("id", "direction", "source", "prompt", "chosen", "rejected", "
 KTO_COLUMNS = ("id", "direction", "prompt", "completion", "label")
 
 
-@dataclass
-class DatasetRef:
-    name: str
-    config: str | None
-    revision: str | None
-    sha: str | None  # exact Hub commit, None for a local directory
-    is_hub: bool
+@dataclass(kw_only=True)
+class DatasetRef(HubRef):
+    """The training dataset, pinned, with the config (``default`` triples or ``kto``) read from it."""
 
-
-def _is_local(name: str) -> bool:
-    return Path(name).exists()
+    config: str | None = None
+    repo_type: str = "dataset"
 
 
 def load_split(name: str, config: str | None, revision: str | None, split: str):
     """One split of a Hub dataset or of a local directory (save_to_disk output or data files)."""
     import datasets
 
-    if _is_local(name):
-        path = Path(name)
+    if is_local(name):
+        path = Path(name).expanduser()
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
             ds = datasets.load_from_disk(str(path))
             if isinstance(ds, datasets.DatasetDict):
@@ -69,21 +65,13 @@ def load_split(name: str, config: str | None, revision: str | None, split: str):
 
 
 def resolve_dataset(name: str, config: str | None, revision: str | None) -> DatasetRef:
-    if _is_local(name):
-        return DatasetRef(name, config, None, None, False)
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    try:
-        info = HfApi().dataset_info(name, revision=revision)
-    except RepositoryNotFoundError as e:
-        raise RecipeError(
-            f"dataset {name!r} is neither a local directory nor a dataset on the Hub; "
-            "push it first with `lmolt-hub data build` or fix dataset_name"
-        ) from e
-    except RevisionNotFoundError as e:
-        raise RecipeError(f"dataset {name!r} has no revision {revision!r}") from e
-    return DatasetRef(name, config, revision, info.sha, True)
+    if is_local(name):
+        if not Path(name).expanduser().exists():
+            raise RecipeError(f"local dataset {name} does not exist; fix dataset_name")
+        return DatasetRef(name, config=config, local_path=Path(name).expanduser())
+    hint = "push it first with `lmolt-hub data build` or fix dataset_name"
+    info = repo_info(name, revision, repo_type="dataset", hint=hint, error=RecipeError)
+    return DatasetRef(name, revision, info.sha, config=config)
 
 
 def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool = False,

@@ -52,10 +52,10 @@ def dry_run(method: str, config_path: str | None, overrides: list[str], printer:
     extra = [] if torch.cuda.is_available() or "--use_cpu" in overrides else ["--use_cpu", "true"]
     _, training_args, model_args = parse_recipe(method, config_path, [*overrides, *extra])
     base = models.resolve_base_model(model_args.model_name_or_path, model_args.model_revision)
-    config = AutoConfig.from_pretrained(base.path, revision=base.sha or base.revision)
+    config = AutoConfig.from_pretrained(base.source, revision=base.pinned)
     n = state.num_processes
     plan = plan_for_recipe(method, ModelShape.from_config(config), training_args, model_args, n)
-    report(plan, printer=printer, title=f"{method} on {base.name}: memory per device")
+    report(plan, printer=printer, title=f"{method} on {base.id}: memory per device")
     run_info.announce_batch(training_args, n, printer=printer, warn=state.is_main_process)
     printer("dry run: nothing was trained or downloaded besides the base model's config.json")
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -241,17 +240,17 @@ def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
         + (["qlora"] if ctx["quantized"] else []),
     }
     if base.is_hub:
-        card_data["base_model"] = base.name
+        card_data["base_model"] = base.id
         card_data["base_model_relation"] = "adapter"
     if dataset.is_hub:
-        card_data["datasets"] = [dataset.name]
+        card_data["datasets"] = [dataset.id]
     card_data["lmolt"] = {
         "method": ctx["method"],
-        "parent": base.name,
-        "parent_revision": base.sha or base.revision,
-        "dataset": dataset.name,
+        "parent": base.id,
+        "parent_revision": base.pinned,
+        "dataset": dataset.id,
         "dataset_config": dataset.config,
-        "dataset_revision": dataset.sha or dataset.revision,
+        "dataset_revision": dataset.pinned,
         "directions": list(ctx["directions"]),
         "template_version": ctx["template_version"],
         "git_sha": ctx["git_sha"],
@@ -265,7 +264,7 @@ def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
     text = render_card(
         "model_adapter.md.j2",
         card_data,
-        **{**ctx, "base": asdict(base), "dataset": asdict(dataset)},
+        **{**ctx, "base": base, "dataset": dataset},
     )
     path = out_dir / "README.md"
     path.write_text(text, encoding="utf-8")
@@ -295,7 +294,7 @@ def save_merged(base_ref, model_args, adapter_dir: Path, out_dir: Path, tokenize
 
     # The parent's own dtype ("auto"): a merge publishes the parent's precision, not the QLoRA compute dtype.
     base = AutoModelForCausalLM.from_pretrained(
-        base_ref.path, revision=base_ref.sha or base_ref.revision, dtype="auto"
+        base_ref.source, revision=base_ref.pinned, dtype="auto"
     )
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -106,7 +106,7 @@ def _load_data(method: str, script_args, training_args):
     name = script_args.dataset_name
     config = script_args.dataset_config
     ref = tdata.resolve_dataset(name, config, script_args.dataset_revision)
-    rev = ref.sha or ref.revision
+    rev = ref.pinned
 
     def split(s: str):
         raw = tdata.load_split(name, config, rev, s)
@@ -216,7 +216,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
 
     result: dict[str, Any] = {"output_dir": str(out), "hub_model_id": repo_id, "hub_revision": None,
                               "hub_branch": revision, "merged_hub_model_id": None, "merged_hub_revision": None,
-                              "base_model": base_ref.name, "base_sha": base_ref.sha,
+                              "base_model": base_ref.id, "base_sha": base_ref.sha,
                               "resumed_from": ckpt, "global_batch_size": batch["global_batch_size"]}  # fmt: skip
     if state.is_main_process:
         directions = script_args.directions or list(DIRECTIONS)

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from lmolt_hub.hub.ref import HubRef, is_local, local_ref, repo_info
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.training.config import TINY_SCHEME, RecipeError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class BaseModelRef:
-    """Where the base model comes from, as recorded in the model card."""
-
-    name: str  # what the recipe said (Hub id, path or tiny://...)
-    path: str  # what from_pretrained is given
-    revision: str | None  # requested revision
-    sha: str | None  # exact commit on the Hub (None for local paths)
-    is_hub: bool
 
 
 def lmolt_cache() -> Path:
@@ -77,22 +66,15 @@ def publish_tiny_base(spec: str, namespace: str) -> str:
     return repo
 
 
-def resolve_base_model(name: str, revision: str | None = None) -> BaseModelRef:
+def resolve_base_model(name: str, revision: str | None = None) -> HubRef:
+    """The base model as a pinned reference (``source`` is what ``from_pretrained`` is given)."""
     if name.startswith(TINY_SCHEME):
-        return BaseModelRef(name, str(tiny_model_path(name)), None, None, False)
-    if Path(name).exists():
-        return BaseModelRef(name, name, None, None, False)
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
-
-    try:
-        info = HfApi().model_info(name, revision=revision)
-    except RepositoryNotFoundError as e:
-        raise RecipeError(f"base model {name!r} is neither a local path nor a model on the Hub") from e
-    except RevisionNotFoundError as e:
-        raise RecipeError(f"base model {name!r} has no revision {revision!r}") from e
-    except HfHubHTTPError as e:
-        raise RecipeError(f"cannot reach the Hub for base model {name!r}: {e}") from e
+        return HubRef(name, local_path=tiny_model_path(name))
+    if is_local(name):
+        if not Path(name).expanduser().exists():
+            raise RecipeError(f"base model path {name} does not exist")
+        return local_ref(name)
+    info = repo_info(name, revision, what="base model", error=RecipeError)
     files = {s.rfilename for s in info.siblings or []}
     if "adapter_config.json" in files and "config.json" not in files:
         raise RecipeError(
@@ -100,24 +82,24 @@ def resolve_base_model(name: str, revision: str | None = None) -> BaseModelRef:
             "(push the parent run with push_merged: true and use <repo>-merged, or merge it with lmolt-hub merge)"
         )
     # Pin the exact commit so the card's parent revision is what was trained on.
-    return BaseModelRef(name, name, revision, info.sha, True)
+    return HubRef(name, revision, info.sha)
 
 
-def load_tokenizer(ref: BaseModelRef, pad_token: str | None = None):
+def load_tokenizer(ref: HubRef, pad_token: str | None = None):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(ref.path, revision=ref.sha or ref.revision)
+    tok = AutoTokenizer.from_pretrained(ref.source, revision=ref.pinned)
     if pad_token is not None and tok.pad_token is None:  # a pad token the model already has wins
         if pad_token not in tok.get_vocab():
-            raise RecipeError(f"tokenizer_pad_token {pad_token!r} is not in the vocabulary of {ref.name}")
+            raise RecipeError(f"tokenizer_pad_token {pad_token!r} is not in the vocabulary of {ref.id}")
         tok.pad_token = pad_token
     if tok.pad_token is None:
         raise RecipeError(
-            f"the tokenizer of {ref.name} has no pad token: set tokenizer_pad_token in the recipe "
+            f"the tokenizer of {ref.id} has no pad token: set tokenizer_pad_token in the recipe "
             f"(e.g. tokenizer_pad_token: '{tok.unk_token or tok.eos_token}')"
         )
     if tok.eos_token is None:
-        raise RecipeError(f"the tokenizer of {ref.name} has no EOS token; generations could never stop")
+        raise RecipeError(f"the tokenizer of {ref.id} has no EOS token; generations could never stop")
     return tok
 
 
@@ -193,12 +175,12 @@ def sharded_training(training_args) -> bool:
     )
 
 
-def load_base_model(ref: BaseModelRef, model_args, training_args, extra_kwargs: dict | None = None):
+def load_base_model(ref: HubRef, model_args, training_args, extra_kwargs: dict | None = None):
     """The base model, 4-bit NF4 when the recipe asks for QLoRA, with the CPU repack trap disabled."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict = {"revision": ref.sha or ref.revision}
+    kwargs: dict = {"revision": ref.pinned}
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
     if model_args.dtype not in (None, "auto"):
@@ -216,7 +198,7 @@ def load_base_model(ref: BaseModelRef, model_args, training_args, extra_kwargs: 
             # One full copy per process (DDP); FSDP-QLoRA shards via quant_storage instead.
             kwargs["device_map"] = {"": PartialState().local_process_index}
     kwargs.update(extra_kwargs or {})
-    model = AutoModelForCausalLM.from_pretrained(ref.path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(ref.source, **kwargs)
     n = disable_cpu_inference_repack(model)
     if n:
         logger.info("QLoRA: %d Linear4bit layers kept in the trainable layout", n)
