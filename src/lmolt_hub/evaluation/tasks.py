@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import HubRef, is_local, repo_info
 from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import (
     AUTHORS_TEMPLATE_VERSION,
@@ -41,6 +42,8 @@ COLUMN_ALIASES = {
 PROMPT_FORMATS = ("auto", "card", "authors", "chat", "raw", "paper")
 FCD_CONVENTION = "fcd_1.1"
 
+EVAL_FILE_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv", ".txt", ".parquet"}
+
 
 class EvalSetError(ValueError):
     """The evaluation set is missing, unreadable or lacks required columns."""
@@ -56,16 +59,19 @@ def default_eval_dataset() -> str:
     return f"{default_org()}/{EVAL_DATASET}"
 
 
-@dataclass
-class EvalSet:
-    id: str
-    revision: str | None
-    sha: str | None
+@dataclass(kw_only=True)
+class EvalSet(HubRef):
+    """The evaluation set, pinned (a local file's ``sha`` is its content sha256), with its rows."""
+
+    repo_type: str = "dataset"
     split: str | None
     rows: list[dict[str, str]]
     limit: int | None = None
     fcd_stats_files: list[str] = field(default_factory=list)  # paths in the Hub repo under fcd_stats/
-    local: bool = False
+
+    @property
+    def local(self) -> bool:
+        return not self.is_hub
 
     def info(self) -> dict[str, Any]:
         return {
@@ -90,7 +96,7 @@ class EvalSet:
             return None  # e.g. with --limit the references differ from the full set's
         from huggingface_hub import hf_hub_download
 
-        path = hf_hub_download(self.id, name, repo_type="dataset", revision=self.sha or self.revision)
+        path = hf_hub_download(self.id, name, repo_type="dataset", revision=self.pinned)
         log.info("FCD reference statistics from %s/%s", self.id, name)
         return load_stats(path)
 
@@ -169,21 +175,12 @@ def _load_offline(repo: str, revision: str | None, split: str) -> EvalSet:
 
 
 def _load_hub(repo: str, revision: str | None, split: str) -> EvalSet:
-    from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         return _load_offline(repo, revision, split)
-    api = HfApi()
-    try:
-        info = api.dataset_info(repo, revision=revision)
-    except RevisionNotFoundError as exc:
-        raise EvalSetError(f"evaluation dataset {repo}: revision {revision!r} not found") from exc
-    except RepositoryNotFoundError as exc:
-        raise EvalSetError(
-            f"evaluation dataset {repo!r} not found on the Hub ({api.endpoint}); build and push it with "
-            "`lmolt-hub data build`, or pass --eval-dataset <org>/<name> or a local file"
-        ) from exc
+    hint = "build and push it with `lmolt-hub data build`, or pass --eval-dataset <org>/<name> or a local file"
+    info = repo_info(repo, revision, repo_type="dataset", what="evaluation dataset", hint=hint, error=EvalSetError)
     import datasets
 
     try:
@@ -203,18 +200,9 @@ def load_eval_set(
     path = Path(spec).expanduser()
     if path.is_file():
         rows = _normalise(_read_local(path), str(path))
-        es = EvalSet(
-            id=str(path.resolve()), revision=None, sha=file_sha256(path), split=None, rows=rows, local=True
-        )
-    elif spec.startswith((".", "/", "~")) or path.suffix in {
-        ".jsonl",
-        ".json",
-        ".csv",
-        ".tsv",
-        ".txt",
-        ".parquet",
-    }:
-        raise EvalSetError(f"evaluation file {path} does not exist")
+        es = EvalSet(id=str(path.resolve()), sha=file_sha256(path), local_path=path, split=None, rows=rows)
+    elif is_local(spec) or path.suffix in EVAL_FILE_SUFFIXES:
+        raise EvalSetError(f"evaluation file {path} does not exist or is not a file")
     else:
         es = _load_hub(spec, revision, split)
     if limit is not None:
