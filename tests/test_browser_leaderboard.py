@@ -1,7 +1,7 @@
 """The leaderboard page in a real headless Chromium (selenium + Debian chromium/chromedriver).
 
 Builds the page from synthetic accepted submissions (test data, see
-test_leaderboard_data.py) plus the paper's reported rows, serves it with
+helpers/leaderboard_data.py) plus the paper's reported rows, serves it with
 http.server, then sorts, filters, and checks that an injected ``<script>`` /
 ``onerror`` model name is displayed as text and never runs.
 """
@@ -33,7 +33,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from test_leaderboard_data import SYNTHETIC_BASELINE, synthetic_leaderboard_root
+    from helpers.leaderboard_data import SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
     from lmolt_hub.leaderboard.build import build
 
@@ -109,7 +109,7 @@ def _number(text):
 
 
 def test_page_sorts_filters_and_escapes(site, driver, tmp_path):
-    from test_leaderboard_data import INJECTED_NAME
+    from helpers.leaderboard_data import INJECTED_NAME
 
     url, doc, _ = site
     _open(driver, url)

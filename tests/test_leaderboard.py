@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_leaderboard_data import (
+from helpers.leaderboard_data import (
     INJECTED_NAME,
     SYNTHETIC_BASELINE,
     synthetic_leaderboard_root,

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from test_leaderboard_data import INJECTED_NAME, SYNTHETIC_BASELINE, synthetic_leaderboard_root
+from helpers.leaderboard_data import INJECTED_NAME, SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
 from lmolt_hub.leaderboard.build import build
 from lmolt_hub.leaderboard.records import reported_records

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from test_leaderboard_data import (
+from helpers.leaderboard_data import (
     SYNTHETIC_BASELINE,
     synthetic_leaderboard_root,
     write_submission,
