@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import is_hub_id
+
 MAX_DEPTH = 12
 
 
@@ -73,7 +75,7 @@ def lineage(
     }
     if repo_id.startswith("tiny://"):
         return node | {"kind": "tiny", "detail": "built from config by lmolt_hub.tiny"}
-    if Path(repo_id).is_absolute() or repo_id.startswith((".", "~")) or "/" not in repo_id.strip("/"):
+    if not is_hub_id(repo_id):
         return node | {"kind": "local", "detail": "not a Hub id"}
     if (repo_id, revision) in _seen or _depth > MAX_DEPTH:
         return node | {"kind": "cycle", "detail": "already shown above"}

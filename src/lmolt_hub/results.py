@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import is_local
+
 SCHEMA_VERSION = "1.3"
 # 1.0: first version. 1.1: prompt_format may be "raw" (bare source, e.g. MolT5).
 # 1.2: prompt_format may be "card" (the Hub-card prompt, template lpm24-card-v2) or "authors".
@@ -297,7 +299,7 @@ def _safe(part: str) -> str:
 
 def model_dir_name(model_id: str) -> str:
     """``org/model`` -> ``org__model``; a local path -> ``local__<dir name>``."""
-    if model_id.startswith((".", "/", "~")) or (os.path.sep in model_id and Path(model_id).exists()):
+    if is_local(model_id):
         return f"local__{_safe(Path(model_id).expanduser().resolve().name)}"
     return "__".join(_safe(p) for p in model_id.split("/"))
 

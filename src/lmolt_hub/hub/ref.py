@@ -8,6 +8,7 @@ one function pins a Hub repo to its commit sha with the Hub's answers mapped to 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from lmolt_hub.errors import hub_endpoint, hub_error_message
 
 TINY_SCHEME = "tiny://"
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")  # org/name
 NOUNS = {"model": "model", "dataset": "dataset", "space": "space"}
 
 
@@ -62,6 +64,11 @@ def is_local(ref: str) -> bool:
     if not ref or is_tiny(ref):
         return False
     return ref.startswith((".", "/", "~")) or Path(ref).is_absolute() or Path(ref).expanduser().exists()
+
+
+def is_hub_id(ref: str) -> bool:
+    """Whether ``ref`` is shaped like a Hub id (``org/name``) and does not name a local path."""
+    return not is_local(ref) and bool(HUB_ID.match(ref))
 
 
 def pinned_revision(block: Mapping[str, Any]) -> str | None:
