@@ -55,8 +55,8 @@ def cpu_section(
 ) -> dict[str, float]:
     import torch
 
-    from lmolt_hub.evaluation.generation import GenerationParams, HFBackend
-    from lmolt_hub.evaluation.loading import load_model
+    from lmolt_hub.generation.backends import GenerationParams, HFBackend
+    from lmolt_hub.generation.loading import load_model
     from lmolt_hub.tiny import build_tiny_llama, build_tiny_tokenizer
 
     if threads:
@@ -114,7 +114,7 @@ def gpu_section(n: int, max_new_tokens: int, batch_size: int) -> dict[str, dict[
         return {}
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from lmolt_hub.evaluation.generation import GenerationParams, HFBackend, vllm_available
+    from lmolt_hub.generation.backends import GenerationParams, HFBackend, vllm_available
     from lmolt_hub.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()

@@ -141,7 +141,7 @@ def build(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def dtype(ctx: dict[str, Any]) -> dict[str, Any]:
     """Weights memory as the harness loads the F32 checkpoint: ``auto`` vs the default vs bf16."""
-    from lmolt_hub.evaluation.loading import LoadOptions, load_model
+    from lmolt_hub.generation.loading import LoadOptions, load_model
 
     out: dict[str, Any] = {}
     for name in ("auto", "default", *(("bfloat16",) if ctx["tiny"] else ())):  # default = bf16 on a GPU
@@ -255,8 +255,8 @@ def _tokens(tok, texts: list[str]) -> int:
 
 def generate(ctx: dict[str, Any]) -> dict[str, Any]:
     """hf backend (harness default dtype): batched over all prompts vs one at a time on a prefix."""
-    from lmolt_hub.evaluation.generation import GenerationParams, HFBackend
-    from lmolt_hub.evaluation.loading import LoadOptions, load_model
+    from lmolt_hub.generation.backends import GenerationParams, HFBackend
+    from lmolt_hub.generation.loading import LoadOptions, load_model
 
     prompts = _prompts(ctx)
     params = GenerationParams(max_new_tokens=ctx["max_new_tokens"])
@@ -287,7 +287,7 @@ def vllm(ctx: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": "no CUDA GPU"}
     from transformers import AutoTokenizer
 
-    from lmolt_hub.evaluation.generation import GenerationParams, VLLMBackend, vllm_engine_args
+    from lmolt_hub.generation.backends import GenerationParams, VLLMBackend, vllm_engine_args
 
     prompts = _prompts(ctx)
     tok = AutoTokenizer.from_pretrained(ctx["base"])

@@ -6,14 +6,10 @@ import json
 
 import pytest
 
-from lmolt_hub.evaluation.cache import GenerationCache, prompt_hash
-from lmolt_hub.evaluation.generation import (
-    GenerationParams,
-    HFBackend,
-    choose_backend,
-    generate_all,
-    postprocess,
-)
+from lmolt_hub.generation.backends import GenerationParams, HFBackend, choose_backend
+from lmolt_hub.generation.cache import GenerationCache, prompt_hash
+from lmolt_hub.generation.engine import generate_all
+from lmolt_hub.generation.postprocess import postprocess
 from lmolt_hub.prompts import build_prompt
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -43,7 +39,7 @@ def test_postprocess_strips_an_echoed_prompt():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_llama_dir):
-    from lmolt_hub.evaluation.loading import load_model
+    from lmolt_hub.generation.loading import load_model
 
     return load_model(str(tiny_llama_dir))
 
@@ -135,7 +131,7 @@ def test_params_and_backend_choice_are_checked():
 
 
 def test_vllm_backend_matches_hf(tiny, tiny_llama_dir):
-    from lmolt_hub.evaluation.generation import VLLMBackend, vllm_available, vllm_engine_args
+    from lmolt_hub.generation.backends import VLLMBackend, vllm_available, vllm_engine_args
 
     if not vllm_available():
         pytest.skip("needs a GPU and vllm")

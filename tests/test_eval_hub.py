@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from lmolt_hub.evaluation.loading import ModelLoadError, load_model, resolve
+from lmolt_hub.generation.loading import ModelLoadError, load_model, resolve
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_hub_adapter_records_adapter_and_base_sha(hub_model, tmp_path):
     from huggingface_hub import HfApi
     from test_eval_loading import make_tiny_adapter
 
-    from lmolt_hub.evaluation.loading import _content_hash
+    from lmolt_hub.generation.loading import _content_hash
 
     repo, base_sha = hub_model
     adapter_dir, _, _ = make_tiny_adapter(resolve(repo).path, tmp_path)
@@ -72,7 +72,7 @@ def test_offline_mode_uses_the_cached_snapshot(hub_model):
     repo, sha = hub_model
     resolve(repo)  # now in the cache
     code = (
-        "from lmolt_hub.evaluation.loading import ModelLoadError, resolve\n"
+        "from lmolt_hub.generation.loading import ModelLoadError, resolve\n"
         f"print(resolve({repo!r}).sha)\n"
         "try:\n    resolve('evalorg/never-downloaded')\nexcept ModelLoadError as e:\n    print(e)\n"
     )

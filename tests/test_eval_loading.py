@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from lmolt_hub.evaluation.loading import LoadOptions, ModelLoadError, load_model, resolve
+from lmolt_hub.generation.loading import LoadOptions, ModelLoadError, load_model, resolve
 
 
 def make_tiny_adapter(base_dir, root):
@@ -66,7 +66,7 @@ def test_missing_and_non_model_paths_fail_clearly(tmp_path):
     with pytest.raises(ModelLoadError, match="no model or adapter weights"):
         resolve(str(tmp_path / "empty"))
     with pytest.raises(ModelLoadError, match="unknown dtype"):
-        from lmolt_hub.evaluation.loading import _torch_dtype
+        from lmolt_hub.generation.loading import _torch_dtype
 
         _torch_dtype("float8")
 
@@ -92,7 +92,7 @@ def test_adapter_resolves_its_base_from_adapter_config(tiny_adapter):
 def test_4bit_loading_quantises_linear_layers(tiny_llama_dir):
     import bitsandbytes as bnb
 
-    from lmolt_hub.evaluation.generation import GenerationParams, HFBackend
+    from lmolt_hub.generation.backends import GenerationParams, HFBackend
 
     lm = load_model(str(tiny_llama_dir), options=LoadOptions(load_in_4bit=True))
     assert lm.info["load_in_4bit"] is True

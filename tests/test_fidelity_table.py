@@ -215,7 +215,7 @@ def test_harness_rows_match_the_evaluation_code(table) -> None:
     import argparse
 
     from lmolt_hub.evaluation.cli import add_arguments
-    from lmolt_hub.evaluation.generation import GenerationParams, postprocess
+    from lmolt_hub.generation import GenerationParams, postprocess
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from lmolt_hub.evaluation.generation import VLLMUnsupported, vllm_engine_args
-from lmolt_hub.evaluation.loading import LoadOptions, ModelLoadError, choose_dtype, load_model
+from lmolt_hub.generation.backends import VLLMUnsupported, vllm_engine_args
+from lmolt_hub.generation.loading import LoadOptions, ModelLoadError, choose_dtype, load_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -93,11 +93,12 @@ def test_unservable_adapters_name_the_problem(tiny_llama_dir, tmp_path, cfg, rea
 def test_harness_falls_back_to_hf_when_vllm_cannot_serve_the_adapter(tiny_llama_dir, tmp_path, monkeypatch):
     """``--backend auto`` picked vLLM (as on a GPU machine with vllm); a DoRA adapter then runs on hf."""
     from lmolt_hub.evaluation import runner
-    from lmolt_hub.evaluation.generation import GenerationParams
+    from lmolt_hub.generation import engine
+    from lmolt_hub.generation.backends import GenerationParams
     from lmolt_hub.resources import chebi20_split
 
     dora = _save_adapter(tiny_llama_dir, tmp_path / "dora", r=8, use_dora=True)
-    monkeypatch.setattr(runner, "choose_backend", lambda *a, **k: "vllm")
+    monkeypatch.setattr(engine, "choose_backend", lambda *a, **k: "vllm")
     doc = runner.evaluate_model(
         str(dora),
         eval_dataset=str(chebi20_split("validation")),

@@ -43,7 +43,7 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
     from huggingface_hub import HfApi
 
     from lmolt_hub.evaluation import evaluate_model
-    from lmolt_hub.evaluation.generation import GenerationParams
+    from lmolt_hub.generation.backends import GenerationParams
 
     api = HfApi()
     tmp = tmp_path_factory.mktemp("board")
@@ -329,7 +329,7 @@ def test_evaluation_request_runs_the_harness(board):
     assert {s["pr"]: s["state"] for s in S.status(REPO, api=api)}[done.pr_num] == "running"
     # A maintainer runs the requested evaluation: results land on the PR and are validated like any
     # submission; this model's results are already on the board, so the request ends as a duplicate.
-    from lmolt_hub.evaluation.generation import GenerationParams
+    from lmolt_hub.generation.backends import GenerationParams
 
     run = evaluator(
         org=ORG,

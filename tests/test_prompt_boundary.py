@@ -43,7 +43,7 @@ def harness_ids(model_dir: Path, prompts: list[str]) -> dict[str, list[int]]:
     """The input ids the harness's hf backend passes to ``generate``, per prompt, padding removed."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from lmolt_hub.evaluation.generation import GenerationParams, HFBackend
+    from lmolt_hub.generation.backends import GenerationParams, HFBackend
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     backend = HFBackend(model, AutoTokenizer.from_pretrained(model_dir), batch_size=8)

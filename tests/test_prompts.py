@@ -57,7 +57,7 @@ def test_section_markers_match_the_template():
     prompt = build_prompt("caption2smiles", "x")
     assert all(m in prompt for m in SECTION_MARKERS if m.startswith("###"))
     assert prompt.endswith(SECTION_MARKERS[2])
-    from lmolt_hub.evaluation.generation import postprocess
+    from lmolt_hub.generation.postprocess import postprocess
 
     assert postprocess(" CCO\n\n### Instruction:\nYou are", prompt) == "CCO"
     assert postprocess(prompt + " The molecule is X.\n\n\n### Response: more", prompt) == "The molecule is X."

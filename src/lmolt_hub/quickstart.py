@@ -154,7 +154,7 @@ class Quickstart:
 
     def evaluate(self, models: list[str]) -> dict[str, Any]:
         from lmolt_hub.evaluation import evaluate_model
-        from lmolt_hub.evaluation.generation import GenerationParams
+        from lmolt_hub.generation.backends import GenerationParams
 
         files = []
         for model in models:

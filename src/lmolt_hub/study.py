@@ -184,7 +184,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
                          train_args=spec["train_args"])  # fmt: skip
     if kind == "eval":
         from lmolt_hub.evaluation import evaluate_model
-        from lmolt_hub.evaluation.generation import GenerationParams
+        from lmolt_hub.generation.backends import GenerationParams
 
         kwargs = dict(spec["kwargs"])
         kwargs["generation"] = GenerationParams(**kwargs["generation"])

@@ -56,7 +56,7 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
     from huggingface_hub import HfApi
 
     from lmolt_hub.evaluation import evaluate_model
-    from lmolt_hub.evaluation.generation import GenerationParams
+    from lmolt_hub.generation.backends import GenerationParams
     from lmolt_hub.localhub.auth import User
     from lmolt_hub.tiny import save_tiny_nli
 

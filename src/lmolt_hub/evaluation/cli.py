@@ -39,9 +39,9 @@ def _key_value(value: str) -> tuple[str, Any]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lmolt_hub.evaluation.generation import BACKENDS
-    from lmolt_hub.evaluation.loading import DTYPES
     from lmolt_hub.evaluation.tasks import PROMPT_FORMATS
+    from lmolt_hub.generation.backends import BACKENDS
+    from lmolt_hub.generation.loading import DTYPES
 
     what = p.add_argument_group("what to evaluate (one of)")
     what.add_argument("--model", help="Hub model id or local path (full model or PEFT adapter)")
@@ -168,9 +168,9 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     from lmolt_hub.evaluation import score_predictions_file
-    from lmolt_hub.evaluation.generation import GenerationParams
-    from lmolt_hub.evaluation.loading import LoadOptions
     from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
+    from lmolt_hub.generation.backends import GenerationParams
+    from lmolt_hub.generation.loading import LoadOptions
 
     options = dict(args.metric_option)
     if args.predictions:
@@ -237,8 +237,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 def main(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
-    from lmolt_hub.evaluation.loading import ModelLoadError
     from lmolt_hub.evaluation.tasks import EvalSetError
+    from lmolt_hub.generation.loading import ModelLoadError
     from lmolt_hub.results import ResultsValidationError
 
     if bool(args.model) == bool(args.predictions):
@@ -249,8 +249,8 @@ def main(args: argparse.Namespace) -> int:
 
         disable_progress_bars()
     try:
-        if args.dry_run and args.model:  # memory plan only (evaluation/loading.py)
-            from lmolt_hub.evaluation.loading import dry_run
+        if args.dry_run and args.model:  # memory plan only (generation/loading.py)
+            from lmolt_hub.generation.loading import dry_run
 
             kw = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
             return dry_run(args.model, args.revision, dtype=args.dtype, load_in_4bit=args.load_in_4bit, **kw)

@@ -11,16 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmolt_hub import results as R
-from lmolt_hub.evaluation.cache import GenerationCache
-from lmolt_hub.evaluation.generation import (
-    GenerationParams,
-    HFBackend,
-    choose_backend,
-    distributed_state,
-    generate_all,
-    postprocess,
-)
-from lmolt_hub.evaluation.loading import LoadOptions, load_model, model_info_block, resolve, resolve_dtype
 from lmolt_hub.evaluation.scoring import (
     DirectionScores,
     NLIModel,
@@ -36,10 +26,12 @@ from lmolt_hub.evaluation.tasks import (
     resolve_prompt_format,
     template_version,
 )
+from lmolt_hub.generation.backends import GenerationParams
+from lmolt_hub.generation.engine import Engine, Generations, distributed_state
+from lmolt_hub.generation.loading import LoadOptions, resolve, resolve_dtype
 from lmolt_hub.prompts import DIRECTIONS
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 2  # bump when the meaning of a cached raw output changes
 
 
 @dataclass
@@ -80,43 +72,6 @@ def _rank() -> tuple[int, int]:
     return (state.process_index, state.num_processes) if state is not None else (0, 1)
 
 
-def _longest_prompt(tok, eval_set, prompt_format: str, cfg: EvalConfig) -> int:
-    """Tokens in the longest prompt of this run (sizes vLLM's context)."""
-    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, tok)
-    prompts = [p for t in tasks for p in t.prompts]
-    return max((len(ids) for ids in tok(prompts)["input_ids"]), default=1)
-
-
-def _make_backend(name: str, ref, cfg: EvalConfig, eval_set=None, prompt_format: str = "card"):
-    """(backend, model info block, backend name, warnings): vllm loads its own weights, so the HF
-    model is loaded only for hf; an adapter vLLM cannot serve falls back to hf, saying why."""
-    if name == "vllm":
-        from lmolt_hub.evaluation.generation import VLLMBackend, VLLMUnsupported, vllm_engine_args
-        from lmolt_hub.evaluation.loading import _load_tokenizer
-
-        tok = _load_tokenizer(ref, cfg.load)
-        base = ref.base if ref.is_adapter else ref
-        adapter = str(ref.path) if ref.is_adapter else None
-        try:
-            args = vllm_engine_args(
-                base.path,
-                adapter,
-                max_prompt_tokens=_longest_prompt(tok, eval_set, prompt_format, cfg),
-                max_new_tokens=cfg.generation.max_new_tokens,
-                dtype=cfg.load.dtype,
-                tokenizer=tok.name_or_path,
-                trust_remote_code=cfg.load.trust_remote_code,
-            )
-        except VLLMUnsupported as exc:
-            note = f"{exc}; generating with --backend hf instead"
-            _warn(note)
-            backend, info, name, _ = _make_backend("hf", ref, cfg)
-            return backend, info, name, [note]
-        return VLLMBackend(args, tok, adapter_path=adapter), model_info_block(ref, cfg.load), name, []
-    loaded = load_model(ref.id, ref.revision, cfg.load, ref=ref)
-    return HFBackend(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size), loaded.info, name, []
-
-
 def _nli_before_generation(cfg: EvalConfig, mcfg) -> NLIModel | None:
     """Resolve the NLI model now, so a run learns before generating whether the M->L hallucination
     metrics can be computed (and says which flag fixes it if not)."""
@@ -128,29 +83,8 @@ def _nli_before_generation(cfg: EvalConfig, mcfg) -> NLIModel | None:
     return nli
 
 
-def _cache_fields(ref, cfg: EvalConfig, backend: str) -> dict[str, Any]:
-    # Deliberately absent: batch size and number of processes (they do not change greedy outputs).
-    return {
-        "format": CACHE_FORMAT,
-        "model": ref.key(),
-        "adapter": ref.key() if ref.is_adapter else None,
-        "base": ref.base.key() if ref.base else None,
-        "dtype": cfg.load.dtype,
-        "load_in_4bit": cfg.load.load_in_4bit,
-        "backend": backend,
-        "generation": cfg.generation.to_dict(),
-    }
-
-
-def _generate(task: Task, backend, cfg: EvalConfig, cache) -> tuple[list[str], int]:
-    return generate_all(
-        backend,
-        task.prompts,
-        cfg.generation,
-        cache=cache,
-        desc=task.direction,
-        show_progress=cfg.show_progress,
-    )
+def _generate(task: Task, engine: Engine, cfg: EvalConfig) -> Generations:
+    return engine.generate(task.prompts, cfg.generation, desc=task.direction)
 
 
 def _sample_rows(task: Task, raws: list[str], outputs: list[str], scores: DirectionScores) -> list[dict]:
@@ -200,36 +134,35 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
         cfg.bootstrap_resamples = mcfg.bootstrap_resamples
     nli = _nli_before_generation(cfg, mcfg) if rank == 0 else None
     ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
-    backend_name = choose_backend(cfg.backend, seq2seq=ref.is_seq2seq, load_in_4bit=cfg.load.load_in_4bit)
-    if backend_name == "vllm" and world > 1:
-        # vLLM batches across all GPUs itself; one vLLM engine per launched process would fight over them.
-        if cfg.backend == "vllm":
-            raise ValueError(
-                "--backend vllm runs in one process: use `python eval_harness/run.py`, not a launcher"
-            )
-        backend_name = "hf"
+    engine = Engine(
+        ref,
+        cfg.load,
+        backend=cfg.backend,
+        batch_size=cfg.batch_size,
+        cache_dir=cfg.cache_dir,
+        use_cache=cfg.use_cache,
+        show_progress=cfg.show_progress,
+    )
     prompt_format = resolve_prompt_format(cfg.prompt_format, ref.is_seq2seq)
-    backend, info, backend_name, backend_notes = _make_backend(backend_name, ref, cfg, eval_set, prompt_format)
-    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, getattr(backend, "tokenizer", None))
-
-    cache = GenerationCache(cfg.cache_dir, _cache_fields(ref, cfg, backend_name)) if cfg.use_cache else None
+    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, engine.tokenizer)
+    # loaded up front (also when all is cached): the results record the architecture and dtype used
+    engine.start([p for t in tasks for p in t.prompts], cfg.generation.max_new_tokens)
     generated: dict[str, list[str]] = {}
+    cleaned: dict[str, list[str]] = {}
     n_generated: dict[str, int] = {}
-    try:
+    with engine:
         for task in tasks:
-            generated[task.direction], n_generated[task.direction] = _generate(task, backend, cfg, cache)
-    finally:
-        if cache is not None:
-            cache.close()
+            gen = _generate(task, engine, cfg)
+            generated[task.direction], cleaned[task.direction] = gen.raws, gen.outputs
+            n_generated[task.direction] = gen.generated
     if rank != 0:
         return {}
 
-    stops = backend.stop_strings()
-    warnings: list[str] = list(backend_notes) + ([nli.hint()] if nli is not None and nli.error else [])
+    info, backend_name = engine.info, engine.backend_name
+    warnings: list[str] = list(engine.notes) + ([nli.hint()] if nli is not None and nli.error else [])
     per_direction: dict[str, tuple[Task, list[str], list[str], DirectionScores]] = {}
     for task in tasks:
-        raws = generated[task.direction]
-        outputs = [postprocess(raw, prompt, stops) for raw, prompt in zip(raws, task.prompts, strict=True)]
+        raws, outputs = generated[task.direction], cleaned[task.direction]
         empty = sum(not o for o in outputs)
         if empty == len(outputs):
             warnings.append(

@@ -1,18 +1,18 @@
-"""Generation backends behind one interface, and the single output post-processing function.
+"""Generation backends behind one interface: prompts in, *raw* continuations out.
 
-Backends turn prompts into *raw* continuations (the decoded new tokens, up to
-and including the first EOS). ``postprocess`` turns a raw continuation into the
-answer that is scored. ``generate_all`` adds the cache, sharding over
-``accelerate`` processes, and a progress bar.
+A raw continuation is the decoded new tokens, up to and including the first EOS;
+``postprocess`` (``generation/postprocess.py``) turns it into the answer, and
+``engine.generate_all`` adds the cache, sharding over ``accelerate`` processes and a
+progress bar.
 
 - ``hf``: transformers ``generate``; prompts sorted by length and batched with
   left padding (so the batches are dense and each prompt ends where generation
-  starts), greedy unless sampling is asked for.
+  starts), greedy unless sampling is asked for. Seq2seq models work too.
 - ``vllm``: optional (``pip install lmolt-hub[vllm]``); used by ``--backend
   auto`` when vllm is installed and a GPU is present. ``vllm_engine_args``
-  sizes the engine from the adapter (LoRA rank, target modules) and the eval
-  set (longest prompt + new tokens); an adapter vLLM cannot serve raises
-  ``VLLMUnsupported`` with the reason, and the harness falls back to hf.
+  sizes the engine from the adapter (LoRA rank, target modules) and the run
+  (longest prompt + new tokens); an adapter vLLM cannot serve raises
+  ``VLLMUnsupported`` with the reason, and the engine falls back to hf.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lmolt_hub.generation.postprocess import stop_strings
 from lmolt_hub.prompts import SECTION_MARKERS
 
 log = logging.getLogger(__name__)
@@ -57,28 +58,6 @@ class GenerationParams:
         return asdict(self)
 
 
-def postprocess(raw: str, prompt: str = "", eos_tokens: Sequence[str] = ("</s>",)) -> str:
-    """The scored answer of one raw continuation.
-
-    1. Strip the prompt if the backend echoed it (some return prompt + continuation).
-    2. Stop at the first EOS token text (``eos_tokens``; the tokenizer's EOS and pad).
-    3. Stop at the next section marker of the template (``prompts.SECTION_MARKERS``,
-       e.g. ``"### Instruction:"``): a model that keeps going writes a new example there.
-    4. Trim surrounding whitespace.
-    """
-    text = raw
-    for echo in (prompt, prompt.rstrip()):
-        if echo and text.startswith(echo):
-            text = text[len(echo) :]
-            break
-    cut = len(text)
-    for stop in (*[e for e in eos_tokens if e], *SECTION_MARKERS):
-        i = text.find(stop)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut].strip()
-
-
 class Backend(Protocol):
     name: str
 
@@ -98,16 +77,19 @@ class HFBackend:
 
     name = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, batch_size: int = 16, max_input_tokens: int | None = None
+    ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, max(1, batch_size)
+        self.max_input_tokens = max_input_tokens  # None: prompts are never truncated
         self.tokenizer.padding_side = "left"
+        self.tokenizer.truncation_side = "left"  # an over-long prompt loses its header, never its end
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
 
     def stop_strings(self) -> tuple[str, ...]:
-        t = self.tokenizer
-        return tuple(dict.fromkeys(s for s in (t.eos_token, t.pad_token) if s))
+        return stop_strings(self.tokenizer)
 
     def _eos_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id
@@ -143,35 +125,45 @@ class HFBackend:
         text = self.tokenizer.decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         return text + (self.tokenizer.eos_token or "") if stopped else text
 
+    def _encode(self, prompts: list[str]) -> Any:
+        limit = self.max_input_tokens
+        return self.tokenizer(
+            prompts, return_tensors="pt", padding=True, truncation=limit is not None, max_length=limit
+        ).to(self.model.device)
+
+    def _generate_batch(self, prompts: list[str], params: GenerationParams, seed_offset: int = 0) -> list[str]:
+        """Raw continuations of one padded batch."""
+        import torch
+
+        enc = self._encode(prompts)
+        if params.do_sample:  # reproducible for a given batch size (greedy needs no seed)
+            torch.manual_seed(params.seed + seed_offset)
+        with torch.inference_mode():
+            gen = self.model.generate(**enc, **self._generate_kwargs(params))
+        new = gen if self.is_seq2seq else gen[:, enc["input_ids"].shape[1] :]
+        eos, raws = self._eos_ids(), []
+        for row in new.tolist():
+            if self.is_seq2seq and row and row[0] == self.model.config.decoder_start_token_id:
+                row = row[1:]
+            raws.append(self._decode(row, eos))
+        return raws
+
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, on_batch: OnBatch | None = None
     ) -> list[str]:
-        import torch
-
         if not prompts:
             return []
-        tok = self.tokenizer
         # Token counts as the model sees them (special tokens included): similar lengths share a batch.
-        lengths = [len(ids) for ids in tok(list(prompts))["input_ids"]]
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # longest first: OOM shows early
         outputs: list[str] = [""] * len(prompts)
-        eos = self._eos_ids()
-        device = self.model.device
-        kwargs = self._generate_kwargs(params)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
-            if params.do_sample:  # reproducible for a given batch size (greedy needs no seed)
-                torch.manual_seed(params.seed + start)
-            with torch.inference_mode():
-                gen = self.model.generate(**enc, **kwargs)
-            new = gen if self.is_seq2seq else gen[:, enc["input_ids"].shape[1] :]
-            for row, i in zip(new.tolist(), idx, strict=True):
-                if self.is_seq2seq and row and row[0] == self.model.config.decoder_start_token_id:
-                    row = row[1:]
-                outputs[i] = self._decode(row, eos)
+            raws = self._generate_batch([prompts[i] for i in idx], params, seed_offset=start)
+            for i, raw in zip(idx, raws, strict=True):
+                outputs[i] = raw
             if on_batch:
-                on_batch(idx, [outputs[i] for i in idx])
+                on_batch(idx, raws)
         return outputs
 
 
@@ -187,7 +179,7 @@ _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length"
 
 
 class VLLMUnsupported(ValueError):
-    """vLLM cannot serve this model or adapter; the message says why (the harness then uses hf)."""
+    """vLLM cannot serve this model or adapter; the message says why (the engine then uses hf)."""
 
 
 def _lora_rank(cfg: dict[str, Any]) -> int:
@@ -294,8 +286,7 @@ class VLLMBackend:
         self.llm = LLM(**self.engine_args)
 
     def stop_strings(self) -> tuple[str, ...]:
-        t = self.tokenizer
-        return tuple(dict.fromkeys(s for s in (t.eos_token, t.pad_token) if s))
+        return stop_strings(self.tokenizer)
 
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, on_batch: OnBatch | None = None
@@ -354,73 +345,3 @@ def choose_backend(name: str, seq2seq: bool = False, load_in_4bit: bool = False)
     if name == "auto":
         return "vllm" if usable else "hf"
     return name
-
-
-def distributed_state():
-    """accelerate's process state (rank, world size, device), or None without accelerate.
-
-    Works under ``accelerate launch`` (GPUs) and under ``torchrun`` on CPU: accelerate only
-    sets up a multi-process CPU group when told it runs on CPU.
-    """
-    try:
-        import torch
-        from accelerate import PartialState
-    except ImportError:
-        return None
-    return PartialState(cpu=not torch.cuda.is_available())
-
-
-def generate_all(
-    backend: Backend,
-    prompts: Sequence[str],
-    params: GenerationParams,
-    cache: Any = None,
-    desc: str = "generating",
-    show_progress: bool = True,
-) -> tuple[list[str], int]:
-    """Raw outputs of ``prompts`` (in order) and how many were generated (not cached).
-
-    Cached prompts are skipped; the rest are split across ``accelerate`` processes
-    (round-robin over the length-sorted list, so every process gets similar work),
-    appended to the cache after every batch, and gathered back in order on every
-    process.
-    """
-    from tqdm.auto import tqdm
-
-    unique = list(dict.fromkeys(prompts))
-    done: dict[str, str] = cache.get(unique) if cache is not None else {}
-    pending = [p for p in unique if p not in done]
-    state = distributed_state()
-    rank, world = (state.process_index, state.num_processes) if state is not None else (0, 1)
-    if world > 1:
-        state.wait_for_everyone()  # every process has read the cache before any writes to it: same `pending`
-    mine = pending[rank::world]
-    bar = tqdm(
-        total=len(pending),
-        desc=desc,
-        unit="sample",
-        dynamic_ncols=True,
-        disable=not show_progress or rank != 0 or not pending,
-    )
-    produced: dict[str, str] = {}
-
-    def on_batch(indices: list[int], raws: list[str]) -> None:
-        pairs = [(mine[i], raw) for i, raw in zip(indices, raws, strict=True)]
-        produced.update(pairs)
-        if cache is not None:
-            cache.append(pairs)  # durable before the next batch starts
-        bar.update(len(pairs) * world)  # the other processes advance at about the same rate
-
-    try:
-        backend.generate(mine, params, on_batch=on_batch)
-    finally:
-        bar.close()
-    if world > 1:
-        from accelerate.utils import gather_object
-
-        produced = dict(gather_object(list(produced.items())))
-    done.update(produced)
-    missing = [p for p in unique if p not in done]
-    if missing:
-        raise RuntimeError(f"{len(missing)} prompts got no output (a process failed?)")
-    return [done[p] for p in prompts], len(pending)

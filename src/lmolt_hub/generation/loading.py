@@ -1,4 +1,4 @@
-"""Load any checkpoint for evaluation: a Hub id or a local path, a full model or a PEFT adapter.
+"""Load any checkpoint for generation: a Hub id or a local path, a full model or a PEFT adapter.
 
 Safety first: ``trust_remote_code`` stays off unless asked, and pickle weights
 (``*.bin``, ``*.pt``) are refused unless ``allow_pickle``; when both formats
@@ -270,7 +270,7 @@ def _load_weights(ref: ModelRef, opt: LoadOptions):
     return model
 
 
-def _load_tokenizer(ref: ModelRef, opt: LoadOptions):
+def load_tokenizer(ref: ModelRef, opt: LoadOptions):
     from transformers import AutoTokenizer
 
     # An adapter repo may ship its own tokenizer (e.g. with added tokens); otherwise use the base's.
@@ -319,6 +319,13 @@ def load_model(
     """Resolve (unless ``ref`` is given) and load ``model`` in eval mode; an adapter is applied to its base."""
     opt = options or LoadOptions()
     ref = ref or resolve(model, revision, opt.allow_pickle)
+    net = load_network(ref, opt)
+    tok = load_tokenizer(ref, opt)
+    return LoadedModel(model=net, tokenizer=tok, ref=ref, options=opt, info=model_info_block(ref, opt, net))
+
+
+def load_network(ref: ModelRef, opt: LoadOptions) -> Any:
+    """The weights of ``ref`` in eval mode; an adapter is applied to its base."""
     if ref.is_adapter:
         from peft import PeftModel
 
@@ -326,9 +333,7 @@ def load_model(
         net = PeftModel.from_pretrained(base, str(ref.path), is_trainable=False)
     else:
         net = _load_weights(ref, opt)
-    net.eval()
-    tok = _load_tokenizer(ref, opt)
-    return LoadedModel(model=net, tokenizer=tok, ref=ref, options=opt, info=model_info_block(ref, opt, net))
+    return net.eval()
 
 
 def _read_json(repo: str, name: str, revision: str | None) -> dict[str, Any] | None:

@@ -1,9 +1,9 @@
-"""Hooks that let the reviewer run the evaluation harness (``lmolt_hub.evaluation``).
+"""Hooks that let the reviewer generate and evaluate.
 
-* :func:`regenerator`: the spot check. Regenerates chosen pairs of a submission
-  with the harness, with the submitted model at the sha the reviewer validated,
-  its dtype, prompt format and greedy generation parameters (bounded), and
-  returns the cleaned outputs to compare.
+* :func:`regenerator`: the spot check. Regenerates chosen pairs of a submission in memory
+  with the generation engine (``lmolt_hub.generation``), with the submitted model at the sha
+  the reviewer validated, its dtype, prompt format and greedy generation parameters (bounded),
+  and returns the outputs cleaned by the same ``postprocess`` as the harness's.
 * :func:`evaluator`: serves an evaluation request by running the full harness
   with the eval set's pinned metric configuration.
 """
@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,8 @@ from typing import Any
 from lmolt_hub.leaderboard.validate import Regenerate
 
 
-def _source_reference_to_row(direction: str, row: dict[str, Any]) -> dict[str, str]:
-    molecule, caption = (row["source"], row["reference"])
-    if direction == "caption2smiles":
-        molecule, caption = caption, molecule
-    return {"id": str(row["id"]), "molecule": molecule, "caption": caption}
-
-
 def _generation_params(params: dict[str, Any]):
-    from lmolt_hub.evaluation.generation import GenerationParams
+    from lmolt_hub.generation import GenerationParams
 
     known = {f.name for f in dataclasses.fields(GenerationParams)}
     return GenerationParams(**{k: v for k, v in params.items() if k in known})
@@ -36,45 +28,28 @@ def _generation_params(params: dict[str, Any]):
 def regenerator(device: str | None = "cpu") -> Regenerate:
     """The spot check's generation: the submitted model at its validated sha (``results.model.sha``,
     set by the reviewer), greedy, within the reviewer's bounds (``validate.spot_check_settings``),
-    never with remote code or pickle weights, and with no scoring (no NLI model, no FCD)."""
+    never with remote code or pickle weights, never cached, and with no scoring."""
 
     def regenerate(results: dict[str, Any], direction: str, rows: list[dict[str, Any]]) -> list[str]:
-        from lmolt_hub.evaluation.loading import LoadOptions
-        from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
+        from lmolt_hub.evaluation.tasks import format_prompt, resolve_prompt_format
+        from lmolt_hub.generation import Engine, LoadOptions
         from lmolt_hub.leaderboard.validate import spot_check_settings
-        from lmolt_hub.results import read_samples
 
         model = results["model"]
         settings = spot_check_settings(results)
-        with tempfile.TemporaryDirectory(prefix="lmolt-spot-check-") as tmp:
-            subset = Path(tmp) / "subset.jsonl"
-            subset.write_text(
-                "".join(json.dumps(_source_reference_to_row(direction, r)) + "\n" for r in rows)
-            )
-            cfg = EvalConfig(
-                revision=model.get("sha") or model.get("revision"),
-                eval_dataset=str(subset),
-                directions=[direction],
-                prompt_format=settings["prompt_format"],
-                generation=_generation_params(settings["params"]),
-                load=LoadOptions(
-                    dtype=settings["dtype"],
-                    load_in_4bit=settings["load_in_4bit"],
-                    device=device,
-                    trust_remote_code=False,
-                    allow_pickle=False,
-                ),
-                use_cache=False,
-                output_dir=str(Path(tmp) / "out"),
-                metric_options={"fcd": False},  # only the outputs matter here
-                hallucination=False,
-                bootstrap_resamples=0,
-                show_progress=False,
-            )
-            doc = evaluate_model(model["id"], cfg)
-            samples = read_samples(Path(doc["results_path"]).parent / doc["samples"][direction])
-        by_id = {str(r["id"]): r["output"] for r in samples}
-        return [by_id[str(r["id"])] for r in rows]
+        load = LoadOptions(
+            dtype=settings["dtype"],
+            load_in_4bit=settings["load_in_4bit"],
+            device=device,
+            trust_remote_code=False,
+            allow_pickle=False,
+        )
+        engine = Engine.for_model(
+            model["id"], model.get("sha") or model.get("revision"), load, use_cache=False, show_progress=False
+        )
+        fmt = resolve_prompt_format(settings["prompt_format"], engine.is_seq2seq)
+        prompts = [format_prompt(direction, str(r["source"]), fmt, engine.tokenizer) for r in rows]
+        return engine.generate(prompts, _generation_params(settings["params"]), desc="spot check").outputs
 
     return regenerate
 
@@ -89,9 +64,9 @@ def evaluator(
     """
 
     def evaluate(model_id: str, revision: str) -> Path:
-        from lmolt_hub.evaluation.loading import LoadOptions
         from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
         from lmolt_hub.evaluation.tasks import default_eval_dataset
+        from lmolt_hub.generation.loading import LoadOptions
 
         eval_dataset = f"{org}/lmolt-eval-3k" if org else default_eval_dataset()
         out = Path(output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
