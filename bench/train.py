@@ -121,8 +121,10 @@ def main() -> int:
         torch.set_num_threads(a.threads)
         child(a.child, a.dataset, a.steps)
         return 0
-    from lmolt_hub.training.datasets import save_demo_triples
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the demo triples are test data
     from lmolt_hub.training.models import tiny_model_path
+
+    from helpers.demo_triples import save_demo_triples
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset, _ = save_demo_triples(Path(tmp) / "demo", n_per_direction=(5 * a.steps) // 4 + 4)

@@ -33,9 +33,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from helpers.leaderboard_data import SYNTHETIC_BASELINE, synthetic_leaderboard_root
-
     from lmolt_hub.leaderboard.build import build
+
+    from helpers.leaderboard_data import SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
     base = tmp_path_factory.mktemp("browser")
     root = synthetic_leaderboard_root(base / "repo")

@@ -23,7 +23,7 @@ FAST = ["--max_train_samples", "4", "--gradient_accumulation_steps", "1", "--max
 
 @pytest.fixture(scope="module")
 def chain_run(local_hub, tmp_path_factory):
-    from lmolt_hub.training.datasets import build_demo_triples
+    from helpers.demo_triples import build_demo_triples
 
     build_demo_triples(8).push_to_hub(f"{ORG}/lmolt-triples", config_name="default")
     work = tmp_path_factory.mktemp("chain")

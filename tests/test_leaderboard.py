@@ -9,13 +9,6 @@ import random
 from pathlib import Path
 
 import pytest
-from helpers.leaderboard_data import (
-    INJECTED_NAME,
-    SYNTHETIC_BASELINE,
-    synthetic_leaderboard_root,
-    synthetic_results,
-    write_submission,
-)
 
 from lmolt_hub.leaderboard import validate as V
 from lmolt_hub.leaderboard.aggregate import aggregate_row, ci_ranks, default_spec, score_records
@@ -32,6 +25,14 @@ from lmolt_hub.leaderboard.records import (
 from lmolt_hub.naming import default_org
 from lmolt_hub.prompts import source_target
 from lmolt_hub.resources import PAPER_TABLES, chebi20_split
+
+from helpers.leaderboard_data import (
+    INJECTED_NAME,
+    SYNTHETIC_BASELINE,
+    synthetic_leaderboard_root,
+    synthetic_results,
+    write_submission,
+)
 
 # --------------------------------------------------------------------------- records
 

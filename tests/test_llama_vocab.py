@@ -58,7 +58,8 @@ def test_transformers_llama_class_tokenises_every_prompt_the_same(meditron_token
     from transformers import AutoTokenizer
 
     from lmolt_hub.prompts import build_prompt, join_completion
-    from lmolt_hub.training.datasets import build_demo_triples
+
+    from helpers.demo_triples import build_demo_triples
 
     meditron_tokenizer.save_pretrained(tmp_path)
     cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())

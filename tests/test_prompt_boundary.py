@@ -15,6 +15,8 @@ import pytest
 from lmolt_hub.prompts import DIRECTIONS, RESPONSE_MARKER, join_completion
 from lmolt_hub.training import datasets as tdata
 
+from helpers.demo_triples import build_demo_triples, to_kto
+
 METHODS = ("sft", "dpo", "cpo", "kto")
 
 
@@ -35,7 +37,7 @@ def triples():
     """Real triples from the bundled data (ChEBI-20 gold vs MolT5-large outputs), both directions."""
     import datasets
 
-    dsd = tdata.build_demo_triples(n_per_direction=24)
+    dsd = build_demo_triples(n_per_direction=24)
     return datasets.concatenate_datasets([dsd["train"], dsd["validation"]])
 
 
@@ -98,7 +100,7 @@ def trl_views(method: str, model_dir: Path, ds, tmp_path: Path) -> list[dict]:
 def test_prompt_is_a_token_prefix_and_what_the_harness_feeds(method, meditron_dir, triples, tmp_path,
                                                              one_torch_thread):  # fmt: skip
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    raw = tdata.to_kto({"train": triples})["train"] if method == "kto" else triples
+    raw = to_kto({"train": triples})["train"] if method == "kto" else triples
     ds = tdata.prepare(method, raw)
     assert all(p.endswith(RESPONSE_MARKER) for p in ds["prompt"])
     assert set(triples["direction"]) == set(DIRECTIONS)

@@ -6,12 +6,13 @@ import json
 import re
 
 import pytest
-from helpers.leaderboard_data import INJECTED_NAME, SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
 from lmolt_hub.leaderboard.build import build
 from lmolt_hub.leaderboard.records import reported_records
 from lmolt_hub.metrics import METRIC_INFO
 from lmolt_hub.report import write_report
+
+from helpers.leaderboard_data import INJECTED_NAME, SYNTHETIC_BASELINE, synthetic_leaderboard_root
 
 
 @pytest.fixture(scope="module")

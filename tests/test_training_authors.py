@@ -11,6 +11,8 @@ import yaml
 from lmolt_hub.training import RecipeError, parse_recipe
 from lmolt_hub.training import datasets as tdata
 
+from helpers.demo_triples import build_demo_triples
+
 ROOT = Path(__file__).resolve().parents[1]
 MEDITRON = ROOT / "recipes" / "meditron-7b"
 TRAIN_RECIPES = sorted(p for m in ("sft", "dpo", "cpo", "kto") for p in (MEDITRON / m).glob("*.yaml"))
@@ -87,7 +89,7 @@ def _sft_rows(trainer_cls, tiny_llama_dir: Path, tmp_path: Path):
     from trl import SFTConfig
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    rows = tdata.prepare("sft", tdata.build_demo_triples(2)["train"])
+    rows = tdata.prepare("sft", build_demo_triples(2)["train"])
     args = SFTConfig(output_dir=str(tmp_path), max_length=1024, completion_only_loss=False, report_to=[],
                      use_cpu=True, bf16=False)  # fmt: skip
     trainer = trainer_cls(model=AutoModelForCausalLM.from_pretrained(tiny_llama_dir), args=args,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from lmolt_hub.cards import parse_card
 from lmolt_hub.cli import main
-from lmolt_hub.training.datasets import save_demo_triples
+
+from helpers.demo_triples import save_demo_triples
 
 ROOT = Path(__file__).resolve().parents[1]
 

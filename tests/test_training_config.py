@@ -12,6 +12,8 @@ from lmolt_hub.training import RecipeError, parse_recipe
 from lmolt_hub.training import datasets as tdata
 from lmolt_hub.training.config import split_config_flag
 
+from helpers.demo_triples import build_demo_triples, to_kto
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").glob("*/*/*.yaml"))
 TRAIN_RECIPES = [
@@ -120,7 +122,7 @@ def test_unknown_cli_flag_and_bad_values_are_errors():
 
 @pytest.fixture(scope="module")
 def demo():
-    return tdata.build_demo_triples(8)
+    return build_demo_triples(8)
 
 
 def test_demo_triples_follow_the_contract(demo):
@@ -129,7 +131,7 @@ def test_demo_triples_follow_the_contract(demo):
     assert set(train["direction"]) == {"smiles2caption", "caption2smiles"}
     row = train[0]
     assert row["prompt"].endswith("### Response:") and row["chosen"] != row["rejected"]
-    kto = tdata.to_kto(demo)["train"]
+    kto = to_kto(demo)["train"]
     assert tuple(kto.column_names) == tdata.KTO_COLUMNS and kto["label"][:2] == [True, False]
 
 
@@ -139,7 +141,7 @@ def test_prepare_shapes_each_method(demo):
     assert sft.column_names == ["prompt", "completion"] and sft[0]["completion"] == " " + train[0]["chosen"]
     for method in ("dpo", "cpo"):
         assert tdata.prepare(method, train).column_names == ["prompt", "chosen", "rejected"]
-    kto = tdata.prepare("kto", tdata.to_kto(demo)["train"])
+    kto = tdata.prepare("kto", to_kto(demo)["train"])
     assert kto.column_names == ["prompt", "completion", "label"]
     unpaired = tdata.prepare("kto", train, unpair=True, max_samples=4)
     assert unpaired["label"] == [True, False, True, False]
@@ -162,11 +164,11 @@ def test_kto_given_triples_names_the_fix(demo):
     with pytest.raises(RecipeError, match="dataset_config: kto .*unpair_triples"):
         tdata.prepare("kto", demo["train"])
     with pytest.raises(RecipeError, match="dataset_config: default"):
-        tdata.prepare("cpo", tdata.to_kto(demo)["train"])
+        tdata.prepare("cpo", to_kto(demo)["train"])
     with pytest.raises(RecipeError, match="missing \\['rejected'\\]"):
         tdata.prepare("dpo", demo["train"].remove_columns("rejected"))
     with pytest.raises(RecipeError, match="only"):
-        tdata.prepare("kto", tdata.to_kto(demo)["train"].filter(lambda r: r["label"]))
+        tdata.prepare("kto", to_kto(demo)["train"].filter(lambda r: r["label"]))
 
 
 def test_tokenizer_without_pad_token_is_refused(tiny_llama_dir: Path, tmp_path: Path):

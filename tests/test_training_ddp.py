@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lmolt_hub.training.datasets import save_demo_triples
+from helpers.demo_triples import save_demo_triples
 
 ROOT = Path(__file__).resolve().parents[1]
 

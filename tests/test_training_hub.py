@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def hub_inputs(local_hub):
     """The tiny base model and the demo triples (configs default + kto) on the local Hub."""
     from lmolt_hub.tiny import push_tiny_base
-    from lmolt_hub.training.datasets import build_demo_triples, to_kto
+
+    from helpers.demo_triples import build_demo_triples, to_kto
 
     base = f"{ORG}/tiny-base"
     base_sha = push_tiny_base(base)

@@ -11,6 +11,8 @@ import torch
 
 from lmolt_hub.training.trainers import kto_pair_losses
 
+from helpers.demo_triples import build_demo_triples
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -70,7 +72,7 @@ def test_lmolt_dpo_trainer_computes_kto_pair_on_its_own_batches(tiny_llama_dir: 
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
-    train = tdata.prepare("dpo", tdata.build_demo_triples(4)["train"]).select(range(4))
+    train = tdata.prepare("dpo", build_demo_triples(4)["train"]).select(range(4))
     args = DPOConfig(output_dir=str(tmp_path), loss_type=["kto_pair"], beta=0.1, per_device_train_batch_size=4,
                      max_length=1024, report_to=[], use_cpu=True, bf16=False, dataloader_num_workers=0)  # fmt: skip
     peft = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")

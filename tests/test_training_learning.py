@@ -23,6 +23,8 @@ from lmolt_hub.cards import parse_card
 from lmolt_hub.training import datasets as tdata
 from lmolt_hub.training import train
 
+from helpers.demo_triples import build_demo_triples, save_demo_triples
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,7 +52,7 @@ def sharp_tiny(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def demo(session_dir: Path) -> dict[str, str]:
-    default, kto = tdata.save_demo_triples(session_dir / "training-demo")  # 28 train, 4 validation triples
+    default, kto = save_demo_triples(session_dir / "training-demo")  # 28 train, 4 validation triples
     return {"default": default, "kto": kto}
 
 
@@ -126,7 +128,7 @@ def short_targets(tmp_path_factory, sharp_tiny):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(sharp_tiny)
-    rows = tdata.build_demo_triples(16)["train"].filter(lambda d: d == "caption2smiles", input_columns="direction")
+    rows = build_demo_triples(16)["train"].filter(lambda d: d == "caption2smiles", input_columns="direction")
     rows = rows.select(sorted(range(len(rows)), key=lambda i: len(tok(rows[i]["chosen"]).input_ids))[:4])
     path = tmp_path_factory.mktemp("short") / "triples"
     datasets.DatasetDict({"train": rows}).save_to_disk(str(path))
@@ -159,7 +161,7 @@ def overfit_data(tmp_path_factory) -> str:
     """
     import datasets
 
-    train_rows = tdata.build_demo_triples(16)["train"]
+    train_rows = build_demo_triples(16)["train"]
     train_rows = train_rows.filter(lambda d: d == "caption2smiles", input_columns="direction").select(range(4))
     chosen = train_rows["chosen"]
     val = train_rows.map(lambda r, i: {"chosen": chosen[(i + 1) % 4]}, with_indices=True)

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from lmolt_hub.training import RecipeError, train
-from lmolt_hub.training.datasets import save_demo_triples
+
+from helpers.demo_triples import save_demo_triples
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = str(ROOT / "recipes/tiny/cpo/qlora.yaml")

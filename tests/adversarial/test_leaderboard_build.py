@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 
+from lmolt_hub.leaderboard.aggregate import default_spec
+from lmolt_hub.leaderboard.build import build, load_verified
+
 from helpers.leaderboard_data import (
     SYNTHETIC_BASELINE,
     synthetic_leaderboard_root,
     write_submission,
     write_verification,
 )
-
-from lmolt_hub.leaderboard.aggregate import default_spec
-from lmolt_hub.leaderboard.build import build, load_verified
 
 
 def _verified_rows(doc: dict) -> dict[str, dict]:
