@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub import push as hub_push
+from lmolt_hub.hub.push import check_target
 from lmolt_hub.training.config import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -57,48 +59,11 @@ def check_revision_free(repo_id: str, revision: str | None, overwrite: bool) -> 
 
 
 def check_push_access(repo_id: str) -> str:
-    """Before training: the Hub answers, Xet is off for a local Hub, and the token may write ``repo_id``.
-
-    Returns the token's user name. Costs one whoami call; nothing is created on the Hub.
-    """
-    from huggingface_hub import HfApi, constants, get_token
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from lmolt_hub.errors import hub_endpoint, hub_reachable, is_local_endpoint, unreachable_message
-
-    endpoint = hub_endpoint()
-    if not hub_reachable():
-        raise RecipeError(unreachable_message())
-    if is_local_endpoint() and not constants.HF_HUB_DISABLE_XET:
-        raise RecipeError(
-            f"HF_ENDPOINT={endpoint} is not huggingface.co, so uploads cannot go through Xet: "
-            "set HF_HUB_DISABLE_XET=1 (or unset it: lmolt-hub sets it for local Hubs)"
-        )
-    if not get_token():
-        raise RecipeError(
-            f"push_to_hub needs a write token for {endpoint} (HF_ENDPOINT): set HF_TOKEN "
-            "(`hf auth login`, or the token `lmolt-hub serve` printed), or pass --push_to_hub false"
-        )
-    try:
-        me = HfApi().whoami()
-    except HfHubHTTPError as e:
-        if getattr(e.response, "status_code", None) in (401, 403):
-            raise RecipeError(
-                f"the Hub at {endpoint} (HF_ENDPOINT) rejects HF_TOKEN: set HF_TOKEN to a valid write token "
-                "of this Hub, or pass --push_to_hub false"
-            ) from None
-        raise
-    name = me.get("name") or "?"
-    if ((me.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
-        raise RecipeError(f"HF_TOKEN of {name!r} is read-only: use a write token to push {repo_id}")
-    namespaces = [name] + [o.get("name") for o in me.get("orgs") or [] if isinstance(o, dict)]
-    namespace = repo_id.split("/")[0]
-    if namespace not in namespaces and not me.get("isAdmin"):
-        raise RecipeError(
-            f"HF_TOKEN belongs to {name!r}, who may write only to {', '.join(map(repr, namespaces))}, not to "
-            f"{repo_id}: set hub_model_id: {name}/{repo_id.split('/')[-1]} (or hub_org), or use a token of {namespace!r}"
-        )
-    return name
+    """Before training: the shared push target check (hub/push.py) with the recipe's own fixes."""
+    return check_target(
+        repo_id, error=RecipeError, who="push_to_hub", off_hint=", or pass --push_to_hub false",
+        rename_hint="set hub_model_id: {user}/{name} (or hub_org)",
+    )  # fmt: skip
 
 
 def save_generation_config(model, tokenizer, out_dir: Path) -> None:
@@ -271,20 +236,13 @@ def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
     return path
 
 
-def push_folder(folder: Path, repo_id: str, revision: str | None, private: bool | None, message: str,
+def push_run(folder: Path, repo_id: str, revision: str | None, private: bool | None, message: str,
                 ignore: list[str] | None = None) -> str:  # fmt: skip
     """Upload ``folder`` (checkpoints excluded) as one commit; returns the commit sha."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, private=bool(private), exist_ok=True)
-    if revision and revision != "main":
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
-    info = api.upload_folder(
-        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=message,
-        ignore_patterns=ignore if ignore is not None else PUSH_IGNORE,
+    return hub_push.push_folder(
+        folder, repo_id, revision=revision, private=bool(private), message=message,
+        ignore=ignore if ignore is not None else PUSH_IGNORE, check=False,  # checked before training
     )  # fmt: skip
-    return info.oid
 
 
 def save_merged(base_ref, model_args, adapter_dir: Path, out_dir: Path, tokenizer) -> Path:

@@ -248,7 +248,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
             "n_eval": len(eval_ds) if eval_ds is not None else 0,
         })  # fmt: skip
         if repo_id:
-            result["hub_revision"] = hub.push_folder(out, repo_id, revision, training_args.hub_private_repo,
+            result["hub_revision"] = hub.push_run(out, repo_id, revision, training_args.hub_private_repo,
                                                      f"lmolt-hub: {method} adapter")  # fmt: skip
             state.print(f"pushed {repo_id}@{revision or 'main'} ({result['hub_revision']})")
         if script_args.push_merged:
@@ -256,7 +256,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
             if repo_id:
                 mid = merged_repo(script_args, repo_id)
                 result["merged_hub_model_id"] = mid
-                result["merged_hub_revision"] = hub.push_folder(merged_dir, mid, revision,
+                result["merged_hub_revision"] = hub.push_run(merged_dir, mid, revision,
                                                                 training_args.hub_private_repo,
                                                                 f"lmolt-hub: base + {method} adapter, merged", [])  # fmt: skip
         result["run_info"] = str(out / run_info.RUN_INFO)

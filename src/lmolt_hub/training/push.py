@@ -57,7 +57,7 @@ def push_output_dir(output_dir: Path, repo_id: str | None, revision: str | None 
         raise RecipeError(f"{output_dir}/run_info.json names no target repo: pass --repo-id ORG/NAME")
     hub.check_push_access(repo_id)
     hub.check_revision_free(repo_id, revision, overwrite)
-    sha = hub.push_folder(output_dir, repo_id, revision, private, "lmolt-hub: push of a finished run")
+    sha = hub.push_run(output_dir, repo_id, revision, private, "lmolt-hub: push of a finished run")
     return repo_id, sha
 
 
