@@ -18,8 +18,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def lmolt_adapter(tiny_llama_dir, tmp_path_factory):
     """A tiny LoRA adapter whose tokenizer carries lmolt-hub's chat template, as training saves it."""
-    from test_eval_loading import make_tiny_adapter
     from transformers import AutoTokenizer
+
+    from helpers.models import make_tiny_adapter
 
     adapter_dir, _, _ = make_tiny_adapter(tiny_llama_dir, tmp_path_factory.mktemp("chat-adapter"))
     save_instruction_template(AutoTokenizer.from_pretrained(tiny_llama_dir), adapter_dir)
@@ -27,9 +28,9 @@ def lmolt_adapter(tiny_llama_dir, tmp_path_factory):
 
 
 def test_chat_format_end_to_end_on_an_lmolt_adapter(lmolt_adapter, tmp_path):
-    from test_eval_e2e import _local_config
+    from helpers.evaluation import local_eval_config
 
-    cfg = _local_config(tmp_path, prompt_format="chat", directions=["smiles2caption", "caption2smiles"])
+    cfg = local_eval_config(tmp_path, prompt_format="chat", directions=["smiles2caption", "caption2smiles"])
     doc = evaluate_model(str(lmolt_adapter), cfg)
     assert doc["prompt_format"] == "chat" and doc["model"]["is_adapter"]
     assert doc["template_version"] == TEMPLATE_VERSION

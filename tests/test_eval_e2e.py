@@ -19,6 +19,8 @@ from lmolt_hub.evaluation.runner import EvalConfig
 from lmolt_hub.generation.backends import GenerationParams
 from lmolt_hub.resources import chebi20_split
 
+from helpers.evaluation import local_eval_config
+
 N_ROWS = 6
 EVAL_REPO = "evalorg/lmolt-eval-mini"
 
@@ -40,10 +42,11 @@ def hub(local_hub, tiny_llama_dir, tmp_path_factory):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from huggingface_hub import HfApi
-    from test_eval_loading import make_tiny_adapter
 
     from lmolt_hub.metrics.fcd import reference_stats, save_stats, stats_filename
     from lmolt_hub.tiny import save_tiny_nli
+
+    from helpers.models import make_tiny_adapter
 
     tmp = tmp_path_factory.mktemp("e2e")
     api = HfApi()
@@ -235,22 +238,6 @@ def test_push_results_uploads_files_and_writes_model_index(hub, tiny_llama_dir):
     assert other["push"]["card_url"].endswith(f"/discussions/{prs[-1].num}")
 
 
-def _local_config(tmp, **kw) -> EvalConfig:
-    base = dict(
-        eval_dataset=str(chebi20_split("validation")),
-        limit=3,
-        directions=["caption2smiles"],
-        generation=GenerationParams(max_new_tokens=6),
-        cache_dir=str(tmp / "cache"),
-        output_dir=str(tmp / "results"),
-        bootstrap_resamples=0,
-        hallucination=False,
-        metric_options={"fcd": False},
-        show_progress=False,
-    )
-    return EvalConfig(**{**base, **kw})
-
-
 def test_a_model_that_emits_nothing_is_reported_not_crashed(tiny_llama_dir, tmp_path, capsys):
     import shutil
 
@@ -261,7 +248,7 @@ def test_a_model_that_emits_nothing_is_reported_not_crashed(tiny_llama_dir, tmp_
     gc = GenerationConfig.from_pretrained(mute)
     gc.eos_token_id = list(range(1024))  # every token ends the answer: nothing is ever emitted
     gc.save_pretrained(mute)
-    doc = evaluate_model(str(mute), _local_config(tmp_path))
+    doc = evaluate_model(str(mute), local_eval_config(tmp_path))
     assert any("produced no output for any of the 3 prompts" in w for w in doc["warnings"])
     assert "produced no output" in capsys.readouterr().err
     run = R.run_dir(tmp_path / "results", str(mute), None)
@@ -273,7 +260,7 @@ def test_seq2seq_model_uses_the_bare_source(tmp_path):
     from lmolt_hub.tiny import save_tiny_t5
 
     path = save_tiny_t5(tmp_path / "t5", d_model=32)
-    doc = evaluate_model(str(path), _local_config(tmp_path))
+    doc = evaluate_model(str(path), local_eval_config(tmp_path))
     assert doc["prompt_format"] == "raw" and doc["template_version"] is None
     assert doc["model"]["architecture"] == "T5ForConditionalGeneration"
     run = R.run_dir(tmp_path / "results", str(path), None)

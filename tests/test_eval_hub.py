@@ -36,9 +36,10 @@ def test_unknown_model_and_missing_revision_fail_clearly(hub_model):
 
 def test_hub_adapter_records_adapter_and_base_sha(hub_model, tmp_path):
     from huggingface_hub import HfApi
-    from test_eval_loading import make_tiny_adapter
 
     from lmolt_hub.generation.loading import _content_hash
+
+    from helpers.models import make_tiny_adapter
 
     repo, base_sha = hub_model
     adapter_dir, _, _ = make_tiny_adapter(resolve(repo).path, tmp_path)
