@@ -385,9 +385,9 @@ def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, 
 def _slice_percent() -> str:
     import yaml
 
-    from lmolt_hub.study import RECIPES
+    from lmolt_hub.resources import recipe
 
-    raw = yaml.safe_load((RECIPES / "data" / "slice.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(recipe("cpu-study/data/slice.yaml").read_text(encoding="utf-8"))
     return f"{100 * raw['splits']['train']['fraction']:g}"
 
 
