@@ -121,10 +121,8 @@ def push_tiny_base(repo_id: str, seed: int = 0, private: bool = False) -> str:
     """Push a tiny Llama + tokenizer to ``repo_id`` (a base model for tiny recipes); returns the commit sha."""
     import tempfile
 
-    from huggingface_hub import HfApi
+    from lmolt_hub.hub.push import push_folder
 
-    api = HfApi()
-    api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         save_tiny_llama(Path(tmp), seed=seed)
         (Path(tmp) / "README.md").write_text(
@@ -135,8 +133,7 @@ def push_tiny_base(repo_id: str, seed: int = 0, private: bool = False) -> str:
             "For tests and the offline quickstart only: it has learnt nothing.\n",
             encoding="utf-8",
         )
-        info = api.upload_folder(folder_path=tmp, repo_id=repo_id, commit_message=f"tiny Llama (seed {seed})")
-    return info.oid
+        return push_folder(tmp, repo_id, private=private, message=f"tiny Llama (seed {seed})")
 
 
 NLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}  # as cross-encoder/nli-deberta-v3-base

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.push import check_target, push_folder
 from lmolt_hub.merging.config import MergeConfigError
 
 TEMPLATE = "model_merge.md.j2"
@@ -99,8 +100,6 @@ def push_merge(
     commit is returned and nothing is uploaded. A repo holding a different model is refused
     unless ``overwrite``.
     """
-    from huggingface_hub import HfApi
-
     from lmolt_hub.merging.run import MARKER
 
     model_dir = Path(model_dir)
@@ -108,21 +107,12 @@ def push_merge(
     if not marker.is_file():
         raise MergeConfigError(f"{model_dir} holds no completed merge ({MARKER} missing); refusing to push")
     meta = json.loads(marker.read_text(encoding="utf-8"))
-    api = HfApi()
     if (sha := check_push_target(repo_id, meta["recipe_digest"], overwrite)) is not None:
         return sha
     write_card(model_dir, meta, name=repo_id)  # the card names the repo it is pushed to
-    api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
     # One commit: if the upload is interrupted, the Hub keeps its previous state, never a partial merge.
-    info = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(model_dir),
-        repo_type="model",
-        commit_message=commit_message
-        or f"{meta['method']} merge of {len(meta['parents'])} models (lmolt-hub)",
-        ignore_patterns=[".*"],
-    )
-    return info.oid
+    message = commit_message or f"{meta['method']} merge of {len(meta['parents'])} models (lmolt-hub)"
+    return push_folder(model_dir, repo_id, private=private, message=message, ignore=[".*"], check=False)
 
 
 def check_push_target(repo_id: str, digest: str, overwrite: bool = False) -> str | None:
@@ -132,6 +122,7 @@ def check_push_target(repo_id: str, digest: str, overwrite: bool = False) -> str
     """
     from huggingface_hub import HfApi
 
+    check_target(repo_id, error=MergeConfigError)  # the Hub answers and the token may write there
     existing = _remote_state(HfApi(), repo_id)
     if existing is None:
         return None
