@@ -46,7 +46,7 @@ def _link(text: str) -> str:
 
 def test_submit_prints_a_link_that_answers_on_the_local_hub(local_hub, capsys):
     from lmolt_hub.cli import main
-    from lmolt_hub.leaderboard.submissions import create_leaderboard_repo
+    from lmolt_hub.leaderboard import create_leaderboard_repo
 
     repo = create_leaderboard_repo(f"{ORG}/lmolt-leaderboard")
     assert main(["leaderboard", "submit", "--repo", repo, "--model", f"{ORG}/some-model"]) == 0

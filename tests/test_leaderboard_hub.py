@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.leaderboard import submissions as S
+import lmolt_hub.leaderboard as S
 from lmolt_hub.naming import EVAL_DATASET
 
 ORG = "lbtest"

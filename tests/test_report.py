@@ -9,8 +9,8 @@ import pytest
 
 from lmolt_hub.leaderboard.build import build
 from lmolt_hub.leaderboard.records import reported_records
+from lmolt_hub.leaderboard.report import write_report
 from lmolt_hub.metrics import METRIC_INFO
-from lmolt_hub.report import write_report
 
 from helpers.leaderboard_data import INJECTED_NAME, SYNTHETIC_BASELINE, synthetic_leaderboard_root
 

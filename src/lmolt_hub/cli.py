@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("lmolt_hub.lineage", "print the tree of parents of a Hub model"),
     "eval": ("lmolt_hub.evaluation.cli", "evaluate a checkpoint (same as eval_harness/run.py)"),
     "leaderboard": ("lmolt_hub.leaderboard.cli", "submit, review, build the leaderboard"),
-    "report": ("lmolt_hub.report", "compare verified results with the paper's tables"),
+    "report": ("lmolt_hub.leaderboard.report", "compare verified results with the paper's tables"),
     "quickstart": ("lmolt_hub.quickstart", "run the whole pipeline offline on tiny models"),
     "study": ("lmolt_hub.study", "laptop-scale replication study on ChEBI-20 (study cpu [--tiny])"),
 }

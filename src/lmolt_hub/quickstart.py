@@ -173,15 +173,15 @@ class Quickstart:
     def leaderboard(self, results: list[dict[str, str]]) -> dict[str, Any]:
         from huggingface_hub import HfApi
 
-        from lmolt_hub.leaderboard import submissions
+        from lmolt_hub import leaderboard
         from lmolt_hub.leaderboard.build import build
 
-        repo = submissions.leaderboard_repo(self.org)
-        submissions.create_leaderboard_repo(repo)
+        repo = leaderboard.leaderboard_repo(self.org)
+        leaderboard.create_leaderboard_repo(repo)
         for r in results:
-            submissions.submit_results(r["results"], repo_id=repo)
+            leaderboard.submit_results(r["results"], repo_id=repo)
         # the local leaderboard is ours alone: no per-namespace rate limit across reruns
-        outcomes = submissions.review(repo, org=self.org, rate_limit=1_000_000)
+        outcomes = leaderboard.review(repo, org=self.org, rate_limit=1_000_000)
         site = self.root / "hub" / "site" / "leaderboard"
         local = self.root / "work" / "leaderboard-repo"
         shutil.rmtree(local, ignore_errors=True)
@@ -199,7 +199,7 @@ class Quickstart:
         }
 
     def report(self, site: str) -> dict[str, Any]:
-        from lmolt_hub.report import write_report
+        from lmolt_hub.leaderboard.report import write_report
 
         path = self.root / "report.md"
         write_report(Path(site) / "leaderboard.json", path)

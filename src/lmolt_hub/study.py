@@ -408,14 +408,14 @@ class Study(Quickstart):
     def leaderboard(self, results: list[dict[str, str]]) -> dict[str, Any]:
         from huggingface_hub import HfApi, snapshot_download
 
-        from lmolt_hub.leaderboard import submissions
+        from lmolt_hub import leaderboard
         from lmolt_hub.leaderboard.build import build
 
         repo = f"{self.org}/lmolt-leaderboard-cpu-study"
-        submissions.create_leaderboard_repo(repo)
+        leaderboard.create_leaderboard_repo(repo)
         for r in results:
-            submissions.submit_results(r["results"], repo_id=repo)
-        outcomes = submissions.review(repo, org=self.org, rate_limit=1_000_000)
+            leaderboard.submit_results(r["results"], repo_id=repo)
+        outcomes = leaderboard.review(repo, org=self.org, rate_limit=1_000_000)
         site = self.root / "hub" / "site" / "leaderboard-cpu-study"
         local = self.root / "work" / "leaderboard-repo"
         shutil.rmtree(local, ignore_errors=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.leaderboard import submissions as S
+import lmolt_hub.leaderboard as S
 from lmolt_hub.naming import EVAL_DATASET
 
 ORG = "lbx"
@@ -309,7 +309,7 @@ def test_rate_limit_counts_authors_and_only_reviewer_comments_count(board):
 
 _REVIEW = """
 import sys
-from lmolt_hub.leaderboard import submissions as S
+import lmolt_hub.leaderboard as S
 for o in S.review(sys.argv[1], org=sys.argv[2], rate_limit=100, spot_check_n=0):
     print(f"PR#{o.pr_num} {o.state} {o.reason}", flush=True)
 """

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _repo(args: argparse.Namespace) -> str:
-    from lmolt_hub.leaderboard.submissions import leaderboard_repo
+    from lmolt_hub.leaderboard.layout import leaderboard_repo
 
     return args.repo or leaderboard_repo(args.org)
 
@@ -106,7 +106,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmolt_hub.leaderboard import submissions
+    from lmolt_hub import leaderboard
 
     if args.action == "build":
         return _build(args)
@@ -116,16 +116,16 @@ def main(args: argparse.Namespace) -> int:
     repo = _repo(args)
     ensure_hub_reachable(f"lmolt-hub leaderboard {args.action}")  # one line, not ~25 s of upload retries
     if args.action == "init":
-        print(submissions.create_leaderboard_repo(repo))
+        print(leaderboard.create_leaderboard_repo(repo))
         return 0
     if args.action == "submit":
         if args.results:
             try:
-                done = submissions.submit_results(args.results, repo_id=repo)
+                done = leaderboard.submit_results(args.results, repo_id=repo)
             except SubmissionError as e:  # a broken results file: say why, no traceback
                 raise SystemExit(f"lmolt-hub leaderboard submit: error: {e}") from None
         else:
-            done = submissions.submit_request(args.model, args.revision, repo_id=repo)
+            done = leaderboard.submit_request(args.model, args.revision, repo_id=repo)
         from lmolt_hub.hublinks import discussion_link
 
         print(f"opened PR #{done.pr_num} on {repo}: {discussion_link(done.pr_url) or ''}\nfolder: {done.folder}")
@@ -133,17 +133,20 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.action == "review":
         regenerate, evaluate = _harness_hooks(args)
-        outcomes = submissions.review(
-            repo, org=args.org, max_bytes=args.max_bytes, rate_limit=args.rate_limit,
-            window_hours=args.window_hours, spot_check_n=args.spot_check, regenerate=regenerate, evaluate=evaluate,
+        policy = leaderboard.ReviewPolicy(
+            spot_check_n=args.spot_check, max_bytes=args.max_bytes, rate_limit=args.rate_limit,
+            window_hours=args.window_hours, device=args.device,
         )  # fmt: skip
+        outcomes = leaderboard.review(
+            repo, org=args.org, policy=policy, regenerate=regenerate, evaluate=evaluate
+        )
         for o in outcomes:
             print(f"PR #{o.pr_num}: {o.state} - {o.reason}")
         if not outcomes:
             print("no open submissions")
         return 0
     if args.action == "status":
-        rows = submissions.status(repo)
+        rows = leaderboard.status(repo)
         if args.json:
             json.dump(rows, sys.stdout, indent=1)
             print()

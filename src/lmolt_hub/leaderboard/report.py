@@ -197,7 +197,7 @@ def _verified_from_args(args: argparse.Namespace) -> list[Record]:
         return [r for r, _ in load_accepted(args.results_dir)]
     from huggingface_hub import snapshot_download
 
-    from lmolt_hub.leaderboard.submissions import leaderboard_repo
+    from lmolt_hub.leaderboard.layout import leaderboard_repo
 
     with tempfile.TemporaryDirectory(prefix="lmolt-report-") as tmp:
         snapshot_download(args.repo or leaderboard_repo(args.org), repo_type="dataset", local_dir=tmp)

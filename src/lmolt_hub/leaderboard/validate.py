@@ -24,7 +24,7 @@ posts that reason as the PR comment. The checks, in order:
    regenerated greedily with the submitted model at its sha and must equal the submitted outputs.
 
 Duplicates and the per-author rate limit depend on the other submissions and are checked by the
-reviewer (``submissions.review``) with :func:`check_duplicate` and :func:`check_rate_limit`.
+reviewer (``review.review``) with :func:`check_duplicate` and :func:`check_rate_limit`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE
 from lmolt_hub.leaderboard.records import Record, verified_record
 from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import source_target
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
     from lmolt_hub.evaluation.metric_config import MetricConfig
 
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024  # a full 3k-pair submission is a few MB
-RESULTS_FILE = "results.json"
-REQUEST_FILE = "request.json"
 # Metric values are floats computed by the same code; allow only rounding noise.
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
