@@ -81,11 +81,13 @@ def local_ref(ref: str, repo_type: str = "model") -> HubRef:
 
 
 def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "model", what: str | None = None,
-              hint: str = "", error: type[Exception] = RefError, **kwargs: Any):  # fmt: skip
+              hint: str = "", error: type[Exception] = RefError, offline_is_missing: bool = False,
+              **kwargs: Any):  # fmt: skip
     """``HfApi().repo_info`` with the Hub's answers as one-line ``error``s.
 
     Connection and token failures are re-raised untouched: the entry point's
-    :func:`lmolt_hub.errors.user_errors` turns them into the one line naming ``HF_ENDPOINT``.
+    :func:`lmolt_hub.errors.user_errors` turns them into the one line naming ``HF_ENDPOINT``;
+    with ``offline_is_missing`` they are ``error``s too ("not found locally, and no Hub answers").
     """
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
@@ -109,8 +111,13 @@ def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "mo
             f"{what} {repo_id!r} not found on the Hub ({hub_endpoint()}): neither a local directory nor a "
             f"{noun} on the Hub; {hint or 'check the id, or log in if it is private'}"
         ) from exc
-    except HfHubHTTPError as exc:
-        if hub_error_message(exc) is not None:
+    except Exception as exc:
+        message = hub_error_message(exc)  # no Hub answers, or it refused the token
+        if message is not None:
+            if not offline_is_missing:
+                raise
+            raise error(f"{what} {repo_id!r} not found locally, and {message}") from None
+        if not isinstance(exc, HfHubHTTPError):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise error(f"{what} {repo_id}: the Hub refused the request ({first})") from exc

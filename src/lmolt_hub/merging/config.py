@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import string
 from dataclasses import dataclass, field
@@ -31,14 +30,13 @@ from typing import Any
 
 import yaml
 
+from lmolt_hub.hub.ref import TINY_SCHEME, HubRef, is_hub_id, repo_info
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
 # Parameters that are interpolation ratios or fractions; mergekit itself accepts any float.
 RATIO_PARAMETERS = ("t", "weight", "density")
 # What else decides the ratio a merge realises (TIES: normalize divides by the agreeing weights).
 SUMMARY_PARAMETERS = (*RATIO_PARAMETERS, "normalize", "lambda")
-TINY_SCHEME = "tiny://"
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 
 
@@ -51,10 +49,18 @@ class Parent:
     """One resolved merge input: where it came from and the local copy mergekit reads."""
 
     ref: str  # the reference as written in the recipe (after placeholder substitution)
-    local_path: Path
-    repo_id: str | None = None  # Hub id of the model (None for a local directory)
-    revision: str | None = None  # commit sha on the Hub
+    local_path: Path  # the files mergekit reads (a local directory, a snapshot, or a merged adapter)
+    pinned: HubRef | None = None  # the Hub repo (or tiny:// model) and its commit; None for a local directory
     adapter: Parent | None = None  # for base+adapter references: the adapter; local_path is the merge
+
+    @property
+    def repo_id(self) -> str | None:
+        return self.pinned.id if self.pinned is not None else None
+
+    @property
+    def revision(self) -> str | None:
+        """The commit sha on the Hub (None for local directories and tiny models)."""
+        return self.pinned.sha if self.pinned is not None else None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ref": self.ref, "id": self.repo_id or str(self.local_path)}
@@ -285,16 +291,12 @@ def resolve_reference(ref: str, base_dir: Path) -> Parent:
                 f"{adapter_ref!r} in {ref!r} is not a LoRA adapter (no adapter_config.json)"
             )
         merged = merge_adapter(base, adapter)
-        return Parent(
-            ref=ref, local_path=merged, repo_id=base.repo_id, revision=base.revision, adapter=adapter
-        )
+        return Parent(ref=ref, local_path=merged, pinned=base.pinned, adapter=adapter)
     located = _locate(ref, base_dir)
     if _is_adapter(located.local_path) and not _has_weights(located.local_path):
         base = _locate(_adapter_base(located.local_path), base_dir)
         merged = merge_adapter(base, located)
-        return Parent(
-            ref=ref, local_path=merged, repo_id=base.repo_id, revision=base.revision, adapter=located
-        )
+        return Parent(ref=ref, local_path=merged, pinned=base.pinned, adapter=located)
     if not (located.local_path / "config.json").is_file():
         raise MergeConfigError(f"merge input {ref!r} has no config.json at {located.local_path}")
     if not _has_weights(located.local_path):
@@ -309,12 +311,13 @@ def _locate(ref: str, base_dir: Path) -> Parent:
     if ref.startswith(TINY_SCHEME):  # the package's tiny models, built once into the cache
         from lmolt_hub.training.models import tiny_model_path
 
-        return Parent(ref=ref, local_path=tiny_model_path(ref).resolve(), repo_id=ref)
+        path = tiny_model_path(ref).resolve()
+        return Parent(ref=ref, local_path=path, pinned=HubRef(ref, local_path=path))
     name, _, revision = ref.partition("@")
     for candidate in (Path(name).expanduser(), base_dir / name):
         if candidate.is_dir():
             return Parent(ref=ref, local_path=candidate.resolve())
-    if Path(name).is_absolute() or name.startswith((".", "~")) or not HUB_ID.match(name):
+    if not is_hub_id(name):  # a path (./x, /x, ~/x) or not shaped org/name
         raise MergeConfigError(
             f"merge input {ref!r} not found: no such directory (looked in . and {base_dir})"
         )
@@ -322,25 +325,11 @@ def _locate(ref: str, base_dir: Path) -> Parent:
 
 
 def _download(repo_id: str, revision: str | None, ref: str) -> Parent:
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub import snapshot_download
 
-    try:
-        info = HfApi().model_info(repo_id, revision=revision)
-    except RevisionNotFoundError:
-        raise MergeConfigError(
-            f"merge input {ref!r}: revision {revision!r} not found on {constants.ENDPOINT}"
-        ) from None
-    except RepositoryNotFoundError:
-        raise MergeConfigError(
-            f"merge input {ref!r} not found: no local directory and no Hub repo {repo_id!r} "
-            f"on {constants.ENDPOINT}"
-        ) from None
-    except (HfHubHTTPError, OSError, Exception) as e:  # httpx connection errors are not OSErrors
-        raise MergeConfigError(
-            f"merge input {ref!r} not found locally, and the Hub at {constants.ENDPOINT} "
-            f"cannot be reached: {e}"
-        ) from None
+    hint = "no such directory either (looked in . and next to the recipe); check the id or the path"
+    info = repo_info(repo_id, revision, what="merge input", hint=hint, error=MergeConfigError,
+                     offline_is_missing=True)
     files = [s.rfilename for s in info.siblings or []]
     patterns = ["*.json", "tokenizer.model", "*.txt", "*.jinja", "README.md"]
     if any(f.endswith(".safetensors") for f in files):
@@ -348,7 +337,7 @@ def _download(repo_id: str, revision: str | None, ref: str) -> Parent:
     elif any(f.endswith(".bin") for f in files):
         patterns.append("*.bin")
     local = snapshot_download(repo_id, revision=info.sha, allow_patterns=patterns)
-    return Parent(ref=ref, local_path=Path(local).resolve(), repo_id=repo_id, revision=info.sha)
+    return Parent(ref=ref, local_path=Path(local).resolve(), pinned=HubRef(repo_id, revision, info.sha))
 
 
 def _is_adapter(path: Path) -> bool:
