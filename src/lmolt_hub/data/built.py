@@ -1,4 +1,4 @@
-"""What a build produces before anything is written: datasets per config, summary, extra files."""
+"""What a build produces: datasets per config, summary, extra files, and where they sit in its folder."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import datasets
+
+BUILD_INFO = "lmolt_build.json"
+CONFIG_DIRS = {"default": "data"}  # other configs live in a folder named after them, as push_to_hub does
+
+
+def shard_path(config: str, split: str) -> str:
+    """Where split ``split`` of config ``config`` is written in a build folder (and in the repo)."""
+    return f"{CONFIG_DIRS.get(config, config)}/{split}-00000-of-00001.parquet"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from lmolt_hub.data.built import BUILD_INFO, shard_path
 from lmolt_hub.data.chem import inchikey
 from lmolt_hub.data.config import DataError
 from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION, build_prompt
@@ -30,7 +31,6 @@ def _read(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _check_triples(root: Path, info: dict[str, Any]) -> dict[str, int]:
-    from lmolt_hub.data.publish import shard_path
     from lmolt_hub.data.triples import KTO_COLUMNS, TRIPLE_COLUMNS
 
     counts = {}
@@ -79,7 +79,6 @@ def _check_rules(split: str, rows: list[dict[str, Any]], info: dict[str, Any]) -
 
 def _check_eval(root: Path, info: dict[str, Any]) -> dict[str, int]:
     from lmolt_hub.data.eval_set import EVAL_COLUMNS
-    from lmolt_hub.data.publish import shard_path
 
     rows = _read(root / shard_path("default", "test"), EVAL_COLUMNS)
     keys = [r["inchikey"] for r in rows]
@@ -96,8 +95,6 @@ def _check_eval(root: Path, info: dict[str, Any]) -> dict[str, int]:
 
 def check_dir(root: Path) -> dict[str, Any]:
     """Counts per split when ``root`` satisfies the contract; raises ``DataError`` otherwise."""
-    from lmolt_hub.data.publish import BUILD_INFO
-
     root = Path(root)
     if not (root / "README.md").is_file() or not (root / BUILD_INFO).is_file():
         raise DataError(f"{root}: not a built lmolt dataset (README.md and {BUILD_INFO} expected)")

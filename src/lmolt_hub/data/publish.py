@@ -21,14 +21,13 @@ from typing import Any
 import yaml
 
 from lmolt_hub.cards import render_card
-from lmolt_hub.data.built import BuiltDataset
+from lmolt_hub.data.built import BUILD_INFO, CONFIG_DIRS, BuiltDataset, shard_path
+from lmolt_hub.data.check import check_dir
 from lmolt_hub.data.config import DataError
 from lmolt_hub.data.sources import first_line
 from lmolt_hub.prompts import TEMPLATE_VERSION
 from lmolt_hub.provenance import git_sha, library_versions
 
-BUILD_INFO = "lmolt_build.json"
-CONFIG_DIRS = {"default": "data"}  # other configs live in a folder named after them, as push_to_hub does
 TEMPLATES = {"triples": "dataset_triples.md.j2", "eval": "dataset_eval.md.j2"}
 MANAGED_DIRS = ("data", "kto", "fcd_stats")
 
@@ -45,10 +44,6 @@ def _quiet_datasets() -> Iterator[None]:
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
-
-
-def shard_path(config: str, split: str) -> str:
-    return f"{CONFIG_DIRS.get(config, config)}/{split}-00000-of-00001.parquet"
 
 
 def _configs_front_matter(built: BuiltDataset) -> list[dict[str, Any]]:
@@ -136,8 +131,6 @@ def write_built(built: BuiltDataset, out_dir: Path, repo_id: str | None = None) 
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (tmp / "README.md").write_text(render(built, repo_id), encoding="utf-8")
     files += [BUILD_INFO, "README.md"]
-    from lmolt_hub.data.check import check_dir
-
     try:
         check_dir(tmp)  # a build that breaks the contract never replaces what is there
     except DataError:
@@ -166,8 +159,6 @@ def check_output_dir(out_dir: Path) -> None:
 def push_dir(out_dir: Path, repo_id: str, private: bool = False, commit_message: str | None = None) -> str:
     """Check ``out_dir`` against the contract, then upload it as one commit; returns the commit sha."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-
-    from lmolt_hub.data.check import check_dir
 
     check_dir(out_dir)  # raises: nothing that fails the contract is pushed
     files = sorted(p.relative_to(out_dir).as_posix() for p in Path(out_dir).rglob("*") if p.is_file())

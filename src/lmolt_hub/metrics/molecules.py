@@ -193,12 +193,12 @@ def references_cache_path(references: list[str], cache_dir: Path | str | None = 
 
     import rdkit
 
-    from lmolt_hub.metrics.fcd import default_cache_dir
+    from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
     h = hashlib.sha256(f"rdkit {rdkit.__version__}\n".encode())
     for r in sorted(set(references)):
         h.update(r.encode("utf-8", "surrogatepass") + b"\n")
-    base = Path(cache_dir) if cache_dir else default_cache_dir().parent / "molecules"
+    base = Path(cache_dir) if cache_dir else lmolt_cache_dir("molecules")
     return base / f"references_{h.hexdigest()[:20]}.json"
 
 

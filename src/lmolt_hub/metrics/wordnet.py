@@ -114,8 +114,7 @@ def _table_path() -> Path:
 
     import nltk
 
-    from lmolt_hub.metrics.fcd import default_cache_dir
-    from lmolt_hub.resources import SCIBERT_VOCAB
+    from lmolt_hub.resources import SCIBERT_VOCAB, cache_dir
 
     h = hashlib.sha256(nltk.__version__.encode())
     h.update(SCIBERT_VOCAB.read_bytes())
@@ -127,7 +126,7 @@ def _table_path() -> Path:
     # beside the WordNet files it derives from (one build per install), else in the lmolt cache
     if os.access(wn_dir, os.W_OK):
         return wn_dir / name
-    return default_cache_dir().parent / "wordnet" / name
+    return cache_dir("wordnet", name)
 
 
 def _wordnet_dir() -> Path:
