@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import HubRef, is_local, repo_info
+
 log = logging.getLogger(__name__)
 
 # "default": bf16 on CUDA (fp16 where the GPU lacks bf16), float32 on CPU; "auto": as stored in the
@@ -32,14 +34,11 @@ class ModelLoadError(RuntimeError):
     """A checkpoint could not be resolved or loaded; the message names the problem and the fix."""
 
 
-@dataclass
-class ModelRef:
+@dataclass(kw_only=True)
+class ModelRef(HubRef):
     """Where a checkpoint lives and what it is, before any weights are loaded."""
 
-    id: str
-    revision: str | None
-    path: Path  # local directory with the files
-    sha: str | None  # Hub commit (None for local paths)
+    path: Path  # local directory with the files (the Hub snapshot, or local_path itself)
     content_sha256: str | None  # hash of local weight + config files (cache key for local paths)
     is_adapter: bool
     is_seq2seq: bool = False
@@ -69,11 +68,6 @@ class LoadedModel:
     ref: ModelRef
     options: LoadOptions
     info: dict[str, Any] = field(default_factory=dict)  # the results' "model" block
-
-
-def _is_local(model: str) -> bool:
-    p = Path(model).expanduser()
-    return p.exists() or model.startswith((".", "/", "~"))
 
 
 def _weight_files(names: list[str]) -> tuple[list[str], list[str]]:
@@ -113,31 +107,11 @@ def _content_hash(path: Path) -> str:
 
 
 def _hub_snapshot(model: str, revision: str | None, allow_pickle: bool) -> tuple[Path, str]:
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub import constants, snapshot_download
 
     if constants.HF_HUB_OFFLINE:
         return _offline_snapshot(model, revision, allow_pickle)
-    try:
-        info = HfApi().model_info(model, revision=revision)
-    except GatedRepoError as exc:
-        raise ModelLoadError(
-            f"{model}: the repository is gated; accept its terms on the Hub and log in (hf auth login)"
-        ) from exc
-    except RevisionNotFoundError as exc:
-        raise ModelLoadError(f"{model}: revision {revision!r} not found") from exc
-    except RepositoryNotFoundError as exc:
-        raise ModelLoadError(
-            f"{model!r} is neither a local directory nor a model on the Hub "
-            "(check the id, or log in if it is private)"
-        ) from exc
-    except HfHubHTTPError as exc:
-        raise ModelLoadError(f"{model}: the Hub refused model_info ({exc})") from exc
+    info = repo_info(model, revision, error=ModelLoadError)
     names = [s.rfilename for s in (info.siblings or [])]
     ignore = _check_weights(model, names, allow_pickle) + _IGNORE
     # Download by the name asked for (so the cache records the ref for offline use), then make sure
@@ -168,7 +142,8 @@ def resolve(model: str, revision: str | None = None, allow_pickle: bool = False,
     """Find ``model`` (local path or Hub id), fetch its files, and resolve an adapter's base."""
     if _depth > 3:
         raise ModelLoadError(f"{model}: adapter chain too deep (an adapter whose base is an adapter ...)")
-    if _is_local(model):
+    local = is_local(model)
+    if local:
         path = Path(model).expanduser().resolve()
         if not path.is_dir():
             raise ModelLoadError(f"local model path {path} does not exist or is not a directory")
@@ -178,7 +153,8 @@ def resolve(model: str, revision: str | None = None, allow_pickle: bool = False,
     else:
         path, sha = _hub_snapshot(model, revision, allow_pickle)
         content = None
-    ref = ModelRef(id=model, revision=revision, path=path, sha=sha, content_sha256=content, is_adapter=False)
+    ref = ModelRef(id=model, revision=revision, sha=sha, local_path=path if local else None, path=path,
+                   content_sha256=content, is_adapter=False)  # fmt: skip
     adapter_cfg = path / _ADAPTER_CONFIG
     if adapter_cfg.exists():
         cfg = json.loads(adapter_cfg.read_text())
@@ -338,7 +314,7 @@ def load_network(ref: ModelRef, opt: LoadOptions) -> Any:
 
 def _read_json(repo: str, name: str, revision: str | None) -> dict[str, Any] | None:
     """One small JSON file of a local folder or a Hub repo (None when absent); no weights."""
-    if _is_local(repo):
+    if is_local(repo):
         f = Path(repo).expanduser() / name
         return json.loads(f.read_text()) if f.is_file() else None
     from huggingface_hub import hf_hub_download
