@@ -127,10 +127,12 @@ def _subst(text: str, org: str) -> str:
         raise ChainError(f"bad placeholder in {text!r}: only ${{org}} is defined ({e})") from None
 
 
-def _train(step: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+def _train(step: dict[str, Any], settings: Any, extra: list[str]) -> dict[str, Any]:
+    """One training step: the recipe, the chain recipe's and the user's flags, then the chain's
+    typed settings (``TrainSettings``)."""
     from lmolt_hub.training import train
 
-    return train(step["method"], step["config"], [*step["overrides"], *extra])
+    return train(step["method"], step["config"], [*step["overrides"], *extra], settings=settings)
 
 
 def _existing_model(rid: str) -> dict[str, Any] | None:
@@ -167,6 +169,7 @@ def run_chain(
     smoke test's ``--max_train_samples 4``).
     """
     from lmolt_hub.merging import merge_from_config
+    from lmolt_hub.training import TrainSettings
 
     chain = load_chain(path, org)
     org = chain["org"]
@@ -184,9 +187,12 @@ def run_chain(
                 state.put(key, done)
         if done is None:
             log(f"[chain] training parent {i + 1}: {step['method']} {step['config']}")
-            extra = ["--push_to_hub", "true", "--output_dir", str(work / f"parent{i}")]
-            extra += ["--hub_model_id", repo_id(org, step["name"])] if step.get("name") else []
-            done = _summary(_train(step, [*extra, *(train_args or [])]))
+            settings = TrainSettings(
+                output_dir=str(work / f"parent{i}"),
+                push_to_hub=True,
+                hub_model_id=repo_id(org, step["name"]) if step.get("name") else None,
+            )
+            done = _summary(_train(step, settings, list(train_args or [])))
             state.put(key, done)
         out["parents"].append(done)
 
@@ -208,9 +214,14 @@ def run_chain(
     train_id = repo_id(org, chain["train"]["name"])
     if (trained := state.get("train")) is None:
         log(f"[chain] {chain['train']['method']} on {merge_id}@{merged['hub_revision']} -> {train_id}")
-        extra = ["--model_name_or_path", merge_id, "--model_revision", merged["hub_revision"]]
-        extra += ["--push_to_hub", "true", "--hub_model_id", train_id, "--output_dir", str(work / "train")]
-        trained = _summary(_train(chain["train"], [*extra, *(train_args or [])]))
+        settings = TrainSettings(
+            model_name_or_path=merge_id,
+            model_revision=merged["hub_revision"],
+            output_dir=str(work / "train"),
+            push_to_hub=True,
+            hub_model_id=train_id,
+        )
+        trained = _summary(_train(chain["train"], settings, list(train_args or [])))
         state.put("train", trained)
     out["train"] = trained
     return out

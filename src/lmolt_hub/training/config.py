@@ -176,11 +176,17 @@ def load_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def parse_recipe(method: str, config_path: str | os.PathLike | None, overrides: list[str] | None = None):
-    """(script_args, training_args, model_args) from a recipe and CLI overrides.
+def parse_recipe(
+    method: str,
+    config_path: str | os.PathLike | None,
+    overrides: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+):
+    """(script_args, training_args, model_args) from a recipe, CLI overrides and typed ``values``.
 
     Unknown keys in the YAML and unknown flags on the command line both raise
-    RecipeError naming them.
+    RecipeError naming them. ``values`` (field name -> value, set by a program such as the chain)
+    are applied to the parsed dataclasses last, before validation.
     """
     overrides = list(overrides or [])
     extra_config, overrides = split_config_flag(overrides)
@@ -205,8 +211,20 @@ def parse_recipe(method: str, config_path: str | os.PathLike | None, overrides: 
         raise RecipeError(f"invalid recipe {config_path or '(command line)'}: {e}") from e
     refuse_unknown(parser, config_path, config_unknown, cli_unknown)
     script_args, training_args, model_args = parsed
+    apply_values(values or {}, parsed)
     validate(method, script_args, training_args, model_args)
     return script_args, training_args, model_args
+
+
+def apply_values(values: dict[str, Any], parsed: list[Any]) -> None:
+    """Set each typed value on the parsed dataclass that has a field of that name."""
+    import dataclasses
+
+    for name, value in values.items():
+        owner = next((a for a in parsed if name in {f.name for f in dataclasses.fields(a)}), None)
+        if owner is None:
+            raise RecipeError(f"unknown training setting {name!r}")
+        setattr(owner, name, value)
 
 
 def validate(method: str, script_args: ScriptArguments, training_args, model_args) -> None:
