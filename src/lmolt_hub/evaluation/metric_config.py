@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import repo_info
+
 METRIC_CONFIG_FILE = "metric_config.json"
 METRIC_CONFIG_FORMAT = 1
 DEFAULT_NLI_MODEL = "cross-encoder/nli-deberta-v3-base"
@@ -188,14 +190,9 @@ def load_metric_config(repo_id: str, revision: str | None = None, api: Any = Non
     Raises MetricConfigError when the repo or revision does not exist or its configuration is bad.
     """
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     api = api or HfApi()
-    try:
-        info = api.dataset_info(repo_id, revision=revision, files_metadata=False)
-    except (HfHubHTTPError, HFValidationError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MetricConfigError(f"eval set {repo_id}@{revision or 'main'} not found ({first})") from None
+    info = repo_info(repo_id, revision, repo_type="dataset", what="eval set", error=MetricConfigError, api=api)
     sha = info.sha
     names = {s.rfilename for s in info.siblings or []}
     fixed = {"eval_dataset": repo_id, "eval_revision": sha}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub import results as R
+from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.naming import RESULTS_DATASET
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def model_index(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "type": ds["id"],
                     "name": f"{ds['id']} ({direction})",
                     "split": ds.get("split") or "test",
-                    "revision": ds.get("sha") or ds.get("revision"),
+                    "revision": pinned_revision(ds),
                 },
                 "metrics": [
                     {"type": f"{direction}/{name}", "name": name, "value": value}

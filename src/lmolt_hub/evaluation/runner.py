@@ -129,7 +129,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
 
     eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split, cfg.limit)  # cheap: fail early
     # the eval set's pinned scoring options (NLI model, conventions, bootstrap); flags override them
-    mcfg = eval_set_metric_config(eval_set.id, eval_set.sha or eval_set.revision, local=eval_set.local)
+    mcfg = eval_set_metric_config(eval_set.id, eval_set.pinned, local=eval_set.local)
     if cfg.bootstrap_resamples is None:
         cfg.bootstrap_resamples = mcfg.bootstrap_resamples
     nli = _nli_before_generation(cfg, mcfg) if rank == 0 else None

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from lmolt_hub.hub.ref import is_local
+
 
 @dataclass
 class DirectionScores:
@@ -90,7 +92,9 @@ def resolve_nli(model: str, revision: str | None = None) -> NLIModel:
     """Find the NLI model before any generation: a local folder, the Hub (downloaded now, at
     ``revision``), or the local cache when the Hub cannot be reached. Never raises; one Hub
     request where the Hub is unreachable (no retries), so an offline run learns it at once."""
-    if Path(model).expanduser().is_dir():
+    if is_local(model):
+        if not Path(model).expanduser().is_dir():
+            return NLIModel(id=model, error=f"local NLI model {model} is not a directory")
         return NLIModel(id=model, path=str(Path(model).expanduser().resolve()))
     from huggingface_hub import HfApi, snapshot_download
 

@@ -82,7 +82,7 @@ def local_ref(ref: str, repo_type: str = "model") -> HubRef:
 
 def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "model", what: str | None = None,
               hint: str = "", error: type[Exception] = RefError, offline_is_missing: bool = False,
-              **kwargs: Any):  # fmt: skip
+              api: Any = None, **kwargs: Any):  # fmt: skip
     """``HfApi().repo_info`` with the Hub's answers as one-line ``error``s.
 
     Connection and token failures are re-raised untouched: the entry point's
@@ -93,13 +93,14 @@ def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "mo
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
+        HFValidationError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
     what = what or NOUNS.get(repo_type, repo_type)
     try:
-        return HfApi().repo_info(repo_id, revision=revision, repo_type=repo_type, **kwargs)
+        return (api or HfApi()).repo_info(repo_id, revision=revision, repo_type=repo_type, **kwargs)
     except GatedRepoError as exc:
         raise error(f"{what} {repo_id}: the repository is gated; accept its terms on the Hub and log in "
                     "(hf auth login)") from exc  # fmt: skip
@@ -111,6 +112,8 @@ def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "mo
             f"{what} {repo_id!r} not found on the Hub ({hub_endpoint()}): neither a local directory nor a "
             f"{noun} on the Hub; {hint or 'check the id, or log in if it is private'}"
         ) from exc
+    except HFValidationError as exc:  # not a valid repo id at all
+        raise error(f"{what} {repo_id!r} is not a local path and not a valid Hub id (org/name)") from exc
     except Exception as exc:
         message = hub_error_message(exc)  # no Hub answers, or it refused the token
         if message is not None:
