@@ -171,26 +171,19 @@ class Quickstart:
         return {"results": files}
 
     def leaderboard(self, results: list[dict[str, str]]) -> dict[str, Any]:
-        from huggingface_hub import HfApi
+        from lmolt_hub.leaderboard import ReviewPolicy, leaderboard_repo
+        from lmolt_hub.leaderboard.run import run
 
-        from lmolt_hub import leaderboard
-        from lmolt_hub.leaderboard.build import build
-
-        repo = leaderboard.leaderboard_repo(self.org)
-        leaderboard.create_leaderboard_repo(repo)
-        for r in results:
-            leaderboard.submit_results(r["results"], repo_id=repo)
-        # the local leaderboard is ours alone: no per-namespace rate limit across reruns
-        outcomes = leaderboard.review(repo, org=self.org, rate_limit=1_000_000)
+        repo = leaderboard_repo(self.org)
         site = self.root / "hub" / "site" / "leaderboard"
-        local = self.root / "work" / "leaderboard-repo"
-        shutil.rmtree(local, ignore_errors=True)
-        from huggingface_hub import snapshot_download
-
-        snapshot_download(repo, repo_type="dataset", revision="main", local_dir=local)
-        # the aggregate's baseline: the L->M SFT parent of the chain (the quickstart has no lmolt-sft)
-        doc = build(site, results_root=local, baseline=f"{self.org}/lmolt-sft-caption2smiles")
-        sha = HfApi().dataset_info(repo).sha
+        done = run(
+            [r["results"] for r in results], repo, org=self.org, site=site,
+            work_dir=self.root / "work" / "leaderboard-repo",
+            policy=ReviewPolicy(rate_limit=1_000_000),  # the local leaderboard is ours alone: no rate limit
+            # the aggregate's baseline: the L->M SFT parent of the chain (the quickstart has no lmolt-sft)
+            baseline=f"{self.org}/lmolt-sft-caption2smiles",
+        )  # fmt: skip
+        outcomes, doc, sha = done["outcomes"], done["document"], done["sha"]
         return {
             "repos": [_repo(repo, "dataset", sha, "leaderboard (submissions arrive as pull requests)")],
             "reviews": [{"pr": o.pr_num, "state": o.state, "reason": o.reason} for o in outcomes],

@@ -406,31 +406,31 @@ class Study(Quickstart):
         return {"results": [done[k] for k in jobs if k != INIT], "random": done[INIT]}
 
     def leaderboard(self, results: list[dict[str, str]]) -> dict[str, Any]:
-        from huggingface_hub import HfApi, snapshot_download
-
-        from lmolt_hub import leaderboard
-        from lmolt_hub.leaderboard.build import build
+        from lmolt_hub.leaderboard import ReviewPolicy
+        from lmolt_hub.leaderboard.run import run
 
         repo = f"{self.org}/lmolt-leaderboard-cpu-study"
-        leaderboard.create_leaderboard_repo(repo)
-        for r in results:
-            leaderboard.submit_results(r["results"], repo_id=repo)
-        outcomes = leaderboard.review(repo, org=self.org, rate_limit=1_000_000)
         site = self.root / "hub" / "site" / "leaderboard-cpu-study"
-        local = self.root / "work" / "leaderboard-repo"
-        shutil.rmtree(local, ignore_errors=True)
-        snapshot_download(repo, repo_type="dataset", revision="main", local_dir=local)
-        # its own track: built from this repo alone, without the paper's L+M-24 rows
-        doc = build(site, results_root=local, include_paper=False, baseline=f"{self.org}/lmolt-cpu-sft")
+        done = run(
+            [r["results"] for r in results], repo, org=self.org, site=site,
+            work_dir=self.root / "work" / "leaderboard-repo", policy=ReviewPolicy(rate_limit=1_000_000),
+            # its own track: built from this repo alone, without the paper's L+M-24 rows
+            include_paper=False, baseline=f"{self.org}/lmolt-cpu-sft",
+        )  # fmt: skip
+        outcomes, doc = done["outcomes"], done["document"]
         (site / "track.json").write_text(json.dumps({"track": TRACK, "rows": len(doc["rows"])}) + "\n")
         return {
-            "repos": [
-                _repo(repo, "dataset", HfApi().dataset_info(repo).sha, f"leaderboard, track {TRACK!r}")
-            ],
+            "repos": [_repo(repo, "dataset", done["sha"], f"leaderboard, track {TRACK!r}")],
             "reviews": [{"pr": o.pr_num, "state": o.state, "reason": o.reason} for o in outcomes],
             "site": str(site),
             "rows": len(doc["rows"]),
         }
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and every worker it has waited for (what 2 free cores would need)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
@@ -475,7 +475,9 @@ def run(
     if "huggingface_hub.constants" not in sys.modules:  # keep the user's own Hub cache untouched
         os.environ.setdefault("HF_HOME", str(root / "hf_home"))
     started = time.perf_counter()
-    previous = StepState(root / "study_state.json").get("elapsed_s") or 0.0
+    before = StepState(root / "study_state.json")
+    previous, previous_cpu = before.get("elapsed_s") or 0.0, before.get("cpu_s") or 0.0
+    cpu0 = _cpu_s()
     with MemorySampler() as mem, use_local_hub(root / "hub", port=port) as hub:
         st = Study(root, org, scale, tiny)
         st.log(f"[study] local Hub at {hub.url} (store: {root / 'hub'}); {'tiny' if tiny else 'full'} scale")
@@ -489,6 +491,7 @@ def run(
         evaluated = st.stage("evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}))
         board = st.stage("leaderboard", lambda: st.leaderboard(evaluated["results"]))
         elapsed = previous + time.perf_counter() - started
+        cpu = previous_cpu + _cpu_s() - cpu0
         summary = {
             "track": TRACK,
             "tiny": tiny,
@@ -506,10 +509,12 @@ def run(
             "timings_s": {name: round(s, 1) for name, s, _ in st.timings},
             "wall_s_this_run": round(time.perf_counter() - started, 1),
             "wall_s_total": round(elapsed, 1),
+            "cpu_s_total": round(cpu, 1),
             "peak_rss_mb": mem.peak_mb,
         }
         report = st.stage("report", lambda: write_study_report(summary, root / "cpu-study.md"))
     st.state.put("elapsed_s", elapsed)
+    st.state.put("cpu_s", cpu)
     summary["report"] = report
     (root / "study.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if docs is not None:
