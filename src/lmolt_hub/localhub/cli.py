@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from lmolt_hub.localhub.auth import TOKEN_ENV, TOKENS_FILE_ENV, Auth, AuthConfigError, User
+from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.server import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY,
@@ -18,7 +19,7 @@ from lmolt_hub.localhub.server import (
     DEFAULT_MAX_LFS,
     make_server,
 )
-from lmolt_hub.localhub.storage import HubError, Storage
+from lmolt_hub.localhub.storage import Storage
 
 ADMIN_TOKEN_FILE = "admin-token"  # under --root: the generated admin token (mode 0600)
 

@@ -106,12 +106,12 @@ def make_server(
     """A server (not yet serving). ``tokens``: a list of admin tokens (``"user:token"`` names the
     admin), a mapping ``token -> {"user", "admin", "orgs"}``, or an ``Auth``."""
     storage = Storage(root)
+    # A list holds admin tokens ("user:token" names the admin); a mapping or Auth maps users.
+    auth = tokens if isinstance(tokens, Auth) else Auth.from_tokens(tokens)
     config = HubConfig(
         storage=storage,
         discussions=Discussions(storage),
-        auth=tokens
-        if isinstance(tokens, Auth)
-        else Auth.from_tokens(list(tokens) if isinstance(tokens, tuple) else tokens),
+        auth=auth,
         router=router(),
         max_body=max_body,
         max_lfs=max_lfs,
