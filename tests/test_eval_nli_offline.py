@@ -107,7 +107,7 @@ def test_readme_command_with_no_extra_flags_uses_the_eval_sets_nli(hub):
 
 
 def test_missing_nli_model_is_found_before_generation_and_the_rest_is_scored(hub, monkeypatch, capsys):
-    from lmolt_hub.evaluation import runner
+    from lmolt_hub.evaluation import run as runner
     from lmolt_hub.generation.backends import GenerationParams
 
     events: list[str] = []

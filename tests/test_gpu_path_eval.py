@@ -92,7 +92,7 @@ def test_unservable_adapters_name_the_problem(tiny_llama_dir, tmp_path, cfg, rea
 
 def test_harness_falls_back_to_hf_when_vllm_cannot_serve_the_adapter(tiny_llama_dir, tmp_path, monkeypatch):
     """``--backend auto`` picked vLLM (as on a GPU machine with vllm); a DoRA adapter then runs on hf."""
-    from lmolt_hub.evaluation import runner
+    from lmolt_hub.evaluation import run as runner
     from lmolt_hub.generation import engine
     from lmolt_hub.generation.backends import GenerationParams
     from lmolt_hub.resources import chebi20_split

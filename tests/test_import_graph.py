@@ -215,7 +215,7 @@ KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {
 }
 KNOWN_SIDEWAYS: dict[tuple[str, str], str] = {
     # the leaderboard's spot check runs the whole harness: to call the generation engine in memory
-    ("lmolt_hub.leaderboard.harness", "lmolt_hub.evaluation.runner"): "H12 (spot check)",
+    ("lmolt_hub.leaderboard.harness", "lmolt_hub.evaluation.run"): "H12 (spot check)",
     ("lmolt_hub.leaderboard.harness", "lmolt_hub.evaluation.tasks"): "H12 (spot check)",
     # the reviewer re-scores with the harness's scoring and eval-set contract: to a shared layer
     ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.metric_config"): "H12 (leaderboard split)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmolt_hub.evaluation.runner import EvalConfig
+from lmolt_hub.evaluation.run import EvalConfig
 from lmolt_hub.generation.backends import GenerationParams
 from lmolt_hub.resources import chebi20_split
 

@@ -7,9 +7,10 @@
 - ``score_predictions_file(path, direction, ...)``: score an existing official
   TSV / JSONL predictions file.
 
-Modules: ``loading`` (checkpoints), ``tasks`` (evaluation set, prompts),
-``generation`` (backends, ``postprocess``), ``cache`` (generation cache),
-``scoring`` (metrics), ``publish`` (``--push-results``), ``cli``.
+Modules: ``run`` (``evaluate_model``, the stage's entry), ``tasks`` (evaluation set, prompts),
+``scoring`` and ``metric_config`` (metrics), ``predictions`` (scoring a predictions file),
+``publish`` (``--push-results``), ``cli``. Loading, backends, the cache and ``postprocess`` are the
+shared generation engine (``lmolt_hub.generation``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["EvalConfig", "evaluate_model", "score_predictions_file"]
 
 
 def evaluate_model(model: str, config: Any = None, **overrides: Any) -> dict[str, Any]:
-    from lmolt_hub.evaluation.runner import evaluate_model as _evaluate
+    from lmolt_hub.evaluation.run import evaluate_model as _evaluate
 
     return _evaluate(model, config, **overrides)
 
@@ -33,7 +34,7 @@ def score_predictions_file(path: Any, direction: str, **kwargs: Any) -> dict[str
 
 def __getattr__(name: str) -> Any:
     if name == "EvalConfig":
-        from lmolt_hub.evaluation.runner import EvalConfig
+        from lmolt_hub.evaluation.run import EvalConfig
 
         return EvalConfig
     raise AttributeError(name)

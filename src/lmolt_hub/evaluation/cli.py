@@ -168,7 +168,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     from lmolt_hub.evaluation import score_predictions_file
-    from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
+    from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
     from lmolt_hub.generation.backends import GenerationParams
     from lmolt_hub.generation.loading import LoadOptions
 

@@ -1,4 +1,5 @@
-"""``evaluate_model``: load, generate (cached), post-process, score, write results."""
+"""The evaluation stage's entry, ``evaluate_model``: load, generate (cached), post-process, score,
+write results."""
 
 from __future__ import annotations
 

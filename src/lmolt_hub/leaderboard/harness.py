@@ -64,7 +64,7 @@ def evaluator(
     """
 
     def evaluate(model_id: str, revision: str) -> Path:
-        from lmolt_hub.evaluation.runner import EvalConfig, evaluate_model
+        from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
         from lmolt_hub.evaluation.tasks import default_eval_dataset
         from lmolt_hub.generation.loading import LoadOptions
 
