@@ -50,6 +50,8 @@ class Router:
         self._routes: list[_Compiled] = []
         for r in routes:
             tokens = r.segments()
+            if any(t.endswith(("*}", "+}")) for t in tokens[:-1]):
+                raise ValueError(f"{r.pattern}: a {{name*}} or {{name+}} must be the last segment")
             if tokens and tokens[0] == "{type?}":  # two routes: without and with the type prefix
                 self._routes.append(_Compiled(r.method, tuple(tokens[1:]), r.handler))
                 tokens = ["{prefix}", *tokens[1:]]
@@ -77,10 +79,8 @@ class Router:
 def _match(tokens: tuple[str, ...], segs: list[str]) -> dict[str, Any] | None:
     params: dict[str, Any] = {"repo_type": "model"} if _has_repo(tokens) else {}
     i = 0
-    for n, tok in enumerate(tokens):
-        if tok.endswith(("*}", "+}")):  # the rest of the path
-            if n != len(tokens) - 1:
-                raise ValueError(f"{tok} must be the last segment of a route pattern")
+    for tok in tokens:
+        if tok.endswith(("*}", "+}")):  # the rest of the path (always the last token)
             rest = segs[i:]
             if tok.endswith("+}") and not rest:
                 return None
