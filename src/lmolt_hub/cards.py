@@ -11,7 +11,10 @@ from typing import Any
 import jinja2
 import yaml
 
+from lmolt_hub.hub.cards import parse_card
 from lmolt_hub.resources import HUB_CARDS
+
+__all__ = ["parse_card", "render_card"]
 
 
 def _env() -> jinja2.Environment:
@@ -29,13 +32,3 @@ def render_card(template: str, card_data: dict[str, Any], **context: Any) -> str
     body = _env().get_template(template).render(card_data=card_data, **context)
     front = yaml.safe_dump(card_data, sort_keys=False, allow_unicode=True).strip()
     return f"---\n{front}\n---\n\n{body}"
-
-
-def parse_card(text: str) -> tuple[dict[str, Any], str]:
-    """(front matter, body) of a card; empty front matter when there is none."""
-    if text.startswith("---"):
-        parts = text.split("\n---", 1)
-        if len(parts) == 2:
-            data = yaml.safe_load(parts[0][3:]) or {}
-            return (data if isinstance(data, dict) else {}), parts[1].lstrip("-\n")
-    return {}, text

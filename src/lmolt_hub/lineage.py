@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.cards import AdapterMeta, MergeMeta, read_meta
 from lmolt_hub.hub.ref import is_hub_id
 
 MAX_DEPTH = 12
@@ -30,7 +31,7 @@ def _card_data(api, info, repo_id: str, sha: str | None) -> dict[str, Any]:
     if any(s.rfilename == "README.md" for s in info.siblings or []):
         from huggingface_hub import hf_hub_download
 
-        from lmolt_hub.cards import parse_card
+        from lmolt_hub.hub.cards import parse_card
 
         path = hf_hub_download(repo_id, "README.md", revision=sha)
         return parse_card(Path(path).read_text(encoding="utf-8"))[0]
@@ -91,7 +92,8 @@ def lineage(
     node["revision"] = info.sha
     seen = _seen | {(repo_id, revision), (repo_id, info.sha)}
     data = _card_data(api, info, repo_id, info.sha)
-    lm = data.get("lmolt") if isinstance(data.get("lmolt"), dict) else {}
+    meta = read_meta(data)
+    lm = meta if isinstance(meta, AdapterMeta) else AdapterMeta()  # what a trained model's card pins
     files = {s.rfilename for s in info.siblings or []}
 
     def child(ref: str, rev: str | None, relation: str) -> dict[str, Any]:
@@ -99,9 +101,9 @@ def lineage(
         sub = lineage(name, rev or inline_rev, _seen=seen, _depth=_depth + 1)
         return {"relation": relation} | sub
 
-    if lm.get("kind") == "merge":
-        node |= {"kind": "merge", "method": lm.get("method"), "detail": _ratio_text(lm.get("parameters"))}
-        for p in lm.get("parents") or []:
+    if isinstance(meta, MergeMeta):
+        node |= {"kind": "merge", "method": meta.method, "detail": _ratio_text(meta.parameters)}
+        for p in meta.parents if isinstance(meta.parents, list) else []:
             relation = f"merge {p.get('role', 'input')}"  # "merge base" / "merge input"
             if p.get("adapter"):
                 node["parents"].append(child(p["adapter"]["id"], p["adapter"].get("revision"), relation))
@@ -110,18 +112,18 @@ def lineage(
     elif "adapter_config.json" in files:
         cfg = _adapter_config(repo_id, info.sha)
         # the card's pinned parent (portable) wins over adapter_config's path (machine-specific)
-        base = lm.get("parent") or cfg.get("base_model_name_or_path")
-        base_rev = lm.get("parent_revision") if lm.get("parent") else cfg.get("revision")
-        detail = ", ".join([cfg.get("peft_type") or "adapter", *(lm.get("directions") or [])])
-        node |= {"kind": "adapter", "method": lm.get("method"), "detail": detail}
+        base = lm.parent or cfg.get("base_model_name_or_path")
+        base_rev = lm.parent_revision if lm.parent else cfg.get("revision")
+        detail = ", ".join([cfg.get("peft_type") or "adapter", *(lm.directions or [])])
+        node |= {"kind": "adapter", "method": lm.method, "detail": detail}
         if base:
             node["parents"].append(child(base, base_rev, "base"))
     else:
-        if lm.get("method"):
-            node["method"] = lm["method"]
+        if lm.method:
+            node["method"] = lm.method
         relation = data.get("base_model_relation") or "base"
-        if lm.get("parent"):  # lmolt-trained full models (e.g. an adapter merged into its base)
-            node["parents"].append(child(lm["parent"], lm.get("parent_revision"), relation))
+        if lm.parent:  # lmolt-trained full models (e.g. an adapter merged into its base)
+            node["parents"].append(child(lm.parent, lm.parent_revision, relation))
         else:
             for base in _as_list(data.get("base_model")):
                 node["parents"].append(child(base, None, relation))
@@ -129,18 +131,11 @@ def lineage(
     return node
 
 
-def _datasets(data: dict[str, Any], lm: dict[str, Any]) -> list[dict[str, Any]]:
+def _datasets(data: dict[str, Any], lm: AdapterMeta) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    if isinstance(lm.get("dataset"), str):  # lmolt training cards pin the dataset revision
-        out.append(
-            {
-                "id": lm["dataset"],
-                "revision": lm.get("dataset_revision"),
-                "kind": "dataset",
-                "detail": lm.get("dataset_config"),
-            }
-        )
-    for d in _as_list(lm.get("datasets")):
+    if isinstance(lm.dataset, str):  # lmolt training cards pin the dataset revision
+        out.append({"id": lm.dataset, "revision": lm.dataset_revision, "kind": "dataset", "detail": lm.dataset_config})
+    for d in _as_list(lm.datasets):
         if isinstance(d, dict) and d.get("id"):
             out.append({"id": d["id"], "revision": d.get("revision") or d.get("sha"), "kind": "dataset"})
         elif isinstance(d, str):

@@ -332,9 +332,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     text = path.read_text(encoding="utf-8")
     try:
         if text.startswith("---"):  # a dataset card: the recipe it was built from
-            from lmolt_hub.cards import parse_card
+            from lmolt_hub.hub.cards import DatasetMeta, parse_card
 
-            raw = (parse_card(text)[0].get("lmolt") or {}).get("recipe")
+            meta = DatasetMeta.from_card(parse_card(text)[0])
+            raw = meta.recipe if meta is not None else None
         else:
             raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

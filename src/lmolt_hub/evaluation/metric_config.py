@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.cards import EvalSetMeta
 from lmolt_hub.hub.ref import repo_info
 
 METRIC_CONFIG_FILE = "metric_config.json"
@@ -164,17 +165,8 @@ def config_document(
 
 
 def _from_card(card: dict[str, Any]) -> dict[str, Any]:
-    lm = card.get("lmolt") if isinstance(card, dict) else None
-    if not isinstance(lm, dict):
-        return {}
-    recipe = lm.get("recipe") if isinstance(lm.get("recipe"), dict) else {}
-    out = dict(recipe.get("metrics") or {}) if isinstance(recipe.get("metrics"), dict) else {}
-    if "fcd_convention" in recipe:
-        out.setdefault("fcd_convention", recipe["fcd_convention"])
-    stats = ((lm.get("sources") or {}).get("fcd_stats") or {}) if isinstance(lm.get("sources"), dict) else {}
-    if isinstance(stats, dict) and stats.get("file"):
-        out.setdefault("fcd_stats_file", stats["file"])
-    return out
+    meta = EvalSetMeta.from_card(card)
+    return meta.metric_options() if meta is not None else {}
 
 
 def _read_repo_file(api: Any, repo_id: str, name: str, sha: str) -> bytes:

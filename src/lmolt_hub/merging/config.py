@@ -353,14 +353,14 @@ def _has_weights(path: Path) -> bool:
 def _adapter_base(path: Path) -> str:
     """The reference of an adapter's base: its card's pinned parent (portable), else the
     ``base_model_name_or_path`` of adapter_config.json (may be a path on the training machine)."""
-    from lmolt_hub.cards import parse_card
+    from lmolt_hub.hub.cards import AdapterMeta, parse_card
 
     cfg = json.loads((path / "adapter_config.json").read_text())
     base, rev = cfg.get("base_model_name_or_path"), cfg.get("revision")
     if (path / "README.md").is_file():
-        lm = parse_card((path / "README.md").read_text(encoding="utf-8"))[0].get("lmolt") or {}
-        if isinstance(lm, dict) and lm.get("parent"):
-            base, rev = lm["parent"], lm.get("parent_revision")
+        lm = AdapterMeta.from_card(parse_card((path / "README.md").read_text(encoding="utf-8"))[0])
+        if lm is not None and isinstance(lm.parent, str) and lm.parent:
+            base, rev = lm.parent, lm.parent_revision
     if not base:
         raise MergeConfigError(f"adapter {path} does not name its base (base_model_name_or_path)")
     return f"{base}@{rev}" if rev and "://" not in base else base

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.cards import MergeMeta
 from lmolt_hub.hub.push import check_target, push_folder
 from lmolt_hub.merging.config import MergeConfigError
 
@@ -56,17 +57,9 @@ def card_data(meta: dict[str, Any], name: str) -> dict[str, Any]:
     if hub_parents:
         data["base_model"] = hub_parents
         data["base_model_relation"] = "merge"
-    data["lmolt"] = {
-        "kind": "merge",
-        "name": name,
-        "method": meta["method"],
-        "parents": meta["parents"],
-        "parameters": meta["parameters"],
-        "dtype": meta.get("dtype"),
-        "recipe_digest": meta["recipe_digest"],
-        "git_sha": meta.get("git_sha"),
-    }
-    return data
+    merge = MergeMeta(name=name, method=meta["method"], parents=meta["parents"], parameters=meta["parameters"],
+                      dtype=meta.get("dtype"), recipe_digest=meta["recipe_digest"], git_sha=meta.get("git_sha"))
+    return data | merge.to_front_matter()
 
 
 def write_card(model_dir: Path, meta: dict[str, Any], name: str) -> Path:

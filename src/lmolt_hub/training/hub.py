@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.hub import push as hub_push
+from lmolt_hub.hub.cards import AdapterMeta
 from lmolt_hub.hub.push import check_target
 from lmolt_hub.training.config import RecipeError
 
@@ -209,22 +210,15 @@ def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
         card_data["base_model_relation"] = "adapter"
     if dataset.is_hub:
         card_data["datasets"] = [dataset.id]
-    card_data["lmolt"] = {
-        "method": ctx["method"],
-        "parent": base.id,
-        "parent_revision": base.pinned,
-        "dataset": dataset.id,
-        "dataset_config": dataset.config,
-        "dataset_revision": dataset.pinned,
-        "directions": list(ctx["directions"]),
-        "template_version": ctx["template_version"],
-        "git_sha": ctx["git_sha"],
-    }
     selection = ctx.get("selection") or {}
-    card_data["lmolt"].update({  # which objective, and which checkpoint (cards are compared by these)
-        "objective": ctx.get("objective"), "checkpoint_rule": selection.get("rule"),
-        "kept_epoch": selection.get("kept_epoch"), "kept_eval_loss": selection.get("kept_value"),
-    })  # fmt: skip
+    card_data |= AdapterMeta(
+        method=ctx["method"], parent=base.id, parent_revision=base.pinned, dataset=dataset.id,
+        dataset_config=dataset.config, dataset_revision=dataset.pinned, directions=list(ctx["directions"]),
+        template_version=ctx["template_version"], git_sha=ctx["git_sha"],
+        # which objective, and which checkpoint (cards are compared by these)
+        objective=ctx.get("objective"), checkpoint_rule=selection.get("rule"),
+        kept_epoch=selection.get("kept_epoch"), kept_eval_loss=selection.get("kept_value"),
+    ).to_front_matter()  # fmt: skip
     ctx = {"selection": None, "objective": None, "eval_split": None, "n_eval": 0, **ctx}
     text = render_card(
         "model_adapter.md.j2",
