@@ -25,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.leaderboard import plots
 from lmolt_hub.leaderboard.aggregate import default_spec, score_records
 from lmolt_hub.leaderboard.records import Record, higher_is_better, reported_records, verified_record
@@ -94,7 +95,7 @@ def _verified_submission(root: Path, path: Path, cards: CardLookup | None = None
     card = None
     if cards is not None and "card" not in verification:
         model = results["model"]
-        card = cards(model_id, model.get("sha") or model.get("revision"))
+        card = cards(model_id, pinned_revision(model))
     record = verified_record(results, source=rel.as_posix(), verification=verification, card=card)
     order = (str(verification.get("reviewed_at") or ""), int(verification.get("pr") or 0), rel.as_posix())
     return Accepted(record, path, digest, order)

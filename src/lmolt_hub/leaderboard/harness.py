@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.leaderboard.validate import Regenerate
 
 
@@ -45,7 +46,7 @@ def regenerator(device: str | None = "cpu") -> Regenerate:
             allow_pickle=False,
         )
         engine = Engine.for_model(
-            model["id"], model.get("sha") or model.get("revision"), load, use_cache=False, show_progress=False
+            model["id"], pinned_revision(model), load, use_cache=False, show_progress=False
         )
         fmt = resolve_prompt_format(settings["prompt_format"], engine.is_seq2seq)
         prompts = [format_prompt(direction, str(r["source"]), fmt, engine.tokenizer) for r in rows]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lmolt_hub.hub.cards import LeaderboardMeta
+
 REVIEW_MARK = "**lmolt-hub review:"
 STATES = ("pending", "running", "verified", "rejected")
 
@@ -43,10 +45,8 @@ def reviewers(api: Any, repo_id: str) -> set[str]:
     ``lmolt.reviewers`` (only the owner can change main's card)."""
     names = {repo_id.split("/")[0]}
     try:
-        card = api.dataset_info(repo_id, revision="main").card_data
-        card = card.to_dict() if hasattr(card, "to_dict") else (card or {})
-        listed = (card.get("lmolt") or {}).get("reviewers") or []
-        names |= {str(n) for n in listed if isinstance(n, str)}
+        meta = LeaderboardMeta.from_card(api.dataset_info(repo_id, revision="main").card_data)
+        names |= meta.reviewer_names() if meta is not None else set()
     except Exception:  # noqa: BLE001 - no card: the namespace alone
         pass
     return names

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.cards import AdapterMeta, MergeMeta, read_meta
+from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.naming import FUSIONS, METHODS, PREFIX
 from lmolt_hub.prompts import DIRECTIONS
 from lmolt_hub.resources import PAPER_TABLES
@@ -113,13 +115,13 @@ def card_method_fusion(card: dict[str, Any] | None) -> tuple[str | None, str | N
     Training cards say ``lmolt: {method: cpo}`` (optionally ``fusion: slerp``); merge cards say
     ``lmolt: {kind: merge, method: slerp}``, where the merge method is the fusion.
     """
-    lm = card.get("lmolt") if isinstance(card, dict) else None
-    if not isinstance(lm, dict):
+    meta = read_meta(card)
+    if not isinstance(meta, (AdapterMeta, MergeMeta)):
         return None, None
-    name = str(lm.get("method") or "").lower()
-    if lm.get("kind") == "merge":
+    name = str(meta.method or "").lower()
+    if isinstance(meta, MergeMeta):
         return None, name if name in FUSIONS else None
-    fusion = str(lm.get("fusion") or "").lower()
+    fusion = str(meta.fusion or "").lower()
     return (name if name in METHODS else None), (fusion if fusion in FUSIONS else None)
 
 
@@ -217,10 +219,10 @@ def verified_record(
     return Record(
         kind="verified",
         model=model["id"],
-        revision=model.get("sha") or model.get("revision"),
+        revision=pinned_revision(model),
         eval_dataset=results["eval_dataset"]["id"],
         # the commit the harness resolved; "revision" may be a branch name or null
-        eval_revision=results["eval_dataset"].get("sha") or results["eval_dataset"].get("revision"),
+        eval_revision=pinned_revision(results["eval_dataset"]),
         template_version=results.get("template_version"),
         metrics_version=results.get("metrics_version"),
         method=method,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.leaderboard import layout
 from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE, SUBMISSION_FILE, SUBMISSIONS_DIR
 from lmolt_hub.leaderboard.validate import strict_json
@@ -46,7 +47,7 @@ def submit_results(results_path: Path | str, repo_id: str | None = None, api: An
     results = strict_json(payload, results_path.name)  # refuse obviously broken files before uploading
     model = (results.get("model") or {}) if isinstance(results, dict) else {}
     model_id = model.get("id") or "unknown/unknown"
-    revision = model.get("sha") or model.get("revision") or "unknown"
+    revision = pinned_revision(model) or "unknown"
     namespace = layout.safe_part(model_id.split("/")[0]) if "/" in model_id else "_"
     folder = f"{SUBMISSIONS_DIR}/{namespace}/{layout.submission_id(model_id, revision, payload)}"
     files = {f"{folder}/{RESULTS_FILE}": payload}

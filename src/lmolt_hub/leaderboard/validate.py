@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE
 from lmolt_hub.leaderboard.records import Record, verified_record
 from lmolt_hub.naming import EVAL_DATASET
@@ -162,7 +163,7 @@ def load_results(path: Path) -> dict[str, Any]:
     _finite(obj)
     if obj["kind"] != "model" or not obj["model"].get("id"):
         raise SubmissionError("results must come from a Hub model (kind 'model' with a model id)")
-    if not (obj["model"].get("sha") or obj["model"].get("revision")):
+    if not pinned_revision(obj["model"]):
         raise SubmissionError("results must name the model revision (model.sha)")
     return obj
 
@@ -300,7 +301,7 @@ def check_eval_dataset(results: dict[str, Any], org: str, api: Any = None) -> Me
         raise SubmissionError(
             f"results are for eval set {eval_ds.get('id')!r}; this leaderboard scores {ours!r}"
         )
-    revision = eval_ds.get("sha") or eval_ds.get("revision")
+    revision = pinned_revision(eval_ds)
     if not revision:
         raise SubmissionError("results must name the eval set revision (eval_dataset.revision)")
     try:
@@ -659,7 +660,7 @@ def validate_results_submission(
     check_versions(results)
     checks.append("versions")
     model = results["model"]
-    facts = check_model(api, model["id"], model.get("sha") or model["revision"])
+    facts = check_model(api, model["id"], pinned_revision(model))
     if model.get("sha") and facts["sha"] != model["sha"]:
         raise SubmissionError(f"model {model['id']}: revision {model['sha']} resolves to {facts['sha']}")
     checks.append("model")
