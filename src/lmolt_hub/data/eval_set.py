@@ -30,6 +30,7 @@ from lmolt_hub.data.config import (
 from lmolt_hub.data.sources import first_line, load_pairs, resolve_path
 from lmolt_hub.data.summary import length_stats
 from lmolt_hub.data.triples import sampled_inchikeys
+from lmolt_hub.hub.ref import repo_info
 
 EVAL_COLUMNS = ("id", "molecule", "caption", "inchikey")
 EVAL_FEATURES = datasets.Features({c: datasets.Value("string") for c in EVAL_COLUMNS})
@@ -99,9 +100,8 @@ def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str
     ref, sha = (str(local), None) if local.exists() else (ex.dataset or "", None)
     try:
         if not local.exists():  # pin what is read to the commit the revision names now
-            from huggingface_hub import HfApi
-
-            sha = HfApi().dataset_info(ref, revision=ex.revision).sha
+            pinned = repo_info(ref, ex.revision, repo_type="dataset", error=DataError, offline_is_missing=True)
+            sha = pinned.sha
         dd = datasets.load_dataset(ref, "default", revision=sha)
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"exclude dataset {ex.dataset!r}: cannot load ({first_line(exc)})") from None

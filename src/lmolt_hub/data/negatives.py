@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from lmolt_hub.data.chem import inchikey
 from lmolt_hub.data.config import DataError, GenerationConfig, RejectedConfig
 from lmolt_hub.data.sources import file_sha256, first_line, read_table, resolve_path
+from lmolt_hub.hub.ref import repo_info
 from lmolt_hub.prompts import SECTION_MARKERS, build_prompt
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import molt5_predictions
@@ -158,11 +159,10 @@ class ModelRejecter:
 
     @staticmethod
     def _resolve(cfg: RejectedConfig) -> str:
-        from huggingface_hub import HfApi
-
         try:
-            return HfApi().model_info(cfg.model or "", revision=cfg.revision).sha or ""
-        except Exception as exc:  # noqa: BLE001
+            info = repo_info(cfg.model or "", cfg.revision, error=DataError, offline_is_missing=True)
+            return info.sha or ""
+        except DataError as exc:  # the Hub's answer (or none), said in one line
             raise DataError(
                 f"negatives model {cfg.model!r} (revision {cfg.revision or 'main'}) is not reachable: {first_line(exc)}"
             ) from None

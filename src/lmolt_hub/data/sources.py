@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.data.config import DataError, SourceConfig
+from lmolt_hub.hub.ref import is_local, repo_info
 from lmolt_hub.provenance import file_sha256
 from lmolt_hub.resources import chebi20_split
 
@@ -125,13 +126,12 @@ def _load_file(src: SourceConfig, base_dir: Path) -> tuple[list[Pair], dict[str,
 
 def _resolve_hub_revision(src: SourceConfig) -> str | None:
     """The commit sha behind ``src.revision`` (None for a local dataset directory)."""
-    if Path(src.path or "").exists():
+    if is_local(src.path or ""):
         return None
-    from huggingface_hub import HfApi
-
     try:
-        return HfApi().dataset_info(src.path, revision=src.revision).sha
-    except Exception as exc:  # noqa: BLE001 - any failure here means "unreachable", said in one line
+        info = repo_info(src.path, src.revision, repo_type="dataset", error=DataError, offline_is_missing=True)
+        return info.sha
+    except DataError as exc:  # the Hub's answer (or none), said in one line
         raise DataError(
             f"source {src.path!r} (revision {src.revision or 'main'}) is not reachable: {first_line(exc)}"
         ) from None
