@@ -25,6 +25,8 @@ from lmolt_hub.data.built import BUILD_INFO, CONFIG_DIRS, BuiltDataset, shard_pa
 from lmolt_hub.data.check import check_dir
 from lmolt_hub.data.config import DataError
 from lmolt_hub.data.sources import first_line
+from lmolt_hub.hub.cards import DatasetMeta, EvalSetMeta
+from lmolt_hub.hub.push import push_folder
 from lmolt_hub.prompts import TEMPLATE_VERSION
 from lmolt_hub.provenance import git_sha, library_versions
 
@@ -71,20 +73,14 @@ def card_data(built: BuiltDataset, repo_id: str | None) -> dict[str, Any]:
         "task_categories": ["text-generation", "translation"],
         "tags": tags,
         "configs": _configs_front_matter(built),
-        "lmolt": {
-            "kind": built.kind,
-            "repo_id": repo_id,
-            "template_version": TEMPLATE_VERSION,
-            "recipe": recipe,
-            "sources": built.sources,
-            "summary": built.summary,
-            "rows": {c: {s: len(d) for s, d in dd.items()} for c, dd in built.configs.items()},
-            "versions": library_versions(
-                ("lmolt-hub", "datasets", "rdkit", "transformers", "torch", "pyarrow")
-            ),
-            "git_sha": git_sha(),
-        },
-    }
+        **(EvalSetMeta if built.kind == "eval" else DatasetMeta)(
+            kind=built.kind, repo_id=repo_id, template_version=TEMPLATE_VERSION, recipe=recipe,
+            sources=built.sources, summary=built.summary,
+            rows={c: {s: len(d) for s, d in dd.items()} for c, dd in built.configs.items()},
+            versions=library_versions(("lmolt-hub", "datasets", "rdkit", "transformers", "torch", "pyarrow")),
+            git_sha=git_sha(),
+        ).to_front_matter(),
+    }  # fmt: skip
 
 
 def render(built: BuiltDataset, repo_id: str | None) -> str:
@@ -158,25 +154,15 @@ def check_output_dir(out_dir: Path) -> None:
 
 def push_dir(out_dir: Path, repo_id: str, private: bool = False, commit_message: str | None = None) -> str:
     """Check ``out_dir`` against the contract, then upload it as one commit; returns the commit sha."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-
     check_dir(out_dir)  # raises: nothing that fails the contract is pushed
-    files = sorted(p.relative_to(out_dir).as_posix() for p in Path(out_dir).rglob("*") if p.is_file())
-    api = HfApi()
-    try:
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        existing = api.list_repo_files(repo_id, repo_type="dataset")
-        stale = [p for p in existing if p.split("/")[0] in MANAGED_DIRS and p not in files]
-        ops: list[Any] = [
-            CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(out_dir) / f)) for f in files
-        ]
-        ops += [CommitOperationDelete(path_in_repo=p) for p in stale]
-        commit = api.create_commit(
-            repo_id,
-            ops,
-            repo_type="dataset",
-            commit_message=commit_message or f"lmolt-hub data build ({len(files)} files)",
-        )
+    n_files = sum(1 for p in Path(out_dir).rglob("*") if p.is_file())
+    try:  # one commit; files of an earlier build that this one no longer has are deleted in it
+        return push_folder(
+            out_dir, repo_id, repo_type="dataset", private=private, error=DataError,
+            message=commit_message or f"lmolt-hub data build ({n_files} files)",
+            delete=[f"{d}/*" for d in MANAGED_DIRS],
+        )  # fmt: skip
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one line; the single commit either landed or did not
         raise DataError(f"push to {repo_id!r} failed: {first_line(exc)}") from None
-    return commit.oid
