@@ -85,17 +85,14 @@ class Quickstart:
     def push_nli(self) -> dict[str, Any]:
         import tempfile
 
-        from huggingface_hub import HfApi
-
+        from lmolt_hub.hub.push import push_folder
         from lmolt_hub.tiny import save_tiny_nli
 
         repo = f"{self.org}/{NLI_NAME}"
-        api = HfApi()
-        api.create_repo(repo, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             save_tiny_nli(Path(tmp))
-            info = api.upload_folder(folder_path=tmp, repo_id=repo, commit_message="tiny NLI stand-in")
-        return {"repos": [_repo(repo, "model", info.oid, "NLI stand-in for the hallucination metric")]}
+            sha = push_folder(tmp, repo, message="tiny NLI stand-in")
+        return {"repos": [_repo(repo, "model", sha, "NLI stand-in for the hallucination metric")]}
 
     def datasets(self, nli_revision: str | None = None) -> dict[str, Any]:
         from lmolt_hub.data import build_from_config
