@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lmolt_hub.hub.ref import is_local
+from lmolt_hub.hub.ref import is_local, repo_info
 
 
 @dataclass
@@ -96,10 +96,10 @@ def resolve_nli(model: str, revision: str | None = None) -> NLIModel:
         if not Path(model).expanduser().is_dir():
             return NLIModel(id=model, error=f"local NLI model {model} is not a directory")
         return NLIModel(id=model, path=str(Path(model).expanduser().resolve()))
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import snapshot_download
 
     try:
-        info = HfApi().model_info(model, revision=revision)
+        info = repo_info(model, revision, what="NLI model")
         names = {s.rfilename for s in info.siblings or []}
         ignore = _NLI_IGNORE + (
             ["*.bin", "*.pt", "*.pth"] if any(n.endswith(".safetensors") for n in names) else []
