@@ -7,10 +7,12 @@ and the tests train, merge, push and evaluate them exactly like the 7B models.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
-from lmolt_hub.resources import chebi20_split
+from lmolt_hub.resources import cache_dir, chebi20_split
 
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
@@ -184,4 +186,30 @@ def save_tiny_nli(path: Path, seed: int = 0) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    return path
+
+
+class TinySpecError(ValueError):
+    """A ``tiny://`` reference that names no tiny model."""
+
+
+def tiny_model_path(spec: str) -> Path:
+    """Build (once) and return the directory of the tiny model named by ``tiny://llama[?seed=N]``.
+
+    Shared by training (a recipe's base model) and merging (a merge input).
+    """
+    url = urlparse(spec)
+    if url.netloc != "llama":
+        raise TinySpecError(f"unknown tiny model {spec!r}; use tiny://llama or tiny://llama?seed=N")
+    seed = int(parse_qs(url.query).get("seed", ["0"])[0])
+    path = cache_dir("tiny-models", f"llama-seed{seed}")
+    if not (path / "config.json").exists():
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        save_tiny_llama(tmp, seed=seed)
+        try:  # atomic: concurrent ranks may build it at the same time
+            tmp.rename(path)
+        except OSError:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
     return path

@@ -82,11 +82,12 @@ class HFBackend:
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, max(1, batch_size)
         self.max_input_tokens = max_input_tokens  # None: prompts are never truncated
+        self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
         self.tokenizer.padding_side = "left"
-        self.tokenizer.truncation_side = "left"  # an over-long prompt loses its header, never its end
+        # a causal prompt loses its header, never its "### Response:" end; a seq2seq input its tail
+        self.tokenizer.truncation_side = "right" if self.is_seq2seq else "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
 
     def stop_strings(self) -> tuple[str, ...]:
         return stop_strings(self.tokenizer)

@@ -13,35 +13,20 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from lmolt_hub.hub.ref import HubRef, is_local, local_ref, repo_info
-from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.training.config import TINY_SCHEME, RecipeError
 
 logger = logging.getLogger(__name__)
 
 
-def lmolt_cache() -> Path:
-    return lmolt_cache_dir()
-
-
 def tiny_model_path(spec: str) -> Path:
-    """Build (once) and return the directory of the tiny model named by ``tiny://llama[?seed=N]``."""
-    from lmolt_hub.tiny import save_tiny_llama
+    """``lmolt_hub.tiny.tiny_model_path`` with a recipe's error."""
+    from lmolt_hub.tiny import TinySpecError
+    from lmolt_hub.tiny import tiny_model_path as build_tiny
 
-    url = urlparse(spec)
-    if url.netloc != "llama":
-        raise RecipeError(f"unknown tiny model {spec!r}; use tiny://llama or tiny://llama?seed=N")
-    seed = int(parse_qs(url.query).get("seed", ["0"])[0])
-    path = lmolt_cache() / "tiny-models" / f"llama-seed{seed}"
-    if not (path / "config.json").exists():
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        save_tiny_llama(tmp, seed=seed)
-        try:  # atomic: concurrent ranks may build it at the same time
-            tmp.rename(path)
-        except OSError:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    try:
+        return build_tiny(spec)
+    except TinySpecError as exc:
+        raise RecipeError(str(exc)) from None
 
 
 def publish_tiny_base(spec: str, namespace: str) -> str:
