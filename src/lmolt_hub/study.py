@@ -427,6 +427,12 @@ class Study(Quickstart):
         }
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and every worker it has waited for (what 2 free cores would need)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
     """Hub id -> {role, directions} of every evaluated model.
 
@@ -469,7 +475,9 @@ def run(
     if "huggingface_hub.constants" not in sys.modules:  # keep the user's own Hub cache untouched
         os.environ.setdefault("HF_HOME", str(root / "hf_home"))
     started = time.perf_counter()
-    previous = StepState(root / "study_state.json").get("elapsed_s") or 0.0
+    before = StepState(root / "study_state.json")
+    previous, previous_cpu = before.get("elapsed_s") or 0.0, before.get("cpu_s") or 0.0
+    cpu0 = _cpu_s()
     with MemorySampler() as mem, use_local_hub(root / "hub", port=port) as hub:
         st = Study(root, org, scale, tiny)
         st.log(f"[study] local Hub at {hub.url} (store: {root / 'hub'}); {'tiny' if tiny else 'full'} scale")
@@ -483,6 +491,7 @@ def run(
         evaluated = st.stage("evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}))
         board = st.stage("leaderboard", lambda: st.leaderboard(evaluated["results"]))
         elapsed = previous + time.perf_counter() - started
+        cpu = previous_cpu + _cpu_s() - cpu0
         summary = {
             "track": TRACK,
             "tiny": tiny,
@@ -500,10 +509,12 @@ def run(
             "timings_s": {name: round(s, 1) for name, s, _ in st.timings},
             "wall_s_this_run": round(time.perf_counter() - started, 1),
             "wall_s_total": round(elapsed, 1),
+            "cpu_s_total": round(cpu, 1),
             "peak_rss_mb": mem.peak_mb,
         }
         report = st.stage("report", lambda: write_study_report(summary, root / "cpu-study.md"))
     st.state.put("elapsed_s", elapsed)
+    st.state.put("cpu_s", cpu)
     summary["report"] = report
     (root / "study.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if docs is not None:

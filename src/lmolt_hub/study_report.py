@@ -355,7 +355,8 @@ def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, 
         "two bases, then CPO on the merge (the chain). Same recipes, chain and harness as the Meditron path.",
         f"- Evaluation: the harness, greedy, at most {scale['max_new_tokens']} new tokens, "
         f"{scale['bootstrap_resamples']} bootstrap resamples (95% CIs).",
-        f"- Cost: **{summary['wall_s_total'] / 60:.1f} min wall** in all, **peak memory {summary['peak_rss_mb'] / 1024:.2f} GB** "
+        f"- Cost: **{summary['wall_s_total'] / 60:.1f} min wall** in all "
+        f"({summary.get('cpu_s_total', 0) / 60:.1f} CPU-minutes over all processes), **peak memory {summary['peak_rss_mb'] / 1024:.2f} GB** "
         f"(all processes), {scale['jobs']} worker processes on a 2-core machine shared with other jobs. Stages: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items()) + ".",
         "",
