@@ -81,8 +81,25 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", r
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-    info = api.upload_folder(
-        folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, revision=revision,
-        commit_message=message, ignore_patterns=ignore, delete_patterns=delete,
-    )  # fmt: skip
+    ops = _operations(api, Path(folder), repo_id, repo_type, revision, ignore, delete)
+    # create_commit, not upload_folder: with hf_xet installed, upload_folder may split a large
+    # folder into several commits, and a half-pushed model must never be a Hub revision.
+    info = api.create_commit(repo_id, ops, repo_type=repo_type, revision=revision, commit_message=message)
     return info.oid
+
+
+def _operations(api, folder: Path, repo_id: str, repo_type: str, revision: str | None,
+                ignore: list[str] | None, delete: list[str] | None) -> list:  # fmt: skip
+    """Add every file of ``folder`` not ignored; delete remote files matching ``delete`` not re-added."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+    from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS  # .git/, .cache/huggingface/
+    from huggingface_hub.utils import filter_repo_objects
+
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    keep = list(filter_repo_objects(names, ignore_patterns=[*(ignore or []), *DEFAULT_IGNORE_PATTERNS]))
+    ops: list = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in keep]
+    if delete:
+        remote = api.list_repo_files(repo_id, repo_type=repo_type, revision=revision)
+        stale = set(filter_repo_objects(remote, allow_patterns=delete)) - set(keep) - {".gitattributes"}
+        ops += [CommitOperationDelete(path_in_repo=p) for p in sorted(stale)]
+    return ops
