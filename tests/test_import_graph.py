@@ -22,7 +22,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 LOCALHUB = SRC / "lmolt_hub" / "localhub"
 # lmolt_hub modules outside localhub that localhub may import: each must be stdlib(+yaml)-only itself.
-LOCALHUB_MAY_IMPORT: set[str] = set()
+LOCALHUB_MAY_IMPORT: set[str] = {"lmolt_hub.io"}
 THIRD_PARTY_OK = {"yaml"}
 ML_SIDE = ("torch", "transformers", "jinja2", "numpy", "datasets", "peft", "trl", "huggingface_hub")
 

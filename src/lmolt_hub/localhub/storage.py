@@ -13,9 +13,9 @@ Layout under ``root``::
 
 Why it loses nothing: blobs are written to ``tmp/`` and renamed into place only
 after their sha256 is verified; a commit object is written before the ref that
-points at it, and every JSON file is replaced atomically (``write_json_atomic``: temp
-file + ``os.replace``; ``discussions`` writes through it too). A crash at any point leaves
-the previous revision readable. Writers to one repository serialise on an ``flock`` of its
+points at it, and every JSON file is replaced atomically (``write_json_atomic``, through
+``lmolt_hub.io``: temp file + fsync + ``os.replace``; ``discussions`` writes through it too).
+A crash at any point leaves the previous revision readable. Writers to one repository serialise on an ``flock`` of its
 ``.lock`` file (which also serialises threads: each operation opens its own file description).
 
 Pull requests, discussions and merges, and the repair of their crash windows (``recover``),
@@ -33,7 +33,6 @@ import json
 import os
 import queue
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lmolt_hub import io as atomic_io
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.names import (
     SHA1_RE,
@@ -80,18 +80,8 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Every JSON file of the store is written here (crash tests inject their faults here)."""
+    atomic_io.write_json(path, obj, newline=False, indent=1, sort_keys=True)
 
 
 def read_json(path: Path) -> Any:
@@ -285,18 +275,7 @@ class Storage:
 
     def _install(self, sha: str, fill) -> None:
         target = self.blob_path(sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="blob-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fill(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_io.write_with(target, fill, tmp_dir=self.root / "tmp")  # partial uploads stay in tmp/
 
     def open_blob(self, sha256: str) -> BinaryIO:
         return open(self.blob_path(sha256), "rb")
