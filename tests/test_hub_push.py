@@ -45,3 +45,14 @@ def test_check_target_names_the_fix_in_one_line(local_hub, monkeypatch):
     with pytest.raises(PushError, match="rejects HF_TOKEN") as e:
         check_target("pushorg/anything")
     assert "\n" not in str(e.value)
+
+
+def test_only_some_files_into_a_repo_folder(local_hub, tmp_path: Path):
+    from huggingface_hub import HfApi
+
+    run = _folder(tmp_path / "run", {"results.json": "{}", "samples.jsonl": "", "scratch.tmp": "x"})
+    push_folder(run, "pushorg/results", repo_type="dataset", only=["results.json", "samples.jsonl"],
+                path_in_repo="org__m/main", message="results")  # fmt: skip
+    files = set(HfApi().list_repo_files("pushorg/results", repo_type="dataset"))
+    assert {"org__m/main/results.json", "org__m/main/samples.jsonl"} <= files
+    assert not any(f.endswith("scratch.tmp") for f in files)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub import results as R
+from lmolt_hub.hub.push import push_folder
 from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.naming import RESULTS_DATASET
 
@@ -81,20 +82,17 @@ def push_results(
     results_path: str | Path, repo: str | None = None, update_card: bool = True
 ) -> dict[str, Any]:
     """Upload one run (results JSON, samples, TSVs) and update the model card; return what was done."""
-    from huggingface_hub import CommitOperationAdd, HfApi, metadata_update
+    from huggingface_hub import HfApi, metadata_update
 
     path = Path(results_path)
     doc = R.read_results(path)
     api = HfApi()
     repo = repo or default_results_repo(doc["model"]["id"])
-    api.create_repo(repo, repo_type="dataset", exist_ok=True)
     folder = f"{path.parent.parent.name}/{path.parent.name}"
     files = [path.name, *doc["samples"].values(), *doc.get("tsv", {}).values()]
-    ops = [CommitOperationAdd(f"{folder}/{name}", str(path.parent / name)) for name in files]
-    commit = api.create_commit(
-        repo, ops, repo_type="dataset", commit_message=f"Results of {doc['model']['id']} ({path.name})"
-    )
-    out: dict[str, Any] = {"results_repo": repo, "results_commit": commit.oid, "path_in_repo": folder}
+    sha = push_folder(path.parent, repo, repo_type="dataset", only=files, path_in_repo=folder,
+                      message=f"Results of {doc['model']['id']} ({path.name})")  # fmt: skip
+    out: dict[str, Any] = {"results_repo": repo, "results_commit": sha, "path_in_repo": folder}
     model_id = doc["model"]["id"]
     if update_card and doc["kind"] == "model" and doc["model"].get("sha"):
         create_pr = not _owns(api, model_id)

@@ -65,13 +65,14 @@ def check_target(repo_id: str, *, error: type[Exception] = PushError, who: str =
 
 def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", revision: str | None = None,
                 private: bool = False, message: str, ignore: list[str] | None = None,
-                delete: list[str] | None = None, check: bool = True,
-                error: type[Exception] = PushError) -> str:  # fmt: skip
+                delete: list[str] | None = None, only: list[str] | None = None, path_in_repo: str = "",
+                check: bool = True, error: type[Exception] = PushError) -> str:  # fmt: skip
     """Upload ``folder`` to ``repo_id`` as one commit; returns the commit sha.
 
     The repo (and the branch ``revision``) is created when missing. ``ignore``: local files left
-    out; ``delete``: remote paths matching these patterns and absent from ``folder`` are removed in
-    the same commit. With ``check`` the target is checked first (:func:`check_target`).
+    out; ``only``: these files of ``folder`` and nothing else; ``path_in_repo``: the folder in the
+    repo they land in; ``delete``: remote paths matching these patterns and absent from ``folder``
+    are removed in the same commit. With ``check`` the target is checked first (:func:`check_target`).
     """
     from huggingface_hub import HfApi
 
@@ -81,25 +82,29 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", r
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-    ops = _operations(api, Path(folder), repo_id, repo_type, revision, ignore, delete)
+    ops = _operations(api, Path(folder), repo_id, repo_type, revision, ignore, delete, only, path_in_repo)
     # create_commit, not upload_folder: with hf_xet installed, upload_folder may split a large
     # folder into several commits, and a half-pushed model must never be a Hub revision.
     info = api.create_commit(repo_id, ops, repo_type=repo_type, revision=revision, commit_message=message)
     return info.oid
 
 
-def _operations(api, folder: Path, repo_id: str, repo_type: str, revision: str | None,
-                ignore: list[str] | None, delete: list[str] | None) -> list:  # fmt: skip
+def _operations(api, folder: Path, repo_id: str, repo_type: str, revision: str | None, ignore: list[str] | None,
+                delete: list[str] | None, only: list[str] | None, prefix: str) -> list:  # fmt: skip
     """Add every file of ``folder`` not ignored; delete remote files matching ``delete`` not re-added."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS  # .git/, .cache/huggingface/
     from huggingface_hub.utils import filter_repo_objects
 
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    names = sorted(only) if only is not None else sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+    )
     keep = list(filter_repo_objects(names, ignore_patterns=[*(ignore or []), *DEFAULT_IGNORE_PATTERNS]))
-    ops: list = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in keep]
+    prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    ops: list = [CommitOperationAdd(path_in_repo=prefix + f, path_or_fileobj=str(folder / f)) for f in keep]
     if delete:
         remote = api.list_repo_files(repo_id, repo_type=repo_type, revision=revision)
-        stale = set(filter_repo_objects(remote, allow_patterns=delete)) - set(keep) - {".gitattributes"}
+        added = {prefix + f for f in keep}
+        stale = set(filter_repo_objects(remote, allow_patterns=delete)) - added - {".gitattributes"}
         ops += [CommitOperationDelete(path_in_repo=p) for p in sorted(stale)]
     return ops
