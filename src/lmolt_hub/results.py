@@ -23,14 +23,13 @@ import csv
 import datetime as _dt
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lmolt_hub.hub.ref import is_local
+from lmolt_hub.io import write_text
 
 SCHEMA_VERSION = "1.3"
 # 1.0: first version. 1.1: prompt_format may be "raw" (bare source, e.g. MolT5).
@@ -309,26 +308,11 @@ def run_dir(output_dir: str | Path, model_id: str, revision: str | None) -> Path
     return Path(output_dir) / model_dir_name(model_id) / _safe(revision or "main")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    # Write to a temporary file in the same folder, then rename: a crash never leaves half a file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results(obj: Mapping[str, Any], directory: str | Path, ts: str | None = None) -> Path:
     """Validate ``obj`` and write it as ``<directory>/results_<ts>.json``; return the path."""
     doc = validate_results(to_jsonable(obj))
     path = Path(directory) / f"results_{ts or timestamp()}.json"
-    _atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    write_text(path, json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     return path
 
 
@@ -362,7 +346,7 @@ def write_samples(rows: Iterable[Mapping[str, Any]], path: str | Path, validate:
             validate_sample(clean)
         lines.append(json.dumps(clean, ensure_ascii=False, allow_nan=False))
     path = Path(path)
-    _atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return path
 
 
@@ -405,7 +389,7 @@ def write_official_tsv(
     lines = ["\t".join(TSV_HEADERS[direction])]
     lines += ["\t".join(map(_tsv_cell, row)) for row in zip(sources, references, outputs, strict=True)]
     path = Path(path)
-    _atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.io import write_json
+
 
 class StepState:
     def __init__(self, path: Path, fresh: bool = False):
@@ -23,7 +25,4 @@ class StepState:
 
     def put(self, key: str, value: Any) -> None:
         self.data[key] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        write_json(self.path, self.data, indent=2, default=str)

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.io import write_json
 from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo
 from lmolt_hub.resources import RECIPES as SHIPPED_RECIPES
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
@@ -269,9 +270,7 @@ def run_jobs(
 def worker_main(spec_path: str, out_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     result = run_job(spec)
-    tmp = Path(out_path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, default=str), encoding="utf-8")
-    tmp.replace(out_path)
+    write_json(out_path, result, newline=False, default=str)
     return 0
 
 

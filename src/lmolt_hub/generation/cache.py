@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.io import write_json
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
 ENV_VAR = "LMOLT_CACHE"
@@ -55,9 +56,7 @@ class GenerationCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "key.json"
         if not meta.exists():
-            tmp = self.dir / f".key.{uuid.uuid4().hex}.tmp"
-            tmp.write_text(json.dumps(self.fields, indent=2, sort_keys=True, default=str) + "\n")
-            os.replace(tmp, meta)
+            write_json(meta, self.fields, indent=2, sort_keys=True, default=str)
 
     def load(self) -> dict[str, str]:
         """All cached generations, prompt hash -> raw text (re-read from disk)."""

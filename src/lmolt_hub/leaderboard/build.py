@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.hub.ref import pinned_revision
+from lmolt_hub.io import write_text
 from lmolt_hub.leaderboard import plots
 from lmolt_hub.leaderboard.aggregate import default_spec, score_records
 from lmolt_hub.leaderboard.records import Record, higher_is_better, reported_records, verified_record
@@ -231,10 +231,7 @@ def build(
     plot_files = plots.write_plots(records, samples, output_dir)
     doc = leaderboard_document(records, spec, inputs, plot_files)
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-    # Atomic: a page being served never reads a half-written file.
-    tmp = output_dir / ".leaderboard.json.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, output_dir / "leaderboard.json")
+    write_text(output_dir / "leaderboard.json", text)  # atomic: a served page never reads half a file
     copy_static(output_dir)
     return doc
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmolt_hub.io import atomic_path
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
 CONVENTIONS = ("fcd_1.1", "fcd_1.2")
@@ -239,9 +240,8 @@ def _acts_path(stats_path: Path) -> Path:
 
 def _save_activations(stats_path: Path, smiles: list[str], acts: np.ndarray) -> None:
     unique = dict(zip(smiles, range(len(smiles)), strict=True))
-    tmp = stats_path.with_name(stats_path.name + ".acts.tmp.npz")
-    np.savez(tmp, smiles=np.array(list(unique)), acts=acts[list(unique.values())])
-    tmp.replace(_acts_path(stats_path))
+    with atomic_path(_acts_path(stats_path), suffix=".npz") as tmp:  # np.savez wants the .npz suffix
+        np.savez(tmp, smiles=np.array(list(unique)), acts=acts[list(unique.values())])
 
 
 def _load_activations(stats_path: Path, convention: str) -> None:
@@ -258,11 +258,9 @@ def _load_activations(stats_path: Path, convention: str) -> None:
 def save_stats(stats: FCDStats, path: Path | str) -> Path:
     """Write ``stats`` as .npz (atomically: a crash never leaves a half-written file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": STATS_FORMAT, "n": stats.n, "convention": stats.convention, "key": stats.key}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, mu=stats.mu, sigma=stats.sigma, meta=np.array(json.dumps(meta)))
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez wants the .npz suffix
+        np.savez(tmp, mu=stats.mu, sigma=stats.sigma, meta=np.array(json.dumps(meta)))
     return path
 
 

@@ -145,17 +145,15 @@ class MoleculeCache:
         (a pickle cache could be planted to execute code in whoever scores next).
         """
         import base64
-        import json
+
+        from lmolt_hub.io import write_json
 
         rows = {}
         for r in dict.fromkeys(references):
             fps = self.fingerprints(r)
             enc = None if fps is None else [base64.b64encode(fp.ToBinary()).decode() for fp in fps]
             rows[r] = [self.inchi(r), enc]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"format": REFERENCES_CACHE_FORMAT, "rows": rows}), encoding="utf-8")
-        tmp.replace(path)
+        write_json(path, {"format": REFERENCES_CACHE_FORMAT, "rows": rows}, newline=False)
 
     def load_references(self, path: Path) -> bool:
         """Seed the memo from ``save_references``; False if the file is missing or unreadable."""

@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from lmolt_hub.io import atomic_path, write_json
+
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 FIX = (
     "install the Debian packages (`apt-get install --no-install-recommends wordnet-base "
@@ -68,9 +70,8 @@ def install_from_debian(target: Path | None = None, source: Path = DEBIAN_WORDNE
     dest = target / "corpora" / "wordnet"
     dest.mkdir(parents=True, exist_ok=True)
     for name in REQUIRED + [f for f in OPTIONAL if (source / f).is_file()]:
-        tmp = dest / f".{name}.tmp"
-        shutil.copyfile(source / name, tmp)  # copy (not link): nltk 3.10 refuses symlinks
-        tmp.replace(dest / name)
+        with atomic_path(dest / name) as tmp:
+            shutil.copyfile(source / name, tmp)  # copy (not link): nltk 3.10 refuses symlinks
     (dest / "lexnames").write_text(lexnames_text(), encoding="utf-8")
     _register(target)
     return dest
@@ -177,10 +178,7 @@ def load_synonym_table() -> dict[str, tuple[tuple[str, ...], ...]]:
         except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
             pass
     table = build_synonym_table()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(table), encoding="utf-8")
-    tmp.replace(path)
+    write_json(path, table, newline=False)
     return table
 
 

@@ -7,13 +7,13 @@ result can always be traced back to the exact recipe and environment.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.io import write_json
 from lmolt_hub.provenance import command_line, git_sha, library_versions
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,7 @@ def build_run_info(method: str, script_args, training_args, model_args, batch: d
 
 def save_run_info(info: dict[str, Any], out_dir: str | Path) -> Path:
     path = Path(out_dir) / RUN_INFO
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)  # never leave a half-written file beside the adapter
+    write_json(path, info, indent=2, sort_keys=False)  # never a half-written file beside the adapter
     return path
 
 
