@@ -209,10 +209,7 @@ ORCHESTRATORS = {
 }
 # Allow-lists of what still exists (issue 16), each entry naming the helper removing it. An entry that
 # no longer applies fails the test (delete it then): the lists only shrink, the checks only get stricter.
-KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {
-    # hub.py reads run.MARKER inside two functions while run.py imports hub.py's card writer
-    ("lmolt_hub.merging.hub", "lmolt_hub.merging.run"): "H12 (merging split)",
-}
+KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {}
 KNOWN_SIDEWAYS: dict[tuple[str, str], str] = {
     # the leaderboard's spot check runs the whole harness: to call the generation engine in memory
     ("lmolt_hub.leaderboard.harness", "lmolt_hub.evaluation.run"): "H12 (spot check)",
@@ -221,8 +218,6 @@ KNOWN_SIDEWAYS: dict[tuple[str, str], str] = {
     ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.metric_config"): "H12 (leaderboard split)",
     ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.scoring"): "H12 (leaderboard split)",
     ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.tasks"): "H12 (leaderboard split)",
-    # tiny:// resolution lives in training/models.py: to the shared tiny layer
-    ("lmolt_hub.merging.config", "lmolt_hub.training.models"): "H12 (merging split)",
 }
 
 

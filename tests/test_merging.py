@@ -226,7 +226,7 @@ def test_mismatched_vocab_and_architecture(models, tmp_path):
 
 
 def test_interrupted_merge_leaves_nothing(models, tmp_path, monkeypatch, local_hub):
-    import lmolt_hub.merging.run as run_mod
+    import lmolt_hub.merging.merge as run_mod
 
     def boom(*a, **k):
         raise KeyboardInterrupt

@@ -7,45 +7,7 @@ into place, and (optionally) push it to the Hub in one commit.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from lmolt_hub.merging.config import MergeConfigError, MergeRecipe, load_merge_config
+from lmolt_hub.merging.config import MergeConfigError, MergeRecipe
+from lmolt_hub.merging.run import load_merge_config, merge_from_config
 
 __all__ = ["MergeConfigError", "MergeRecipe", "load_merge_config", "merge_from_config"]
-
-
-def merge_from_config(
-    path: str | Path,
-    out_dir: str | Path,
-    push_to: str | None = None,
-    *,
-    variables: dict[str, str] | None = None,
-    overwrite: bool = False,
-    check_generation: bool = True,
-    lazy: bool = True,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Merge per a mergekit-schema recipe; returns the merge metadata plus ``output_dir``,
-    ``hub_model_id`` and ``hub_revision`` (the pushed commit sha, or None when not pushed)."""
-    from lmolt_hub.merging.hub import check_push_target, push_merge
-    from lmolt_hub.merging.run import recipe_digest, run_merge_recipe
-
-    recipe = load_merge_config(path, variables=variables)
-    if push_to:  # a conflicting Hub repo is an error before any weight is written
-        check_push_target(push_to, recipe_digest(recipe), overwrite)
-    meta = run_merge_recipe(
-        recipe,
-        out_dir,
-        overwrite=overwrite,
-        check_generation=check_generation,
-        lazy=lazy,
-        device=device,
-        card_name=push_to,
-    )
-    revision = push_merge(out_dir, push_to, overwrite=overwrite) if push_to else None
-    return meta | {
-        "output_dir": str(Path(out_dir).resolve()),
-        "hub_model_id": push_to,
-        "hub_revision": revision,
-    }

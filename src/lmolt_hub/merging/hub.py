@@ -14,6 +14,8 @@ from lmolt_hub.hub.cards import MergeMeta
 from lmolt_hub.hub.push import check_target, push_folder
 from lmolt_hub.merging.config import MergeConfigError
 
+MARKER = "lmolt_merge.json"  # a merge folder's metadata, written last: the merge is complete and checked
+
 TEMPLATE = "model_merge.md.j2"
 
 
@@ -93,8 +95,6 @@ def push_merge(
     commit is returned and nothing is uploaded. A repo holding a different model is refused
     unless ``overwrite``.
     """
-    from lmolt_hub.merging.run import MARKER
-
     model_dir = Path(model_dir)
     marker = model_dir / MARKER
     if not marker.is_file():
@@ -134,8 +134,6 @@ def _remote_state(api, repo_id: str) -> tuple[str, str | None, bool] | None:
     """(commit sha, merge digest or None, holds model weights) of ``repo_id``; None if absent."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
-    from lmolt_hub.merging.run import MARKER
 
     try:
         info = api.model_info(repo_id)
