@@ -306,8 +306,10 @@ def _tiny_t5(path: Path) -> Path:
 
 
 def test_model_negatives_resume_after_a_crash_without_regenerating(
-    tiny_llama_dir: Path, tmp_path: Path
+    tiny_llama_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
+    from lmolt_hub.generation import HFBackend
+
     gen = GenerationConfig(batch_size=2, max_new_tokens=3, cache_dir=str(tmp_path / "cache"))
     sources = ["CCO", "c1ccccc1", "CCN", "CC(=O)O", "CCCC", "O=C=O"]
 
@@ -320,20 +322,22 @@ def test_model_negatives_resume_after_a_crash_without_regenerating(
     assert fresh.info["architecture"] == "causal"
 
     crashing = make(tmp_path / "cache")
-    real, calls = crashing._generate_batch, []
+    real, calls = HFBackend._generate_batch, []  # one padded batch of the generation engine
 
-    def crash_on_second(texts):
+    def crash_on_second(backend, texts, *args, **kwargs):
         calls.append(texts)
         if len(calls) == 2:
             raise RuntimeError("simulated crash")
-        return real(texts)
+        return real(backend, texts, *args, **kwargs)
 
-    crashing._generate_batch = crash_on_second
+    monkeypatch.setattr(HFBackend, "_generate_batch", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
         crashing.outputs(sources)
     resumed = make(tmp_path / "cache")
-    real2, calls2 = resumed._generate_batch, []
-    resumed._generate_batch = lambda texts: calls2.append(texts) or real2(texts)
+    calls2: list[list[str]] = []
+    monkeypatch.setattr(
+        HFBackend, "_generate_batch", lambda backend, texts, *a, **k: calls2.append(texts) or real(backend, texts, *a, **k)
+    )
     assert resumed.outputs(sources) == reference
     assert len(calls2) == 2 and calls[0] not in calls2  # 3 batches: 1 cached, 2 generated
     assert resumed.stats == {"generated_batches": 2, "cached_batches": 1}
@@ -342,7 +346,9 @@ def test_model_negatives_resume_after_a_crash_without_regenerating(
     )  # causal: prompts
 
 
-def test_seq2seq_negatives_read_the_raw_source(tmp_path: Path) -> None:
+def test_seq2seq_negatives_read_the_raw_source(tmp_path: Path, monkeypatch) -> None:
+    from lmolt_hub.generation import HFBackend
+
     model = _tiny_t5(tmp_path / "t5")
     rej = ModelRejecter(
         "caption2smiles",
@@ -351,8 +357,10 @@ def test_seq2seq_negatives_read_the_raw_source(tmp_path: Path) -> None:
         tmp_path,
     )
     seen = []
-    real = rej._generate_batch
-    rej._generate_batch = lambda texts: seen.extend(texts) or real(texts)
+    real = HFBackend._generate_batch  # one padded batch of the generation engine
+    monkeypatch.setattr(
+        HFBackend, "_generate_batch", lambda backend, texts, *a, **k: seen.extend(texts) or real(backend, texts, *a, **k)
+    )
     outputs = rej.outputs(["The molecule is ethanol.", "The molecule is benzene."])
     assert rej.info["architecture"] == "seq2seq" and rej.info["input"] == "source"
     assert sorted(seen) == ["The molecule is benzene.", "The molecule is ethanol."]
