@@ -57,3 +57,15 @@ def test_readers_are_lenient_with_foreign_cards():
     ev = EvalSetMeta.from_card({"lmolt": {"kind": "eval", "recipe": "x", "sources": []}})
     assert ev is not None and ev.metric_options() == {}
     assert parse_card("no front matter") == ({}, "no front matter")
+
+
+def test_leaderboard_card_written_and_read_through_the_same_block(local_hub):
+    from huggingface_hub import HfApi
+
+    from lmolt_hub.leaderboard.layout import create_leaderboard_repo
+    from lmolt_hub.leaderboard.protocol import reviewers
+
+    api = HfApi()
+    create_leaderboard_repo("cardorg/board", api)
+    me = api.whoami()["name"]
+    assert reviewers(api, "cardorg/board") == {"cardorg", me}

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lmolt_hub.hub.cards import LeaderboardMeta
 from lmolt_hub.naming import LEADERBOARD_DATASET
 
 SUBMISSIONS_DIR = "submissions"
@@ -94,17 +96,12 @@ def whoami(api: Any) -> str | None:
         return None
 
 
-CARD = """---
-license: apache-2.0
-pretty_name: lmolt-hub leaderboard submissions
-tags:
-- leaderboard
-- chemistry
-- molecule-captioning
-lmolt:
-  reviewers: {reviewers}
----
-# lmolt-hub leaderboard
+CARD_DATA = {
+    "license": "apache-2.0",
+    "pretty_name": "lmolt-hub leaderboard submissions",
+    "tags": ["leaderboard", "chemistry", "molecule-captioning"],
+}
+CARD_BODY = """# lmolt-hub leaderboard
 
 Submissions to the lmolt-hub leaderboard (machine language-molecule translation,
 L+M-24 3k evaluation set). Open a pull request with `lmolt-hub leaderboard submit`;
@@ -120,10 +117,12 @@ def create_leaderboard_repo(repo_id: str, api: Any = None) -> str:
     api = hub_api(api)
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
     if not api.file_exists(repo_id, "README.md", repo_type="dataset"):
-        reviewers = json.dumps(sorted({whoami(api)} - {None}))  # whose review comments count
+        reviewers = sorted({whoami(api)} - {None})  # whose review comments count
+        card = CARD_DATA | LeaderboardMeta(reviewers=reviewers).to_front_matter()
+        text = f"---\n{yaml.safe_dump(card, sort_keys=False).strip()}\n---\n{CARD_BODY}"
         api.create_commit(
             repo_id,
-            [CommitOperationAdd("README.md", CARD.replace("{reviewers}", reviewers).encode())],
+            [CommitOperationAdd("README.md", text.encode())],
             commit_message="Leaderboard repository card",
             repo_type="dataset",
         )
