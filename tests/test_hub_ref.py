@@ -53,3 +53,8 @@ class _Custom(ValueError):
 def test_pin_raises_the_stage_error_class(local_hub):
     with pytest.raises(_Custom, match="base model 'reforg/none'.*fix it"):
         pin("reforg/none", what="base model", hint="fix it", error=_Custom)
+
+
+def test_pin_a_missing_path_is_a_missing_path_not_a_hub_lookup(tmp_path: Path):
+    with pytest.raises(RefError, match="no such local path"):
+        pin(str(tmp_path / "gone"), repo_type="dataset")

@@ -128,8 +128,10 @@ def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "mo
 
 def pin(ref: str, revision: str | None = None, *, repo_type: str = "model", what: str | None = None,
         hint: str = "", error: type[Exception] = RefError) -> HubRef:  # fmt: skip
-    """``ref`` as a :class:`HubRef`: a local directory as is, a Hub id pinned to its commit sha."""
+    """``ref`` as a :class:`HubRef`: a local path as is (it must exist), a Hub id pinned to its commit sha."""
     if is_local(ref):
+        if not Path(ref).expanduser().exists():
+            raise error(f"{what or NOUNS.get(repo_type, repo_type)} {ref}: no such local path")
         return local_ref(ref, repo_type)
     info = repo_info(ref, revision, repo_type=repo_type, what=what, hint=hint, error=error)
     return HubRef(ref, revision, info.sha, repo_type)

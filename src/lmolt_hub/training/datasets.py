@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmolt_hub.hub.ref import HubRef, is_local, repo_info
+from lmolt_hub.hub.ref import HubRef, is_local, pin
 from lmolt_hub.training.config import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -64,13 +64,9 @@ def load_split(name: str, config: str | None, revision: str | None, split: str):
 
 
 def resolve_dataset(name: str, config: str | None, revision: str | None) -> DatasetRef:
-    if is_local(name):
-        if not Path(name).expanduser().exists():
-            raise RecipeError(f"local dataset {name} does not exist; fix dataset_name")
-        return DatasetRef(name, config=config, local_path=Path(name).expanduser())
     hint = "push it first with `lmolt-hub data build` or fix dataset_name"
-    info = repo_info(name, revision, repo_type="dataset", hint=hint, error=RecipeError)
-    return DatasetRef(name, revision, info.sha, config=config)
+    ref = pin(name, revision, repo_type="dataset", hint=hint, error=RecipeError)
+    return DatasetRef(ref.id, ref.revision, ref.sha, local_path=ref.local_path, config=config)
 
 
 def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool = False,
