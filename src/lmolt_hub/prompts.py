@@ -19,10 +19,9 @@ trainer and equal to what the harness feeds the model
 
 from __future__ import annotations
 
-from typing import Literal
+from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
 
-Direction = Literal["smiles2caption", "caption2smiles"]
-DIRECTIONS: tuple[Direction, ...] = ("smiles2caption", "caption2smiles")
+DIRECTIONS = DIRECTION_NAMES  # the canonical names, from formats.direction
 TEMPLATE_VERSION = "lpm24-card-v2"
 AUTHORS_TEMPLATE_VERSION = "gkoumas2024-dpo-py-v1"  # AUTHORS_TEMPLATES (the ``authors`` prompt format)
 RESPONSE_MARKER = "### Response:"  # every prompt ends with it, no trailing space
@@ -83,9 +82,10 @@ SECTION_MARKERS: tuple[str, ...] = (
 
 
 def check_direction(direction: str) -> Direction:
-    if direction not in TEMPLATES:
+    """The ``Direction`` named ``direction`` (a canonical name); ValueError naming the choices else."""
+    if direction not in DIRECTION_NAMES:
         raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
-    return direction  # type: ignore[return-value]
+    return Direction(direction)
 
 
 def build_prompt(direction: str, source: str, authors: bool = False) -> str:
@@ -106,5 +106,4 @@ def join_completion(completion: str) -> str:
 
 def source_target(direction: str, molecule: str, caption: str) -> tuple[str, str]:
     """(source, target) of a molecule-caption pair for ``direction``."""
-    check_direction(direction)
-    return (molecule, caption) if direction == "smiles2caption" else (caption, molecule)
+    return check_direction(direction).source_target(molecule, caption)

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
 from lmolt_hub.hub.ref import is_local
 from lmolt_hub.io import write_text
 
@@ -37,12 +38,8 @@ SCHEMA_VERSION = "1.3"
 # 1.3: optional "not_computed": direction -> metric -> "not computed: <reason>" (e.g. the NLI
 #      metrics when the NLI model cannot be had; their values are null).
 
-DIRECTION_NAMES = ("smiles2caption", "caption2smiles")
 # Header of the official TSV: the first column names the source of the direction.
-TSV_HEADERS: dict[str, tuple[str, str, str]] = {
-    "smiles2caption": ("SMILES", "ground truth", "output"),
-    "caption2smiles": ("description", "ground truth", "output"),
-}
+TSV_HEADERS: dict[str, tuple[str, str, str]] = {d.value: d.tsv_header for d in Direction}
 
 _NULLABLE_STR = {"type": ["string", "null"]}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
@@ -277,8 +274,8 @@ def to_jsonable(value: Any) -> Any:
         value = value.item()  # numpy / torch scalar
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, Path):
-        return str(value)
+    if isinstance(value, (Path, str)):
+        return str(value)  # a Direction (a str enum) becomes its plain name
     return value
 
 

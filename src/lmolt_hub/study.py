@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import DIRECTION_NAMES
 from lmolt_hub.io import write_json
 from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo
 from lmolt_hub.resources import RECIPES as SHIPPED_RECIPES
@@ -439,15 +440,15 @@ def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
     "own" direction is the one its Table row reports, the other shows what a one-direction model
     does outside it.
     """
-    both = ["smiles2caption", "caption2smiles"]
+    both = list(DIRECTION_NAMES)
     roles = {
         f"{org}/{name}": {"role": f"Base ({d})", "directions": both, "own": d} for d, name in BASES.items()
     }
     for name, method, _, role in RUNS:
         if method != "dpo" or scale.dpo:
-            roles[f"{org}/{name}"] = {"role": role, "directions": ["smiles2caption", "caption2smiles"]}
+            roles[f"{org}/{name}"] = {"role": role, "directions": list(DIRECTION_NAMES)}
     for name, _, role in CHAINS:
-        roles[f"{org}/{name}"] = {"role": role, "directions": ["smiles2caption", "caption2smiles"]}
+        roles[f"{org}/{name}"] = {"role": role, "directions": list(DIRECTION_NAMES)}
     return roles
 
 

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
 from lmolt_hub.metrics import METRIC_INFO
 from lmolt_hub.resources import PAPER_TABLES
 
 FIGURES = "cpu-study"  # folder of the figures, next to the report
-DIRECTIONS = ("smiles2caption", "caption2smiles")
-PAPER_KEYS = {"smiles2caption": "mol2text", "caption2smiles": "text2mol"}
+DIRECTIONS = DIRECTION_NAMES
+PAPER_KEYS = {d.value: d.paper_table for d in Direction}
 TITLES = {
     "smiles2caption": "Table 1-style: molecule -> caption (M->L)",
     "caption2smiles": "Table 2-style: caption -> molecule (L->M)",
@@ -103,7 +104,7 @@ def tally(rows, role_a: str, role_b: str, columns: dict[str, dict[str, str]]) ->
         for col, key in columns[d].items():
             res = compare(rows.get(role_a, {}).get(d), rows.get(role_b, {}).get(d), key)
             if res:
-                out[res].append(f"{'M->L' if d == 'smiles2caption' else 'L->M'} {col}")
+                out[res].append(f"{Direction(d).alias} {col}")
     n = sum(len(v) for v in out.values())
     return {"a": role_a, "b": role_b, "n": n, **{k: v for k, v in out.items()}, "verdict": verdict(out, n)}
 
@@ -204,7 +205,7 @@ def results_table(rows, direction: str, columns: dict[str, str]) -> list[str]:
                 f"{_cell(entry, key)} / {_f(paper, 2) if paper is not None else '—'} {arrow}".strip()
             )
         lines.append(f"| {role} | {' | '.join(cells)} |")
-    if direction == "caption2smiles":
+    if direction == Direction.CAPTION2SMILES:
         exact = [
             f"{r}: {_cell(rows[r][direction], 'exact_match')}" for r in ORDER if direction in rows.get(r, {})
         ]
@@ -218,7 +219,7 @@ def effects_table(rows, columns) -> list[str]:
              "▲ better, ▼ worse (by the metric's own direction), ≈ inside the noise (CIs overlap); "
              "the paper's arrow is its printed value against its SFT row.", ""]  # fmt: skip
     cols = [(d, c, k) for d in DIRECTIONS for c, k in columns[d].items()]
-    lines += ["| vs SFT | " + " | ".join(f"{'M->L' if d == 'smiles2caption' else 'L->M'} {c}" for d, c, _ in cols)
+    lines += ["| vs SFT | " + " | ".join(f"{Direction(d).alias} {c}" for d, c, _ in cols)
               + " |", "|---|" + "---|" * len(cols)]  # fmt: skip
     sym = {"better": "▲", "worse": "▼", "noise": "≈", None: "n/a"}
     for role in ORDER:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from lmolt_hub.data.chem import inchikey
 from lmolt_hub.data.config import DataError, GenerationConfig, RejectedConfig
 from lmolt_hub.data.sources import file_sha256, first_line, read_table, resolve_path
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.generation import Engine, GenerationParams, LoadOptions, ModelLoadError
 from lmolt_hub.hub.ref import repo_info
 from lmolt_hub.prompts import build_prompt
@@ -43,7 +44,7 @@ class Rejecter(Protocol):
 def source_key(direction: str, source: str) -> str:
     """How a source is matched to a prediction: a SMILES by InChIKey, a caption by its text."""
     text = source.strip()
-    if direction == "smiles2caption":
+    if direction == Direction.SMILES2CAPTION:
         return inchikey(text) or text
     return text
 

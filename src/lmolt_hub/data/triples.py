@@ -26,6 +26,7 @@ from lmolt_hub.data.config import NegativesConfig, TriplesRecipe, recipe_to_dict
 from lmolt_hub.data.negatives import Rejecter, make_rejecter
 from lmolt_hub.data.sources import Pair, load_pairs
 from lmolt_hub.data.summary import length_stats
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, source_target
 
 TRIPLE_COLUMNS = (
@@ -100,7 +101,7 @@ def _rule(direction: str, chosen: str, rejected: str | None) -> str | None:
     if rejected.strip() == chosen.strip():
         return "rejected_equals_chosen"
     if (
-        direction == "caption2smiles"
+        direction == Direction.CAPTION2SMILES
         and inchikey(rejected) is not None
         and inchikey(rejected) == inchikey(chosen)
     ):

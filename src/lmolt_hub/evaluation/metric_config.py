@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.cards import EvalSetMeta
 from lmolt_hub.hub.ref import repo_info
 
@@ -67,7 +68,7 @@ class MetricConfig:
 
     def score_options(self, direction: str) -> dict[str, Any]:
         """Options for ``score_direction(..., options=)`` (FCD statistics are added by the caller)."""
-        if direction == "smiles2caption":
+        if direction == Direction.SMILES2CAPTION:
             opts: dict[str, Any] = {"nli_model": self.nli_model}
             if self.nli_revision:
                 opts["nli_revision"] = self.nli_revision

@@ -16,6 +16,7 @@ from typing import Any
 
 from lmolt_hub import results as R
 from lmolt_hub.evaluation.scoring import metrics_version, score_direction
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.prompts import check_direction
 from lmolt_hub.provenance import file_sha256
 
@@ -62,7 +63,7 @@ def score_predictions_file(
     bootstrap_resamples = mcfg.bootstrap_resamples if bootstrap_resamples is None else bootstrap_resamples
     options = {**mcfg.score_options(direction), **(metric_options or {})}
     nli = None
-    if hallucination and direction == "smiles2caption":
+    if hallucination and direction == Direction.SMILES2CAPTION:
         nli = resolve_nli(nli_model or mcfg.nli_model, None if nli_model else mcfg.nli_revision)
         if nli.error:
             print(f"warning: {nli.hint()}", file=sys.stderr)

@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub import results as R
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.push import push_folder
 from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.naming import RESULTS_DATASET
 
 log = logging.getLogger(__name__)
 
-TASK_NAMES = {
-    "smiles2caption": "Molecule captioning (molecule -> language)",
-    "caption2smiles": "Text-based molecule generation (language -> molecule)",
-}
+TASK_NAMES = {d.value: d.task_name for d in Direction}
 
 
 def default_results_repo(model_id: str | None) -> str:

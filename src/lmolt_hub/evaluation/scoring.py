@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.ref import is_local, repo_info
 
 
@@ -183,7 +184,7 @@ def score_direction(
     from lmolt_hub.metrics.bootstrap import confidence_intervals
 
     opts = dict(options or {})
-    nli_missing = bool(hallucination and direction == "smiles2caption" and nli is not None and nli.error)
+    nli_missing = bool(hallucination and direction == Direction.SMILES2CAPTION and nli is not None and nli.error)
     if nli is not None and nli.path:
         opts = {**{k: v for k, v in opts.items() if k not in ("nli_model", "nli_revision")}, **nli.options()}
     unknown = (
@@ -225,7 +226,7 @@ def score_direction(
             if interval:
                 cis["win_rate"] = interval
     used = {k: v for k, v in {**opts, **scores.options}.items() if isinstance(v, (str, int, float, bool))}
-    if nli is not None and direction == "smiles2caption" and hallucination:
+    if nli is not None and direction == Direction.SMILES2CAPTION and hallucination:
         used = {k: v for k, v in used.items() if k not in ("nli_model", "nli_revision")} | nli.recorded()
     return DirectionScores(corpus, list(scores.per_sample), halluc, cis, used, not_computed)
 

@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.leaderboard.records import Record
 
 FIGURE1 = "figure1_distributions.png"
 FIGURE2 = "figure2_win_rates.png"
-DIRECTION_LABELS = {"caption2smiles": "L->M (caption2smiles)", "smiles2caption": "M->L (smiles2caption)"}
+DIRECTION_LABELS = {d.value: d.label for d in Direction}  # "L->M (caption2smiles)"
+_PLOT_ORDER = (Direction.CAPTION2SMILES.value, Direction.SMILES2CAPTION.value)  # L->M first, as the paper
 # Per-sample metric names written by the harness (first one present wins).
 SERIES_KEYS: dict[str, tuple[str, ...]] = {
     "dlen": ("dlen", "d_len", "dLen", "delta_len"),
@@ -151,7 +153,7 @@ def figure2(
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.5), gridspec_kw={"width_ratios": [1.2, 1, 1]})
     x = np.arange(len(labels))
-    for offset, direction in zip((-0.2, 0.2), ("caption2smiles", "smiles2caption"), strict=True):
+    for offset, direction in zip((-0.2, 0.2), _PLOT_ORDER, strict=True):
         heights = [w.get(direction) if w.get(direction) is not None else 0.0 for w in win_rates]
         axes[0].bar(x + offset, heights, width=0.4, label=DIRECTION_LABELS[direction])
     axes[0].set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
@@ -159,7 +161,7 @@ def figure2(
     axes[0].set_ylabel("win rate")
     axes[0].set_title("Win rate per model")
     axes[0].legend(fontsize="small")
-    for ax, direction in zip(axes[1:], ("caption2smiles", "smiles2caption"), strict=True):
+    for ax, direction in zip(axes[1:], _PLOT_ORDER, strict=True):
         matrix = cross_matrix(flags[direction]) if labels else []
         data = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
         if data.size:

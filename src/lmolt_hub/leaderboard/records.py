@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.cards import AdapterMeta, MergeMeta, read_meta
 from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.naming import FUSIONS, METHODS, PREFIX
@@ -29,8 +30,8 @@ from lmolt_hub.prompts import DIRECTIONS
 from lmolt_hub.resources import PAPER_TABLES
 
 KINDS = ("reported", "verified")
-# The paper's direction names -> ours.
-PAPER_DIRECTIONS = {"mol2text": "smiles2caption", "text2mol": "caption2smiles"}
+# The paper's table keys (mol2text, text2mol) -> our direction names.
+PAPER_DIRECTIONS = {d.paper_table: d.value for d in Direction}
 PAPER_CITATION = (
     "Gkoumas & Liakata, 'Feedback-aligned Mixed LLMs for Machine Language-Molecule Translation', "
     "arXiv:2405.13984 (2024), Tables 1-4"

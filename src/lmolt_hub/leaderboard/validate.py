@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
 from lmolt_hub.hub.ref import pinned_revision
 from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE
 from lmolt_hub.leaderboard.records import Record, verified_record
@@ -407,7 +408,7 @@ NEURAL = {"fcd", "mean_entailment"}
 def _tolerance(direction: str, name: str, n_rows: int) -> tuple[float, float]:
     if name in NEURAL:
         return NEURAL_TOL, NEURAL_TOL
-    if name == "win_rate" and direction == "smiles2caption":
+    if name == "win_rate" and direction == Direction.SMILES2CAPTION:
         return REL_TOL, min(1.0 / max(n_rows, 1), 1e-3) + ABS_TOL
     return REL_TOL, ABS_TOL
 
@@ -495,14 +496,14 @@ def check_metrics(
 
     check_options(results, cfg)
     _check_bootstrap(results, cfg)
-    missing = [d for d in ("smiles2caption", "caption2smiles") if d not in samples]
+    missing = [d for d in DIRECTION_NAMES if d not in samples]
     if missing:
         raise SubmissionError(f"results must cover both directions; missing {missing}")
     recomputed: dict[str, Any] = {}
     for direction, rows in samples.items():
         options = cfg.score_options(direction)
         references = [r["reference"] for r in rows]
-        if direction == "caption2smiles" and cfg.fcd:
+        if direction == Direction.CAPTION2SMILES and cfg.fcd:
             stats = _fcd_stats(cfg, api)
             if stats is not None:
                 options["fcd_reference_stats"] = stats

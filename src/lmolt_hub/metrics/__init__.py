@@ -17,35 +17,38 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
+
 METRICS_VERSION = "1.0.0"
 
-SMILES2CAPTION = "smiles2caption"
-CAPTION2SMILES = "caption2smiles"
-DIRECTIONS = (SMILES2CAPTION, CAPTION2SMILES)
+SMILES2CAPTION = Direction.SMILES2CAPTION.value
+CAPTION2SMILES = Direction.CAPTION2SMILES.value
+DIRECTIONS = DIRECTION_NAMES
 
 
 def _info(label: str, direction: str, higher: bool, table: str) -> dict[str, Any]:
     return {"label": label, "direction": direction, "higher_is_better": higher, "table": table}
 
 
+_M2L, _L2M = Direction.SMILES2CAPTION.alias, Direction.CAPTION2SMILES.alias  # the paper's table names
 METRIC_INFO: dict[str, dict[str, Any]] = {
     # molecule -> caption (paper Table 1 / 3)
-    "bleu2": _info("BLEU-2", SMILES2CAPTION, True, "M->L"),
-    "bleu4": _info("BLEU-4", SMILES2CAPTION, True, "M->L"),
-    "rouge1": _info("ROUGE-1", SMILES2CAPTION, True, "M->L"),
-    "rouge2": _info("ROUGE-2", SMILES2CAPTION, True, "M->L"),
-    "rougeL": _info("ROUGE-L", SMILES2CAPTION, True, "M->L"),
-    "meteor": _info("METEOR", SMILES2CAPTION, True, "M->L"),
+    "bleu2": _info("BLEU-2", SMILES2CAPTION, True, _M2L),
+    "bleu4": _info("BLEU-4", SMILES2CAPTION, True, _M2L),
+    "rouge1": _info("ROUGE-1", SMILES2CAPTION, True, _M2L),
+    "rouge2": _info("ROUGE-2", SMILES2CAPTION, True, _M2L),
+    "rougeL": _info("ROUGE-L", SMILES2CAPTION, True, _M2L),
+    "meteor": _info("METEOR", SMILES2CAPTION, True, _M2L),
     # caption -> molecule (paper Table 2 / 4)
-    "bleu": _info("BLEU", CAPTION2SMILES, True, "L->M"),
-    "exact_match": _info("Exact", CAPTION2SMILES, True, "L->M"),
-    "levenshtein": _info("Levenshtein", CAPTION2SMILES, False, "L->M"),
-    "maccs_fts": _info("MACCS FTS", CAPTION2SMILES, True, "L->M"),
-    "rdk_fts": _info("RDK FTS", CAPTION2SMILES, True, "L->M"),
-    "morgan_fts": _info("Morgan FTS", CAPTION2SMILES, True, "L->M"),
-    "fcd": _info("FCD", CAPTION2SMILES, False, "L->M"),
-    "validity": _info("Validity", CAPTION2SMILES, True, "L->M"),
-    "uniqueness": _info("Uniqueness", CAPTION2SMILES, True, "L->M"),
+    "bleu": _info("BLEU", CAPTION2SMILES, True, _L2M),
+    "exact_match": _info("Exact", CAPTION2SMILES, True, _L2M),
+    "levenshtein": _info("Levenshtein", CAPTION2SMILES, False, _L2M),
+    "maccs_fts": _info("MACCS FTS", CAPTION2SMILES, True, _L2M),
+    "rdk_fts": _info("RDK FTS", CAPTION2SMILES, True, _L2M),
+    "morgan_fts": _info("Morgan FTS", CAPTION2SMILES, True, _L2M),
+    "fcd": _info("FCD", CAPTION2SMILES, False, _L2M),
+    "validity": _info("Validity", CAPTION2SMILES, True, _L2M),
+    "uniqueness": _info("Uniqueness", CAPTION2SMILES, True, _L2M),
     # hallucination (paper section 3.4); computed when score(..., hallucination=True)
     "win_rate": _info("Win rate", "both", True, "hallucination"),
     "mean_dlen": _info("Mean dLen", "both", False, "hallucination"),
@@ -54,13 +57,7 @@ METRIC_INFO: dict[str, dict[str, Any]] = {
     "mean_entailment": _info("Mean entailment probability", SMILES2CAPTION, True, "hallucination"),
 }
 
-TABLE_METRICS = {
-    SMILES2CAPTION: ["bleu2", "bleu4", "rouge1", "rouge2", "rougeL", "meteor"],
-    CAPTION2SMILES: [
-        "bleu", "exact_match", "levenshtein", "maccs_fts", "rdk_fts", "morgan_fts", "fcd", "validity",
-        "uniqueness",
-    ],
-}  # fmt: skip
+TABLE_METRICS: dict[str, list[str]] = {d.value: list(d.metrics) for d in Direction}
 
 
 @dataclass

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from lmolt_hub.formats.direction import Direction
+
 DEFAULT_NLI_MODEL = "cross-encoder/nli-deberta-v3-base"
 CHRF_THRESHOLD = 0.3
 DLEN_THRESHOLD = 5
@@ -123,7 +125,7 @@ def add_hallucination(
     scores, predictions, references, nli_model=None, batch_size=32, device=None, nli_revision=None
 ) -> None:
     """Fill ``scores.hallucination`` and the per-row hallucination values in ``scores.per_sample``."""
-    if scores.direction == "caption2smiles":
+    if scores.direction == Direction.CAPTION2SMILES:
         h = smiles_hallucination(predictions, references)
         rows = zip(h["dlen"], h["chrf"], h["win"], strict=True)
         for row, (d, c, w) in zip(scores.per_sample, rows, strict=True):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.metrics import METRIC_INFO, METRICS_VERSION, TABLE_METRICS, score
 
-HALLUCINATION_KEYS = {
-    "smiles2caption": ["win_rate", "mean_dlen", "mean_abs_dlen", "mean_entailment"],
-    "caption2smiles": ["win_rate", "mean_dlen", "mean_abs_dlen", "mean_chrf"],
-}
+HALLUCINATION_KEYS = {d.value: list(d.hallucination_metrics) for d in Direction}
+# The table-metric modules, one per direction.
+MODULE_DIRECTION = {"lmolt_caption": Direction.SMILES2CAPTION, "lmolt_molecule": Direction.CAPTION2SMILES}
 
 DESCRIPTIONS = {
     "lmolt_caption": "Molecule -> caption metrics (BLEU-2/4, ROUGE-1/2/L, METEOR) as the official "
@@ -30,7 +30,7 @@ def higher_is_better(module: str, direction: str | None = None) -> dict[str, boo
     if module == "lmolt_hallucination":
         keys = sorted({k for d in HALLUCINATION_KEYS.values() for k in d})
     else:
-        keys = TABLE_METRICS["smiles2caption" if module == "lmolt_caption" else "caption2smiles"]
+        keys = TABLE_METRICS[MODULE_DIRECTION.get(module, Direction.CAPTION2SMILES)]
     return {k: METRIC_INFO[k]["higher_is_better"] for k in keys}
 
 
@@ -53,10 +53,8 @@ def module_info(evaluate_module, name: str):
 
 
 def compute(name: str, predictions: list[str], references: list[str], **options: Any) -> dict[str, float]:
-    if name == "lmolt_caption":
-        return score("smiles2caption", predictions, references, **options).corpus
-    if name == "lmolt_molecule":
-        return score("caption2smiles", predictions, references, **options).corpus
+    if name in MODULE_DIRECTION:
+        return score(MODULE_DIRECTION[name].value, predictions, references, **options).corpus
     direction = options.pop("direction", None)
     if direction not in HALLUCINATION_KEYS:
         raise ValueError("lmolt_hallucination needs direction='smiles2caption' or 'caption2smiles'")

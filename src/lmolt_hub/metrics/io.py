@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.provenance import file_sha256
 
-SOURCE_COLUMN = {"smiles2caption": "SMILES", "caption2smiles": "description"}
-REFERENCE_COLUMN, OUTPUT_COLUMN = "ground truth", "output"
+SOURCE_COLUMN = {d.value: d.tsv_header[0] for d in Direction}
+REFERENCE_COLUMN, OUTPUT_COLUMN = Direction.SMILES2CAPTION.tsv_header[1:]
 
 
 class PredictionFileError(ValueError):
@@ -140,7 +141,7 @@ def _tsv_rows(path: Path, rows: Iterator[list[str]], direction: str) -> Predicti
     need = [src_col, REFERENCE_COLUMN, OUTPUT_COLUMN]
     missing = [c for c in need if c not in header]
     if missing:
-        other = SOURCE_COLUMN["caption2smiles" if direction == "smiles2caption" else "smiles2caption"]
+        other = SOURCE_COLUMN[Direction(direction).other]
         hint = f" (this looks like a {other!r} file: wrong --direction?)" if other in header else ""
         raise PredictionFileError(
             f"{path}: row 1 (header): missing column(s) {missing}; found {header}; a {direction} file "
