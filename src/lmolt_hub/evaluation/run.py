@@ -4,14 +4,12 @@ write results."""
 from __future__ import annotations
 
 import dataclasses
-import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmolt_hub import results as R
+from lmolt_hub.formats import results as R
 from lmolt_hub.evaluation.scoring import (
     DirectionScores,
     NLIModel,
@@ -28,11 +26,9 @@ from lmolt_hub.evaluation.tasks import (
     template_version,
 )
 from lmolt_hub.generation.backends import GenerationParams
-from lmolt_hub.generation.engine import Engine, Generations, distributed_state
+from lmolt_hub.generation.engine import Engine, Generations, distributed_state, warn
 from lmolt_hub.generation.loading import LoadOptions, resolve, resolve_dtype
 from lmolt_hub.prompts import DIRECTIONS
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,11 +59,6 @@ class EvalConfig:
     show_progress: bool = True
 
 
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr)
-    log.warning(msg)
-
-
 def _rank() -> tuple[int, int]:
     state = distributed_state()
     return (state.process_index, state.num_processes) if state is not None else (0, 1)
@@ -80,7 +71,7 @@ def _nli_before_generation(cfg: EvalConfig, mcfg) -> NLIModel | None:
         return None
     nli = resolve_nli(cfg.nli_model or mcfg.nli_model, None if cfg.nli_model else mcfg.nli_revision)
     if nli.error:
-        _warn(nli.hint())
+        warn(nli.hint())
     return nli
 
 
@@ -112,7 +103,7 @@ def _sample_rows(task: Task, raws: list[str], outputs: list[str], scores: Direct
 def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: Any) -> dict[str, Any]:
     """Evaluate ``model`` (Hub id or local path; full model or PEFT adapter) and write its results.
 
-    Returns the results document as written (see ``lmolt_hub.results``), plus
+    Returns the results document as written (see ``lmolt_hub.formats.results``), plus
     ``"results_path"``: where it was written. In an ``accelerate`` run only the
     main process scores and writes; the others return ``{}``.
     """
@@ -170,7 +161,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
                 f"{task.direction}: the model produced no output for any of the {empty} prompts "
                 "(check the prompt format, --max-new-tokens and the tokenizer's EOS)"
             )
-            _warn(warnings[-1])
+            warn(warnings[-1])
         elif empty:
             warnings.append(f"{task.direction}: {empty} of {len(outputs)} outputs are empty")
         opts = {**mcfg.score_options(task.direction), **cfg.metric_options}

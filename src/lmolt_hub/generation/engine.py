@@ -60,7 +60,8 @@ class Generations:
     notes: list[str] = field(default_factory=list)
 
 
-def _warn(msg: str) -> None:
+def warn(msg: str) -> None:
+    """A warning the user sees (stderr) and the log keeps."""
     print(f"warning: {msg}", file=sys.stderr)
     log.warning(msg)
 
@@ -139,7 +140,7 @@ class Engine:
                 return
             except VLLMUnsupported as exc:
                 self.notes.append(f"{exc}; generating with --backend hf instead")
-                _warn(self.notes[-1])
+                warn(self.notes[-1])
                 self.backend_name = "hf"
         net = load_network(self.ref, self.load)
         self.info = model_info_block(self.ref, self.load, net)
