@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmolt_hub.formats import results as R
+from lmolt_hub import results as R
 from lmolt_hub.evaluation.scoring import (
     DirectionScores,
     NLIModel,
@@ -103,7 +103,7 @@ def _sample_rows(task: Task, raws: list[str], outputs: list[str], scores: Direct
 def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: Any) -> dict[str, Any]:
     """Evaluate ``model`` (Hub id or local path; full model or PEFT adapter) and write its results.
 
-    Returns the results document as written (see ``lmolt_hub.formats.results``), plus
+    Returns the results document as written (see ``lmolt_hub.results``), plus
     ``"results_path"``: where it was written. In an ``accelerate`` run only the
     main process scores and writes; the others return ``{}``.
     """
