@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from lmolt_hub import results as R
 from lmolt_hub.evaluation import evaluate_model, score_predictions_file
 from lmolt_hub.evaluation.run import EvalConfig
+from lmolt_hub.formats import results as R
 from lmolt_hub.generation.backends import GenerationParams
 from lmolt_hub.resources import chebi20_split
 

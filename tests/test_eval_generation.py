@@ -155,7 +155,7 @@ def test_two_processes_shard_generation_and_match_one(tiny_llama_dir, tmp_path):
     import subprocess
     import sys
 
-    from lmolt_hub import results as R
+    from lmolt_hub.formats import results as R
     from lmolt_hub.resources import chebi20_split
 
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))

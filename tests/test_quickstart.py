@@ -56,7 +56,7 @@ def test_quickstart_pushes_every_artefact(first_run):
 
 
 def test_quickstart_evaluates_and_builds_the_leaderboard(first_run):
-    from lmolt_hub.results import read_results, validate_results
+    from lmolt_hub.formats.results import read_results, validate_results
 
     root, _ = first_run
     summary = json.loads((root / "quickstart.json").read_text())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lmolt_hub import results as R
+from lmolt_hub.formats import results as R
 
 
 def _doc() -> dict:

@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.results import SCHEMA_VERSION, samples_filename
 from lmolt_hub.leaderboard.records import higher_is_better, paper_table_metrics
 from lmolt_hub.prompts import TEMPLATE_VERSION
-from lmolt_hub.results import SCHEMA_VERSION, samples_filename
 
 EVAL_ID = "test-org/lmolt-eval-3k"
 SYNTHETIC_BASELINE = "test-org/lmolt-sft"  # the aggregate's verified baseline in these roots

@@ -3,7 +3,7 @@
 - ``evaluate_model(model, config=None, **overrides)``: load a Hub id or local path
   (full model or PEFT adapter), generate for both directions (cached, batched,
   sharded over ``accelerate`` processes), score, and write the results files
-  (see ``lmolt_hub.results``).
+  (see ``lmolt_hub.formats.results``).
 - ``score_predictions_file(path, direction, ...)``: score an existing official
   TSV / JSONL predictions file.
 

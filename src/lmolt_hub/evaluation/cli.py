@@ -238,8 +238,8 @@ def main(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
     from lmolt_hub.evaluation.tasks import EvalSetError
+    from lmolt_hub.formats.results import ResultsValidationError
     from lmolt_hub.generation.loading import ModelLoadError
-    from lmolt_hub.results import ResultsValidationError
 
     if bool(args.model) == bool(args.predictions):
         print("error: pass exactly one of --model or --predictions", file=sys.stderr)

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lmolt_hub import results as R
 from lmolt_hub.evaluation.scoring import metrics_version, score_direction
+from lmolt_hub.formats import results as R
 from lmolt_hub.formats.direction import Direction
 from lmolt_hub.prompts import check_direction
 from lmolt_hub.provenance import file_sha256

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from lmolt_hub import results as R
+from lmolt_hub.formats import results as R
 from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.push import push_folder
 from lmolt_hub.hub.ref import pinned_revision

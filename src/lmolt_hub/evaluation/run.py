@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmolt_hub import results as R
 from lmolt_hub.evaluation.scoring import (
     DirectionScores,
     NLIModel,
@@ -25,6 +24,8 @@ from lmolt_hub.evaluation.tasks import (
     resolve_prompt_format,
     template_version,
 )
+from lmolt_hub.formats import results as R
+from lmolt_hub.formats.direction import Direction
 from lmolt_hub.generation.backends import GenerationParams
 from lmolt_hub.generation.engine import Engine, Generations, distributed_state, warn
 from lmolt_hub.generation.loading import LoadOptions, resolve, resolve_dtype
@@ -67,7 +68,7 @@ def _rank() -> tuple[int, int]:
 def _nli_before_generation(cfg: EvalConfig, mcfg) -> NLIModel | None:
     """Resolve the NLI model now, so a run learns before generating whether the M->L hallucination
     metrics can be computed (and says which flag fixes it if not)."""
-    if not cfg.hallucination or "smiles2caption" not in cfg.directions:
+    if not cfg.hallucination or Direction.SMILES2CAPTION not in cfg.directions:
         return None
     nli = resolve_nli(cfg.nli_model or mcfg.nli_model, None if cfg.nli_model else mcfg.nli_revision)
     if nli.error:
@@ -103,7 +104,7 @@ def _sample_rows(task: Task, raws: list[str], outputs: list[str], scores: Direct
 def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: Any) -> dict[str, Any]:
     """Evaluate ``model`` (Hub id or local path; full model or PEFT adapter) and write its results.
 
-    Returns the results document as written (see ``lmolt_hub.results``), plus
+    Returns the results document as written (see ``lmolt_hub.formats.results``), plus
     ``"results_path"``: where it was written. In an ``accelerate`` run only the
     main process scores and writes; the others return ``{}``.
     """
@@ -165,7 +166,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
         elif empty:
             warnings.append(f"{task.direction}: {empty} of {len(outputs)} outputs are empty")
         opts = {**mcfg.score_options(task.direction), **cfg.metric_options}
-        if task.direction == "caption2smiles" and opts.get("fcd", True):
+        if task.direction == Direction.CAPTION2SMILES and opts.get("fcd", True):
             stats = eval_set.fcd_stats(task.references, opts.get("fcd_convention", mcfg.fcd_convention))
             if stats is not None:
                 opts["fcd_reference_stats"] = stats

@@ -5,7 +5,7 @@ template version, metric-code version). Two kinds never share a row:
 
 * ``reported``: numbers printed in a paper, with the citation. Seeded from the
   paper's Tables 1-4 (``lmolt_hub.resources.PAPER_TABLES``). No samples, no CIs.
-* ``verified``: results computed by the harness (``lmolt_hub.results`` schema),
+* ``verified``: results computed by the harness (``lmolt_hub.formats.results`` schema),
   accepted with their per-sample outputs.
 
 Metric keys are the harness's (``lmolt_hub.metrics.METRIC_INFO``); the paper's
@@ -208,7 +208,7 @@ def verified_record(
     verification: dict | None = None,
     card: dict[str, Any] | None = None,
 ) -> Record:
-    """A ``verified`` record from a harness results object (``lmolt_hub.results`` schema).
+    """A ``verified`` record from a harness results object (``lmolt_hub.formats.results`` schema).
 
     Method and fusion come from the model card's ``lmolt:`` block (``card``, else the card the
     reviewer recorded in ``verification["card"]``), else from a zoo name.

@@ -10,7 +10,7 @@ Every check raises :class:`SubmissionError` with a reason a submitter can act on
 posts that reason as the PR comment. The checks, in order:
 
 1. size (before anything is read), strict JSON (no NaN/Infinity), nothing "not computed", the
-   results schema (``lmolt_hub.results.validate_results``);
+   results schema (``lmolt_hub.formats.results.validate_results``);
 2. versions: the template and metric-code versions are the installed ones;
 3. the model: exists on the Hub at that revision (resolved to a commit sha), its config files are
    JSON, it loads without remote code and without pickle weights, its card declares a licence;
@@ -153,7 +153,7 @@ def check_complete(results: Any) -> None:
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    from lmolt_hub.results import ResultsValidationError, validate_results
+    from lmolt_hub.formats.results import ResultsValidationError, validate_results
 
     obj = strict_json(path.read_bytes(), RESULTS_FILE)
     check_complete(obj)
@@ -335,7 +335,7 @@ def load_eval_set(repo_id: str, revision: str, split: str | None = None) -> Any:
 
 
 def _read_jsonl(path: Path, what: str) -> list[dict[str, Any]]:
-    from lmolt_hub.results import ResultsValidationError, validate_sample
+    from lmolt_hub.formats.results import ResultsValidationError, validate_sample
 
     rows = []
     for n, line in enumerate(path.read_bytes().splitlines(), 1):
