@@ -52,18 +52,10 @@ def to_kto(dsd):
     """The ``kto`` config of a triple DatasetDict (contract columns)."""
     import datasets
 
-    def split(batch):
-        n = len(batch["prompt"])
-        return {
-            "id": [f"{i}-{kind}" for i in batch["id"] for kind in ("chosen", "rejected")],
-            "direction": [d for d in batch["direction"] for _ in (0, 1)],
-            "prompt": [p for p in batch["prompt"] for _ in (0, 1)],
-            "completion": [x for i in range(n) for x in (batch["chosen"][i], batch["rejected"][i])],
-            "label": [True, False] * n,
-        }
+    from lmolt_hub.formats.triples import unpair
 
     return datasets.DatasetDict(
-        {k: v.map(split, batched=True, remove_columns=v.column_names) for k, v in dsd.items()}
+        {k: v.map(unpair, batched=True, remove_columns=v.column_names) for k, v in dsd.items()}
     )
 
 

@@ -31,7 +31,7 @@ def _read(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _check_triples(root: Path, info: dict[str, Any]) -> dict[str, int]:
-    from lmolt_hub.data.triples import KTO_COLUMNS, TRIPLE_COLUMNS
+    from lmolt_hub.formats.triples import KTO_COLUMNS, TRIPLE_COLUMNS
 
     counts = {}
     for split in info["summary"]["splits"]:

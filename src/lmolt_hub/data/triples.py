@@ -27,20 +27,9 @@ from lmolt_hub.data.negatives import Rejecter, make_rejecter
 from lmolt_hub.data.sources import Pair, load_pairs
 from lmolt_hub.data.summary import length_stats
 from lmolt_hub.formats.direction import Direction
+from lmolt_hub.formats.triples import KTO_COLUMNS, TRIPLE_COLUMNS, unpair
 from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, source_target
 
-TRIPLE_COLUMNS = (
-    "id",
-    "direction",
-    "source",
-    "prompt",
-    "chosen",
-    "rejected",
-    "molecule",
-    "caption",
-    "template_version",
-)
-KTO_COLUMNS = ("id", "direction", "prompt", "completion", "label")
 TRIPLE_FEATURES = datasets.Features({c: datasets.Value("string") for c in TRIPLE_COLUMNS})
 KTO_FEATURES = datasets.Features(
     {**{c: datasets.Value("string") for c in KTO_COLUMNS if c != "label"}, "label": datasets.Value("bool")}
@@ -145,22 +134,6 @@ def _direction_rows(
     return rows, rules
 
 
-def kto_rows(triples: list[dict[str, str]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for row in triples:
-        for kind, label in (("chosen", True), ("rejected", False)):
-            out.append(
-                {
-                    "id": f"{row['id']}:{kind}",
-                    "direction": row["direction"],
-                    "prompt": row["prompt"],
-                    "completion": row[kind],
-                    "label": label,
-                }
-            )
-    return out
-
-
 def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
     return {c: [r[c] for r in rows] for c in names}
 
@@ -198,7 +171,7 @@ def build_triples(recipe: TriplesRecipe, base_dir: Path) -> BuiltDataset:
     )
     kto = datasets.DatasetDict(
         {
-            n: datasets.Dataset.from_dict(_columns(kto_rows(r), KTO_COLUMNS), features=KTO_FEATURES)
+            n: datasets.Dataset.from_dict(unpair(_columns(r, TRIPLE_COLUMNS)), features=KTO_FEATURES)
             for n, r in triples.items()
         }
     )

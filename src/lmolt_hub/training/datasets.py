@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmolt_hub.formats.triples import KTO_COLUMNS, TRIPLE_COLUMNS, unpair  # noqa: F401 - the contract
 from lmolt_hub.hub.ref import HubRef, is_local, pin
 from lmolt_hub.training.config import RecipeError
 
@@ -30,9 +31,6 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "cpo": ("prompt", "chosen", "rejected"),
     "kto": ("prompt", "completion", "label"),
 }
-TRIPLE_COLUMNS = ("id", "direction", "source", "prompt", "chosen", "rejected", "molecule", "caption",
-                  "template_version")  # fmt: skip
-KTO_COLUMNS = ("id", "direction", "prompt", "completion", "label")
 
 
 @dataclass(kw_only=True)
@@ -138,13 +136,4 @@ def unpair_triples(ds):
     missing = [c for c in ("prompt", "chosen", "rejected") if c not in ds.column_names]
     if missing:
         raise RecipeError(f"unpair_triples needs triples with prompt/chosen/rejected; missing {missing}")
-
-    def split(batch):  # interleaved, so any prefix of the rows holds both labels
-        n = len(batch["prompt"])
-        return {
-            "prompt": [p for p in batch["prompt"] for _ in (0, 1)],
-            "completion": [x for i in range(n) for x in (batch["chosen"][i], batch["rejected"][i])],
-            "label": [True, False] * n,
-        }
-
-    return ds.map(split, batched=True, remove_columns=ds.column_names)
+    return ds.map(unpair, batched=True, remove_columns=ds.column_names)  # formats.triples: the one unpairing
