@@ -56,7 +56,9 @@ def test_every_old_table_derives_from_direction():
 
 def test_no_other_definition_of_the_direction_tuple_in_src():
     """The tuple and the paper's table keys are spelled out only in formats/direction.py."""
-    tuple_def = re.compile(r"""[([]\s*["'](smiles2caption|caption2smiles)["']\s*,\s*["'](caption2smiles|smiles2caption)""")
+    tuple_def = re.compile(
+        r"""[([]\s*["'](smiles2caption|caption2smiles)["']\s*,\s*["'](caption2smiles|smiles2caption)"""
+    )
     paper = re.compile(r"""["'](mol2text|text2mol)["']""")
     offenders = [
         str(p.relative_to(SRC))

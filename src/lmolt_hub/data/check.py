@@ -78,7 +78,7 @@ def _check_rules(split: str, rows: list[dict[str, Any]], info: dict[str, Any]) -
 
 
 def _check_eval(root: Path, info: dict[str, Any]) -> dict[str, int]:
-    from lmolt_hub.data.eval_set import EVAL_COLUMNS
+    from lmolt_hub.formats.eval_set import EVAL_COLUMNS
 
     rows = _read(root / shard_path("default", "test"), EVAL_COLUMNS)
     keys = [r["inchikey"] for r in rows]

@@ -30,12 +30,10 @@ from lmolt_hub.data.config import (
 from lmolt_hub.data.sources import first_line, load_pairs, resolve_path
 from lmolt_hub.data.summary import length_stats
 from lmolt_hub.data.triples import sampled_inchikeys
+from lmolt_hub.formats.eval_set import EVAL_COLUMNS, METRIC_CONFIG_FILE, fcd_stats_path
 from lmolt_hub.hub.ref import repo_info
 
-EVAL_COLUMNS = ("id", "molecule", "caption", "inchikey")
 EVAL_FEATURES = datasets.Features({c: datasets.Value("string") for c in EVAL_COLUMNS})
-FCD_STATS_DIR = "fcd_stats"
-METRIC_CONFIG_FILE = "metric_config.json"  # = lmolt_hub.evaluation.metric_config.METRIC_CONFIG_FILE
 
 
 def metric_config_bytes(recipe: EvalRecipe, fcd_file: str | None) -> bytes:
@@ -160,9 +158,9 @@ def build_eval(recipe: EvalRecipe, base_dir: Path) -> BuiltDataset:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / fname
             fcd.save_stats(fcd.reference_stats(smiles, convention=recipe.fcd_convention), path)
-            extra[f"{FCD_STATS_DIR}/{fname}"] = path.read_bytes()
+            extra[fcd_stats_path(fname)] = path.read_bytes()
         fcd_info = {
-            "file": f"{FCD_STATS_DIR}/{fname}",
+            "file": fcd_stats_path(fname),
             "convention": recipe.fcd_convention,
             "molecules": len(smiles),
         }

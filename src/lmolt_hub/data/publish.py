@@ -25,13 +25,14 @@ from lmolt_hub.data.built import BUILD_INFO, CONFIG_DIRS, BuiltDataset, shard_pa
 from lmolt_hub.data.check import check_dir
 from lmolt_hub.data.config import DataError
 from lmolt_hub.data.sources import first_line
+from lmolt_hub.formats.eval_set import FCD_STATS_DIR
 from lmolt_hub.hub.cards import DatasetMeta, EvalSetMeta
 from lmolt_hub.hub.push import push_folder
 from lmolt_hub.prompts import TEMPLATE_VERSION
 from lmolt_hub.provenance import git_sha, library_versions
 
 TEMPLATES = {"triples": "dataset_triples.md.j2", "eval": "dataset_eval.md.j2"}
-MANAGED_DIRS = ("data", "kto", "fcd_stats")
+MANAGED_DIRS = ("data", "kto", FCD_STATS_DIR)
 
 
 @contextlib.contextmanager

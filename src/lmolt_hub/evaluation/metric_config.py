@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.formats.direction import Direction
+from lmolt_hub.formats.eval_set import METRIC_CONFIG_FILE, is_fcd_stats_path
 from lmolt_hub.hub.cards import EvalSetMeta
 from lmolt_hub.hub.ref import repo_info
 
-METRIC_CONFIG_FILE = "metric_config.json"
 METRIC_CONFIG_FORMAT = 1
 DEFAULT_NLI_MODEL = "cross-encoder/nli-deberta-v3-base"
 FCD_CONVENTIONS = ("fcd_1.1", "fcd_1.2")
@@ -202,8 +202,7 @@ def load_metric_config(repo_id: str, revision: str | None = None, api: Any = Non
         values = _from_card(card)
         source = "card" if values else "default"
         if "fcd_stats_file" not in values:  # the layout the data stage uses
-            stats = sorted(n for n in names if n.startswith("fcd_stats/") and n.endswith(".npz"))
-            stats = [n for n in stats if not n.endswith(".activations.npz")]
+            stats = sorted(n for n in names if is_fcd_stats_path(n))
             if len(stats) == 1:
                 values["fcd_stats_file"] = stats[0]
         cfg = parse_metric_config(values, f"{repo_id}@{sha[:12]} card", source=source, **fixed)

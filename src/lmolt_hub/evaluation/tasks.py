@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.formats.eval_set import COLUMN_ALIASES, FCD_STATS_DIR, fcd_stats_path
 from lmolt_hub.hub.ref import HubRef, is_local, repo_info
 from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import (
@@ -29,13 +30,6 @@ from lmolt_hub.provenance import file_sha256
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("id", "molecule", "caption")
-# Accepted spellings of the required columns (ChEBI-20 / MolT5 files, L+M-24).
-COLUMN_ALIASES = {
-    "id": ("id", "CID", "cid"),
-    "molecule": ("molecule", "SMILES", "smiles"),
-    "caption": ("caption", "description"),
-}
 # card: the base models' Hub-card prompt (lmolt-hub's template); authors: the same words as the
 # authors' dpo.py f-strings (their adapters); chat: the checkpoint's chat template; raw: the bare
 # source (MolT5); paper: the earlier name of card; auto: raw for seq2seq, card otherwise.
@@ -91,7 +85,7 @@ class EvalSet(HubRef):
             from lmolt_hub.metrics.fcd import load_stats, stats_filename
         except ImportError:
             return None
-        name = f"fcd_stats/{stats_filename(references, convention)}"
+        name = fcd_stats_path(stats_filename(references, convention))
         if name not in self.fcd_stats_files:
             return None  # e.g. with --limit the references differ from the full set's
         from huggingface_hub import hf_hub_download
@@ -187,7 +181,7 @@ def _load_hub(repo: str, revision: str | None, split: str) -> EvalSet:
         ds = datasets.load_dataset(repo, revision=info.sha, split=split)
     except ValueError as exc:  # unknown split
         raise EvalSetError(f"evaluation dataset {repo}: {exc}") from exc
-    files = [s.rfilename for s in (info.siblings or []) if s.rfilename.startswith("fcd_stats/")]
+    files = [s.rfilename for s in (info.siblings or []) if s.rfilename.startswith(FCD_STATS_DIR + "/")]
     rows = _normalise(ds.to_list(), f"{repo}@{revision or 'main'} split {split}")
     return EvalSet(id=repo, revision=revision, sha=info.sha, split=split, rows=rows, fcd_stats_files=files)
 
