@@ -254,13 +254,32 @@ def bases_section(summary, rows) -> list[str]:
     lines.append(f"| random init | {cell('', 'validity', r.get('caption2smiles'))} | "
                  f"{cell('', 'bleu', r.get('caption2smiles'))} | {cell('', 'bleu2', r.get('smiles2caption'))} | "
                  f"{cell('', 'rougeL', r.get('smiles2caption'))} |")  # fmt: skip
-    base = rows.get("Base", {})
-    lines.append(
-        f"| base L->M (caption2smiles) | {cell('', 'validity', base.get('caption2smiles'))} | "
-        f"{cell('', 'bleu', base.get('caption2smiles'))} | — | — |"
-    )
-    lines.append(f"| base M->L (smiles2caption) | — | — | {cell('', 'bleu2', base.get('smiles2caption'))} | "
-                 f"{cell('', 'rougeL', base.get('smiles2caption'))} |")  # fmt: skip
+    docs = {
+        summary["roles"][item["model"]].get("own"): json.loads(
+            Path(item["results"]).read_text(encoding="utf-8")
+        )
+        for item in summary["results"]
+        if summary["roles"][item["model"]].get("own")
+    }
+    entries: dict[str, dict[str, Any]] = {"random init": r}
+    for own, label in (
+        ("caption2smiles", "base L->M (caption2smiles)"),
+        ("smiles2caption", "base M->L (smiles2caption)"),
+    ):
+        doc = docs.get(own) or {"results": {}, "confidence_intervals": {}}
+        entries[label] = {d: {"results": doc["results"][d], "ci": doc["confidence_intervals"].get(d, {})}
+                          for d in doc["results"]}  # fmt: skip
+        row = entries[label]
+        lines.append(f"| {label} | {cell('', 'validity', row.get('caption2smiles'))} | "
+                     f"{cell('', 'bleu', row.get('caption2smiles'))} | {cell('', 'bleu2', row.get('smiles2caption'))} | "
+                     f"{cell('', 'rougeL', row.get('smiles2caption'))} |")  # fmt: skip
+    l2m, m2l = entries["base L->M (caption2smiles)"], entries["base M->L (smiles2caption)"]
+    lines += ["", f"Against the random init (95% CIs): L->M validity of the L->M base is "
+              f"{_word(compare(l2m.get('caption2smiles'), r.get('caption2smiles'), 'validity'))}; M->L BLEU-2 of the "
+              f"M->L base is {_word(compare(m2l.get('smiles2caption'), r.get('smiles2caption'), 'bleu2'))}. Each base "
+              "is scored in both directions (the leaderboard takes complete rows only); its row outside its own "
+              "direction is where SFT and CPO start for M->L, since they train the L->M base (as the paper trains "
+              "the L->M Meditron)."]  # fmt: skip
     lines += ["", "Best-epoch selection (validation loss per epoch; the kept epoch in bold):", ""]
     for name, info in summary["trained"].items():
         if "base" not in name or not info.get("eval_curve"):
@@ -275,7 +294,17 @@ def bases_section(summary, rows) -> list[str]:
             for e in info["eval_curve"]
         )
         lines.append(f"- `{name}`: {curve} ({info.get('seconds', 0):.0f} s)")
+        if info["eval_curve"] and kept == info["eval_curve"][-1]["epoch"]:
+            lines[-1] += (
+                " — still improving at the last epoch: the budget, not the validation loss, stopped it"
+            )
     return lines + [""]
+
+
+def _word(outcome: str | None) -> str:
+    return {"better": "above it", "worse": "below it", "noise": "inside its noise"}.get(
+        outcome or "", "not measured"
+    )
 
 
 def hallucination_table(rows) -> list[str]:
