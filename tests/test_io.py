@@ -71,3 +71,32 @@ def test_tmp_dir_keeps_partials_elsewhere(tmp_path):
     atomic_io.write_with(tmp_path / "out" / "blob", fill, tmp_dir=tmp_path / "tmp")
     assert len(seen) == 1 and (tmp_path / "out" / "blob").read_text() == "[1]"
     assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "model"
+    with atomic_io.atomic_dir(out) as tmp:
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("1")
+        assert not out.exists()
+    assert (out / "a.txt").read_text() == "1"
+    with pytest.raises(RuntimeError), atomic_io.atomic_dir(out) as tmp:
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("half")
+        raise RuntimeError("crash mid-build")
+    assert (out / "a.txt").read_text() == "1" and os.listdir(tmp_path) == ["model"]
+    with atomic_io.atomic_dir(out) as tmp:  # replace: the old content is gone, nothing left beside
+        tmp.mkdir()
+        (tmp / "b.txt").write_text("2")
+    assert os.listdir(out) == ["b.txt"] and os.listdir(tmp_path) == ["model"]
+
+
+def test_atomic_dir_keep_existing_lets_the_first_finisher_win(tmp_path):
+    out = tmp_path / "cache"
+    with atomic_io.atomic_dir(out, keep_existing=True) as mine:
+        mine.mkdir()
+        (mine / "x").write_text("mine")
+        with atomic_io.atomic_dir(out, keep_existing=True) as theirs:  # a racer finishes first
+            theirs.mkdir()
+            (theirs / "x").write_text("theirs")
+    assert (out / "x").read_text() == "theirs" and os.listdir(tmp_path) == ["cache"]

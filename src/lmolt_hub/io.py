@@ -4,6 +4,9 @@ Every write goes to a temporary file in the target's own folder (same file syste
 ``os.replace`` is atomic), is flushed and fsync'ed, then replaces the target. On any failure the
 temporary file (``.tmp-<name>.*``) is removed and the previous file, if any, is untouched.
 
+``atomic_dir`` does the same for a folder (a model, a dataset build, a cache entry): built beside
+the target, renamed into place when complete.
+
 Standard library only: the local Hub (``localhub.storage.write_json_atomic``) writes through it.
 """
 
@@ -12,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -68,3 +73,36 @@ def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
 def write_json(path: str | Path, obj: Any, *, newline: bool = True, **dumps: Any) -> Path:
     """Atomically replace ``path`` with ``json.dumps(obj, **dumps)`` (plus a final newline)."""
     return write_text(path, json.dumps(obj, **dumps) + ("\n" if newline else ""))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, *, keep_existing: bool = False) -> Iterator[Path]:
+    """Yield a fresh (not yet created) folder path beside ``path``; when the block ends without
+    error it becomes ``path``, in one rename. On error it is removed and ``path`` is untouched.
+
+    ``keep_existing=False``: an existing ``path`` is replaced (moved aside first, then deleted).
+    ``keep_existing=True`` (caches that concurrent processes may fill): if ``path`` already exists
+    when the block ends, another process won the race; its copy stays and ours is dropped.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if keep_existing:
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not path.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # lost the race: the winner's copy is the same
+        return
+    old = path.with_name(f".old-{path.name}.{uuid.uuid4().hex[:8]}")
+    if path.exists():
+        os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)

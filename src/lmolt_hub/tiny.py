@@ -7,7 +7,6 @@ and the tests train, merge, push and evaluate them exactly like the 7B models.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -204,12 +203,8 @@ def tiny_model_path(spec: str) -> Path:
     seed = int(parse_qs(url.query).get("seed", ["0"])[0])
     path = cache_dir("tiny-models", f"llama-seed{seed}")
     if not (path / "config.json").exists():
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        save_tiny_llama(tmp, seed=seed)
-        try:  # atomic: concurrent ranks may build it at the same time
-            tmp.rename(path)
-        except OSError:
-            import shutil
+        from lmolt_hub.io import atomic_dir
 
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(path, keep_existing=True) as tmp:  # concurrent ranks may build it at once
+            save_tiny_llama(tmp, seed=seed)
     return path

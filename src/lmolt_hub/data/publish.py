@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from lmolt_hub.data.sources import first_line
 from lmolt_hub.formats.eval_set import FCD_STATS_DIR
 from lmolt_hub.hub.cards import DatasetMeta, EvalSetMeta
 from lmolt_hub.hub.push import push_folder
+from lmolt_hub.io import atomic_dir
 from lmolt_hub.prompts import TEMPLATE_VERSION
 from lmolt_hub.provenance import git_sha, library_versions
 
@@ -103,9 +102,15 @@ def render(built: BuiltDataset, repo_id: str | None) -> str:
 def write_built(built: BuiltDataset, out_dir: Path, repo_id: str | None = None) -> list[str]:
     """Write parquet shards, card, build info and extra files; swap into ``out_dir`` when complete."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(out_dir) as tmp:  # a failed or refused build never replaces what is there
+        files = _write_tree(built, tmp, repo_id)
+        check_dir(tmp)  # the contract
+        check_output_dir(out_dir)
+    return sorted(files)
+
+
+def _write_tree(built: BuiltDataset, tmp: Path, repo_id: str | None) -> list[str]:
+    tmp.mkdir()
     files: list[str] = []
     for config, dd in built.configs.items():
         for split, ds in dd.items():
@@ -127,19 +132,7 @@ def write_built(built: BuiltDataset, out_dir: Path, repo_id: str | None = None) 
     }
     (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (tmp / "README.md").write_text(render(built, repo_id), encoding="utf-8")
-    files += [BUILD_INFO, "README.md"]
-    try:
-        check_dir(tmp)  # a build that breaks the contract never replaces what is there
-    except DataError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    check_output_dir(out_dir)
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return sorted(files)
+    return files + [BUILD_INFO, "README.md"]
 
 
 def check_output_dir(out_dir: Path) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lmolt_hub.hub.ref import TINY_SCHEME, HubRef, is_hub_id, repo_info
+from lmolt_hub.io import atomic_dir
 from lmolt_hub.merging.config import MergeConfigError, MergeRecipe, with_local_paths
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 
@@ -167,17 +166,15 @@ def merge_adapter(base: Parent, adapter: Parent) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     model = AutoModelForCausalLM.from_pretrained(base.local_path, dtype="auto", low_cpu_mem_usage=True)
     model = PeftModel.from_pretrained(model, adapter.local_path, is_trainable=False).merge_and_unload()
-    model.save_pretrained(tmp, safe_serialization=True)
     tok_src = (
         adapter.local_path if (adapter.local_path / "tokenizer_config.json").is_file() else base.local_path
     )
-    AutoTokenizer.from_pretrained(tok_src).save_pretrained(tmp)
+    with atomic_dir(out, keep_existing=True) as tmp:  # a crash never leaves a half-merged cache entry
+        model.save_pretrained(tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(tok_src).save_pretrained(tmp)
     del model
-    tmp.rename(out)  # atomic: a crash never leaves a half-merged cache entry
     return out
 
 

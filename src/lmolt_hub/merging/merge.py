@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.io import atomic_dir
 from lmolt_hub.merging.checks import post_merge_checks, pre_merge_checks
 from lmolt_hub.merging.config import MergeConfigError, MergeRecipe
 from lmolt_hub.merging.hub import MARKER, parent_licenses, write_card
@@ -84,11 +84,8 @@ def run_merge_recipe(
         raise MergeConfigError(f"output directory {out_dir} is not empty (pass overwrite to replace it)")
 
     summary = pre_merge_checks(recipe)  # raises before anything is written
-    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    try:
+    with atomic_dir(out_dir) as tmp:  # never a partial model at out_dir; an earlier one is replaced whole
         run_merge(
             recipe.config,
             str(tmp),
@@ -100,12 +97,6 @@ def run_merge_recipe(
         meta = _metadata(recipe, digest, summary | checks, time.perf_counter() - start)
         write_card(tmp, meta, name=card_name or out_dir.name)
         (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # never leave a partial model behind
-        raise
     return meta | {"reused": False}
 
 
