@@ -79,7 +79,7 @@ class Scale:
     max_new_tokens: int = 200
     eval_batch_size: int = 32
     bootstrap_resamples: int = 1000
-    dpo: bool = False  # both DPO losses: over the 45-minute budget on a shared 2-core machine (--dpo)
+    dpo: bool = True  # both DPO losses (sigmoid, kto_pair); they fit the 45-minute budget (--no-dpo skips)
     jobs: int = 3
     data_overrides: dict[str, list[str]] = field(default_factory=dict)
     train_args: list[str] = field(default_factory=list)
@@ -458,7 +458,7 @@ def run(
     tiny: bool = False,
     fresh: bool = False,
     jobs: int | None = None,
-    dpo: bool = False,
+    dpo: bool | None = None,
     docs: Path | None = None,
     port: int = 0,
 ) -> dict[str, Any]:
@@ -467,8 +467,10 @@ def run(
     from lmolt_hub.study_report import write_study_report
 
     scale = TINY if tiny else FULL
-    if jobs is not None or dpo:
-        scale = Scale(**{**asdict(scale), "jobs": jobs or scale.jobs, "dpo": dpo or scale.dpo})
+    if jobs is not None or dpo is not None:
+        scale = Scale(
+            **{**asdict(scale), "jobs": jobs or scale.jobs, "dpo": scale.dpo if dpo is None else dpo}
+        )
     if fresh and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -538,9 +540,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, default=None, help="worker processes per stage (default 3; tiny 1)"
     )
-    parser.add_argument(
-        "--dpo", action="store_true", help="also train and evaluate DPO (sigmoid and kto_pair)"
-    )
+    parser.add_argument("--no-dpo", dest="dpo", action="store_false", default=None,
+                        help="skip both DPO runs (full scale runs them; --tiny never does)")  # fmt: skip
     parser.add_argument("--docs", type=Path, default=None,
                         help="also copy the report and figures here (e.g. docs/ writes docs/cpu-study.md)")  # fmt: skip
     parser.add_argument("--port", type=int, default=0, help="port of the in-process local Hub")

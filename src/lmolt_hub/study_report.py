@@ -404,8 +404,8 @@ def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, 
     lines += [f"![{k}]({FIGURES}/{v})" for k, v in figure_files.items()] + [""]
     lines += ["## Left out", "", "- KTO (the paper reports it collapsed; not in the claims)."]
     if "CPO" in rows and "DPO (sigmoid)" not in rows:
-        lines += ["- DPO (both losses): over the 45-minute budget on this shared 2-core machine; "
-                  "`lmolt-hub study cpu --dpo` adds it."]  # fmt: skip
+        lines += ["- DPO (both losses): skipped in this run; "
+                  "`lmolt-hub study cpu` runs it unless `--no-dpo`."]  # fmt: skip
     lines += [
               "- The real NLI cross-encoder (offline machine): the M->L NLI win rate uses an untrained stand-in.",
               "- QLoRA: LoRA runs on full-precision weights (4-bit saves nothing at this size and is slower on a CPU).",
