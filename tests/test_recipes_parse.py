@@ -19,7 +19,7 @@ METHODS = {"sft", "dpo", "cpo", "kto"}
 
 def _kind(path: Path) -> str:
     rel = path.relative_to(RECIPES).parts
-    if rel[0] == "data":
+    if rel[0] == "data" or (len(rel) >= 2 and rel[-2] == "data"):
         return "data"
     if rel[0] == "accelerate_configs":
         return "accelerate"
@@ -29,6 +29,8 @@ def _kind(path: Path) -> str:
         return "merge"
     if len(rel) >= 2 and rel[-2] in METHODS:
         return rel[-2]
+    if rel[:2] == ("cpu-study", "base"):
+        return "sft"  # the study's base models are full SFT runs from a random init
     return "unknown"
 
 
