@@ -57,6 +57,8 @@ def _peak_rss_mb() -> float:
 
 
 class Quickstart:
+    log_prefix = "quickstart"  # the study subclasses this class with its own prefix
+
     def __init__(
         self, root: Path, org: str, limit: int, max_new_tokens: int, log: Callable[[str], None] = print
     ):
@@ -68,16 +70,16 @@ class Quickstart:
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` unless a previous run completed this stage (resume)."""
         if (done := self.state.get(name)) is not None:
-            self.log(f"[quickstart] {name}: done in a previous run, reusing it")
+            self.log(f"[{self.log_prefix}] {name}: done in a previous run, reusing it")
             self.timings.append((name, 0.0, True))
             return done
-        self.log(f"[quickstart] {name} ...")
+        self.log(f"[{self.log_prefix}] {name} ...")
         t0 = time.perf_counter()
         out = fn()
         seconds = time.perf_counter() - t0
         self.state.put(name, out)
         self.timings.append((name, seconds, False))
-        self.log(f"[quickstart] {name}: {seconds:.1f} s")
+        self.log(f"[{self.log_prefix}] {name}: {seconds:.1f} s")
         return out
 
     # -- stages ------------------------------------------------------------------------------

@@ -281,25 +281,12 @@ def worker_main(spec_path: str, out_path: str) -> int:
 class Study(Quickstart):
     """The quickstart's stage machinery (timing, resume) with the study's stages."""
 
+    log_prefix = "study"
+
     def __init__(self, root: Path, org: str, scale: Scale, tiny: bool, log: Callable[[str], None] = print):
         super().__init__(root, org, scale.eval_n, scale.max_new_tokens, log=log)
         self.scale, self.tiny = scale, tiny
         self.state = StepState(root / "study_state.json")
-
-    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` unless a previous run completed this stage (resume)."""
-        if (done := self.state.get(name)) is not None:
-            self.log(f"[study] {name}: done in a previous run, reusing it")
-            self.timings.append((name, 0.0, True))
-            return done
-        self.log(f"[study] {name} ...")
-        t0 = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - t0
-        self.state.put(name, out)
-        self.timings.append((name, seconds, False))
-        self.log(f"[study] {name}: {seconds:.1f} s")
-        return out
 
     def _jobs(self, stage: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         logs = self.root / "logs"

@@ -8,14 +8,11 @@ whole tokens: the model reads the same prompt text as the Meditron path, in ~2 t
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lmolt_hub.prompts import TEMPLATES
-from lmolt_hub.resources import chebi20_split
-from lmolt_hub.tiny import SPECIAL_TOKENS, build_tiny_llama
+from lmolt_hub.tiny import build_tiny_llama, build_tiny_tokenizer
 
 
 def template_pieces() -> list[str]:
@@ -23,33 +20,9 @@ def template_pieces() -> list[str]:
     return [piece for t in TEMPLATES.values() for piece in t.split("{source}")]
 
 
-def _training_text(split: str = "test") -> Iterator[str]:
-    with open(chebi20_split(split), encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            yield row["SMILES"]
-            yield row["description"]
-
-
 def build_study_tokenizer(vocab_size: int = 1024):
     """Byte-level BPE trained on test.txt, plus the template pieces as single tokens (deterministic)."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_training_text(), trainer=trainer)
-    tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in template_pieces()])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
-    fast.padding_side = "left"
-    fast.model_max_length = 1024
-    return fast
+    return build_tiny_tokenizer(vocab_size, splits=("test",), whole_tokens=tuple(template_pieces()))
 
 
 def save_init_model(

@@ -24,9 +24,17 @@ def _corpus(splits: tuple[str, ...] = ("test", "validation")) -> Iterator[str]:
                 yield row["description"]
 
 
-def build_tiny_tokenizer(vocab_size: int = 1024):
-    """A byte-level BPE tokenizer trained on the bundled ChEBI-20 text (deterministic)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tiny_tokenizer(
+    vocab_size: int = 1024,
+    splits: tuple[str, ...] = ("test", "validation"),
+    whole_tokens: tuple[str, ...] = (),
+):
+    """A byte-level BPE tokenizer trained on the bundled ChEBI-20 ``splits`` (deterministic).
+
+    ``whole_tokens`` are added as single tokens (the cpu study adds its template pieces, so a prompt
+    costs a few tokens instead of about a hundred).
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
@@ -38,7 +46,9 @@ def build_tiny_tokenizer(vocab_size: int = 1024):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(splits), trainer=trainer)
+    if whole_tokens:
+        tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in whole_tokens])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
     fast.padding_side = "left"  # generation pads on the left; trainers set their own side
     fast.model_max_length = 1024
