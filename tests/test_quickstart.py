@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,88 @@ def test_quickstart_stderr_is_short(first_run):
     lines = _stderr_lines_without_bars(proc.stderr)
     assert len(lines) < 20, "\n".join(lines)
     assert not [x for x in lines if "unsupported route" in x or "kernels-community" in x], lines
+
+
+@pytest.fixture
+def community_hub(first_run, tmp_path):
+    """`lmolt-hub serve --root DIR/hub` on the quickstart's store (docs/localhub.md), with a tokens file:
+    a maintainer (admin) and a community member, alice, who may write only alice/*."""
+    root, _ = first_run
+    tokens = {"hf_test_maintainer": {"user": "ops", "admin": True}, "hf_test_alice": {"user": "alice"}}
+    tokens_file = tmp_path / "tokens.yaml"
+    tokens_file.write_text(json.dumps(tokens))  # JSON is YAML; the docs accept both
+    tokens_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "LMOLT_ORG"))}
+    log = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would block the server
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "lmolt_hub.cli", "serve", "--root", str(root / "hub"), "--port", "0",
+             "--tokens-file", str(tokens_file)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        for _ in range(600):  # the banner prints the endpoint once the server listens
+            endpoint = re.search(r"export HF_ENDPOINT=(\S+)", log.read_text())
+            if endpoint or server.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert endpoint, log.read_text()
+        # what the banner tells every shell to export (HF_HOME fresh: downloads really come from the server)
+        env.update({"HF_ENDPOINT": endpoint.group(1), "HF_HUB_DISABLE_XET": "1",
+                    "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"})  # fmt: skip
+        yield env, {"maintainer": "hf_test_maintainer", "alice": "hf_test_alice"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_community_flow_from_the_docs(first_run, community_hub, tmp_path):
+    """Issue 14 (done when, first bullet): a community member follows the docs against the quickstart's
+    Hub, each command exactly as written with only <org> filled in: train a model (docs/training.md, the
+    tiny CPU command), evaluate it by Hub id (README step 4), submit (README step 5); the maintainer
+    reviews and builds the page (docs/leaderboard.md). Every command exits 0, the review verifies it,
+    and the community row is on the built leaderboard."""
+    env, tokens = community_hub
+    # a user's working directory with the checkout's recipes and harness, as in the docs' relative paths
+    work = tmp_path / "work"
+    work.mkdir()
+    checkout = Path(__file__).resolve().parents[1]
+    for name in ("recipes", "eval_harness"):
+        (work / name).symlink_to(checkout / name)
+
+    def sh(*cmd: str, token: str) -> subprocess.CompletedProcess:
+        exe = {"lmolt-hub": [sys.executable, "-m", "lmolt_hub.cli"], "python": [sys.executable]}[cmd[0]]
+        proc = subprocess.run([*exe, *cmd[1:]], cwd=work, env={**env, "HF_TOKEN": token},
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, (cmd, proc.stdout[-3000:], proc.stderr[-3000:])
+        return proc
+
+    model = "alice/lmolt-tiny-sft-caption2smiles"
+    alice, maintainer = tokens["alice"], tokens["maintainer"]
+    sh("lmolt-hub", "train", "sft", "--config", "recipes/tiny/sft/qlora.yaml", "--dataset_name", "lmolt/lmolt-triples",
+       "--directions", "caption2smiles", "--hub_model_id", model, "--push_to_hub", "true", token=alice)  # fmt: skip
+    sh("python", "eval_harness/run.py", "--model", model, "--eval-dataset", "lmolt/lmolt-eval-3k", token=alice)
+    (results,) = (work / "results" / "alice__lmolt-tiny-sft-caption2smiles" / "main").glob("results_*.json")
+    submitted = sh("lmolt-hub", "leaderboard", "submit", "--results", str(results.relative_to(work)), token=alice)
+    pr = re.search(r"opened PR #(\d+) on lmolt/lmolt-leaderboard", submitted.stdout)
+    assert pr, submitted.stdout
+
+    reviewed = sh("lmolt-hub", "leaderboard", "review", token=maintainer)
+    assert re.search(rf"PR #{pr.group(1)}: verified - re-scored and reproduced;", reviewed.stdout), reviewed.stdout
+    status = sh("lmolt-hub", "leaderboard", "status", token=alice)
+    assert re.search(rf"#{pr.group(1)}\s+verified\s+Results: {model}@", status.stdout), status.stdout
+
+    site = tmp_path / "site"
+    built = sh("lmolt-hub", "leaderboard", "build", "--output-dir", str(site), token=maintainer)
+    board = json.loads((site / "leaderboard.json").read_text())
+    (row,) = [r for r in board["rows"] if r["model"] == model]
+    assert row["kind"] == "verified" and row["method"] == "sft", row  # method read from alice's card
+    assert set(row["results"]) == {"smiles2caption", "caption2smiles"}
+    # the quickstart's Hub has no lmolt/lmolt-sft, the default baseline: build says why nothing is ranked,
+    # and the docs' quickstart variant (--baseline) ranks the community row
+    assert row["rank"]["overall"] is None and "baseline lmolt/lmolt-sft has no verified row" in built.stdout
+    sh("lmolt-hub", "leaderboard", "build", "--baseline", "lmolt/lmolt-sft-caption2smiles",
+       "--output-dir", str(tmp_path / "ranked"), token=maintainer)  # fmt: skip
+    ranked = json.loads((tmp_path / "ranked" / "leaderboard.json").read_text())
+    (row,) = [r for r in ranked["rows"] if r["model"] == model]
+    assert row["rank"]["overall"] is not None, row

@@ -102,7 +102,17 @@ def _build(args: argparse.Namespace) -> int:
           f"index.html and plots {', '.join(doc['plots'].values())}")  # fmt: skip
     for skipped in doc["inputs"].get("not_counted", []):
         print(f"not counted: {skipped['source']}: {skipped['reason']}")
+    _warn_missing_baseline(doc)
     return 0
+
+
+def _warn_missing_baseline(doc: dict) -> None:
+    """Without its baseline row no verified row is ranked: say so, rather than a page with no ranks."""
+    verified = {r["model"] for r in doc["rows"] if r["kind"] == "verified"}
+    baseline = (doc["aggregate"].get("baseline") or {}).get("verified", {}).get("model")
+    if verified and baseline and baseline not in verified:
+        print(f"verified rows not ranked: the aggregate's baseline {baseline} has no verified row; "
+              "pass --baseline MODEL (the quickstart's is <org>/lmolt-sft-caption2smiles)")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
