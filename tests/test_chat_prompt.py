@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from lmolt_hub.eval_tasks import EvalSetError, chat_prompt
 from lmolt_hub.evaluation import evaluate_model
-from lmolt_hub.evaluation.tasks import EvalSetError, chat_prompt
 from lmolt_hub.formats import results as R
 from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, join_completion
 from lmolt_hub.training.hub import chat_template, save_instruction_template

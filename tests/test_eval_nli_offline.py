@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.evaluation.metric_config import config_document
 from lmolt_hub.formats import results as R
+from lmolt_hub.metrics.metric_config import config_document
 from lmolt_hub.resources import chebi20_split
 
 ORG = "nlioff"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lmolt_hub.evaluation.tasks import (
+from lmolt_hub.eval_tasks import (
     EvalSetError,
     build_tasks,
     format_prompt,

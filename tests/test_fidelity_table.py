@@ -95,7 +95,7 @@ def test_table_has_one_row_per_decision_and_readme_links_it(table) -> None:
 
 
 def test_prompt_and_token_boundary(table) -> None:
-    from lmolt_hub.evaluation.tasks import PROMPT_FORMATS, resolve_prompt_format
+    from lmolt_hub.eval_tasks import PROMPT_FORMATS, resolve_prompt_format
     from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION, build_prompt, join_completion
 
     marker = "### Response:"
@@ -174,7 +174,7 @@ def test_data_rows_match_the_data_recipes_and_defaults(table) -> None:
     _check(table["Eval set construction"]["lmolt-hub variants"], [{"caption_choice": other}], [], "Eval set")
     assert f"`caption_choice: {other}`" in table["Eval set construction"]["lmolt-hub variants"]
 
-    from lmolt_hub.evaluation.metric_config import MetricConfig
+    from lmolt_hub.metrics.metric_config import MetricConfig
 
     fcd = [{"fcd_convention": ev["fcd_convention"]}, {"fcd_convention": eval_default["fcd_convention"]}]
     fcd.append({"fcd_convention": MetricConfig().fcd_convention})

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 def test_eval_set_contract_has_one_home():
     from lmolt_hub.data import eval_set as data_eval_set
-    from lmolt_hub.evaluation import metric_config
     from lmolt_hub.formats import eval_set
+    from lmolt_hub.metrics import metric_config
 
     assert set(eval_set.REQUIRED_COLUMNS) <= set(eval_set.EVAL_COLUMNS) == set(data_eval_set.EVAL_FEATURES)
     assert metric_config.METRIC_CONFIG_FILE is eval_set.METRIC_CONFIG_FILE

@@ -210,15 +210,7 @@ ORCHESTRATORS = {
 # Allow-lists of what still exists (issue 16), each entry naming the helper removing it. An entry that
 # no longer applies fails the test (delete it then): the lists only shrink, the checks only get stricter.
 KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {}
-KNOWN_SIDEWAYS: dict[tuple[str, str], str] = {
-    # the leaderboard's spot check runs the whole harness: to call the generation engine in memory
-    ("lmolt_hub.leaderboard.harness", "lmolt_hub.evaluation.run"): "H12 (spot check)",
-    ("lmolt_hub.leaderboard.harness", "lmolt_hub.evaluation.tasks"): "H12 (spot check)",
-    # the reviewer re-scores with the harness's scoring and eval-set contract: to a shared layer
-    ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.metric_config"): "H12 (leaderboard split)",
-    ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.scoring"): "H12 (leaderboard split)",
-    ("lmolt_hub.leaderboard.validate", "lmolt_hub.evaluation.tasks"): "H12 (leaderboard split)",
-}
+KNOWN_SIDEWAYS: dict[tuple[str, str], str] = {}
 
 
 def stage_of(module: str, stages: tuple[str, ...]) -> str | None:

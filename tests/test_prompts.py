@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmolt_hub.evaluation.tasks import EvalSetError, format_prompt, resolve_prompt_format, template_version
+from lmolt_hub.eval_tasks import EvalSetError, format_prompt, resolve_prompt_format, template_version
 from lmolt_hub.prompts import (
     AUTHORS_TEMPLATE_VERSION,
     SECTION_MARKERS,

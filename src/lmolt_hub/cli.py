@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from lmolt_hub.errors import did_you_mean, user_errors
 
@@ -30,6 +34,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("lmolt_hub.quickstart", "run the whole pipeline offline on tiny models"),
     "study": ("lmolt_hub.study", "laptop-scale replication study on ChEBI-20 (study cpu [--tiny])"),
 }
+
+
+def evaluator(org: str | None = None, device: str | None = "cpu", output_dir: str | Path | None = None,
+              **options: Any) -> Callable[[str, str], Path]:  # fmt: skip
+    """(model_id, revision) -> folder with the harness's results file and samples: how the
+    leaderboard's reviewer serves an evaluation request (``leaderboard review --evaluate``).
+
+    Scores with the eval set's pinned configuration (its NLI model and revision, conventions and
+    bootstrap: the harness reads them from the eval set), so the results pass the reviewer's re-score.
+    It lives here, at the top level, because the leaderboard stage never imports the evaluation stage.
+    """
+
+    def evaluate(model_id: str, revision: str) -> Path:
+        from lmolt_hub.eval_tasks import default_eval_dataset
+        from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
+        from lmolt_hub.generation.loading import LoadOptions
+
+        eval_dataset = f"{org}/lmolt-eval-3k" if org else default_eval_dataset()
+        out = Path(output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
+        cfg = EvalConfig(
+            revision=revision,
+            eval_dataset=eval_dataset,
+            load=LoadOptions(device=device),
+            output_dir=str(out),
+            **options,
+        )
+        doc = evaluate_model(model_id, cfg)
+        return Path(doc["results_path"]).parent
+
+    return evaluate
+
+
+# What the top level hands a stage's command that needs another stage's work (argparse defaults).
+WIRING: dict[str, dict[str, Any]] = {"leaderboard": {"evaluator": evaluator}}
 
 
 class Parser(argparse.ArgumentParser):
@@ -86,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"lmolt-hub {name}"
     parser = Parser(prog=prog, description=COMMANDS[name][1])
     module.add_arguments(parser)
+    parser.set_defaults(**WIRING.get(name, {}))
     args = parser.parse_args(rest)
     with user_errors(prog):
         return int(module.main(args) or 0)

@@ -131,7 +131,7 @@ def _files(folder: str, results: dict, samples: dict[str, list[dict]]) -> dict[s
 def _rescore(results: dict, samples: dict[str, list[dict]]) -> dict:
     """What a careful forger does: recompute every number for the forged outputs with the harness's
     own scoring, so that only the checks that look beyond the numbers can catch it."""
-    from lmolt_hub.evaluation.scoring import score_direction
+    from lmolt_hub.metrics.scoring import score_direction
 
     out = copy.deepcopy(results)
     for d, rows in samples.items():

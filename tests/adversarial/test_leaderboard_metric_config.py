@@ -1,4 +1,4 @@
-"""The eval set pins its metric configuration (``lmolt_hub.evaluation.metric_config``).
+"""The eval set pins its metric configuration (``lmolt_hub.metrics.metric_config``).
 
 The reviewer and the harness read the scoring options from the eval-set repo at a commit sha:
 ``metric_config.json`` first (written by the data stage), then the card, then the paper's
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from lmolt_hub.evaluation.metric_config import (
+from lmolt_hub.metrics.metric_config import (
     DEFAULT_NLI_MODEL,
     METRIC_CONFIG_FILE,
     MetricConfigError,
@@ -85,7 +85,7 @@ def test_bad_configurations_are_one_line_errors(local_hub, content, words):
 def test_data_stage_writes_the_recipe_metrics():
     from lmolt_hub.data.config import EvalRecipe, SourceConfig, from_dict
     from lmolt_hub.data.eval_set import metric_config_bytes
-    from lmolt_hub.evaluation.metric_config import parse_metric_config
+    from lmolt_hub.metrics.metric_config import parse_metric_config
 
     recipe = from_dict(
         EvalRecipe,

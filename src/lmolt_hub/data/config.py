@@ -141,7 +141,7 @@ class ExcludeConfig:
 @dataclass
 class EvalMetricsConfig:
     """How results on the eval set are scored; written to the repo's ``metric_config.json``, which the
-    harness and the leaderboard reviewer read (``lmolt_hub.evaluation.metric_config``)."""
+    harness and the leaderboard reviewer read (``lmolt_hub.metrics.metric_config``)."""
 
     nli_model: str = "cross-encoder/nli-deberta-v3-base"
     nli_revision: str | None = None

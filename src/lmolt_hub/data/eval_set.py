@@ -38,7 +38,7 @@ EVAL_FEATURES = datasets.Features({c: datasets.Value("string") for c in EVAL_COL
 
 def metric_config_bytes(recipe: EvalRecipe, fcd_file: str | None) -> bytes:
     """``metric_config.json``: how results on this set are scored (read by the harness and the
-    leaderboard reviewer through ``lmolt_hub.evaluation.metric_config.load_metric_config``)."""
+    leaderboard reviewer through ``lmolt_hub.metrics.metric_config.load_metric_config``)."""
     import json
 
     m = recipe.metrics

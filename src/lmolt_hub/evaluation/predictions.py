@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lmolt_hub.evaluation.scoring import metrics_version, score_direction
 from lmolt_hub.formats import results as R
 from lmolt_hub.formats.direction import Direction
+from lmolt_hub.metrics.scoring import metrics_version, score_direction
 from lmolt_hub.prompts import check_direction
 from lmolt_hub.provenance import file_sha256
 
@@ -46,8 +46,8 @@ def score_predictions_file(
     else the paper's); ``nli_model``, ``metric_options`` and ``bootstrap_resamples`` override them.
     Without the NLI model, the M->L NLI metrics are "not computed" and the rest is scored.
     """
-    from lmolt_hub.evaluation.scoring import predictions_metric_config, resolve_nli
     from lmolt_hub.metrics.io import read_predictions
+    from lmolt_hub.metrics.scoring import predictions_metric_config, resolve_nli
     from lmolt_hub.provenance import command_line, git_sha, library_versions
 
     started = time.monotonic()

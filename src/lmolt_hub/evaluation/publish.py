@@ -25,7 +25,7 @@ TASK_NAMES = {d.value: d.task_name for d in Direction}
 
 
 def default_results_repo(model_id: str | None) -> str:
-    from lmolt_hub.evaluation.tasks import default_org
+    from lmolt_hub.eval_tasks import default_org
 
     org = (
         model_id.split("/")[0]

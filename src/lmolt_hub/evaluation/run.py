@@ -9,15 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmolt_hub.evaluation.scoring import (
-    DirectionScores,
-    NLIModel,
-    eval_set_metric_config,
-    metrics_version,
-    resolve_nli,
-    score_direction,
-)
-from lmolt_hub.evaluation.tasks import (
+from lmolt_hub.eval_tasks import (
     Task,
     build_tasks,
     load_eval_set,
@@ -29,6 +21,14 @@ from lmolt_hub.formats.direction import Direction
 from lmolt_hub.generation.backends import GenerationParams
 from lmolt_hub.generation.engine import Engine, Generations, distributed_state, warn
 from lmolt_hub.generation.loading import LoadOptions, resolve, resolve_dtype
+from lmolt_hub.metrics.scoring import (
+    DirectionScores,
+    NLIModel,
+    eval_set_metric_config,
+    metrics_version,
+    resolve_nli,
+    score_direction,
+)
 from lmolt_hub.prompts import DIRECTIONS
 
 

@@ -5,7 +5,7 @@ comment on a PR and whose comments count), ``submit`` / ``review`` (with ``Revie
 ``status`` (pull requests on ``<org>/lmolt-leaderboard``), ``validate`` (checks on one
 submission), ``records`` (data model), ``aggregate`` (aggregate score and CI ranks), ``build``
 (``leaderboard.json``, page, plots), ``plots`` (the paper's Figures 1-2), ``report`` (verified
-rows next to the paper's tables), ``harness`` (spot check / evaluation hooks), ``run`` (the
+rows next to the paper's tables), ``harness`` (the spot check's generation), ``run`` (the
 stage's entry: review then build), ``cli``.
 """
 

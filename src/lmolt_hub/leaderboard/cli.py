@@ -73,11 +73,20 @@ def _repo(args: argparse.Namespace) -> str:
 
 
 def _harness_hooks(args: argparse.Namespace):
-    """Spot-check and evaluation callables backed by the harness (lmolt_hub.evaluation)."""
+    """The spot check's generation, and the evaluation-request runner the top level wired in
+    (``args.evaluator``, set by ``lmolt_hub.cli``: the leaderboard never imports the evaluation stage)."""
     from lmolt_hub.leaderboard import harness
 
     regenerate = harness.regenerator(device=args.device) if args.spot_check else None
-    evaluate = harness.evaluator(org=args.org, device=args.device) if args.evaluate else None
+    evaluate = None
+    if args.evaluate:
+        make = getattr(args, "evaluator", None)
+        if make is None:
+            raise SystemExit(
+                "lmolt-hub leaderboard review: error: --evaluate needs the evaluation harness; "
+                "run it as `lmolt-hub leaderboard review --evaluate`"
+            )
+        evaluate = make(org=args.org, device=args.device)
     return regenerate, evaluate
 
 

@@ -1,18 +1,17 @@
-"""Hooks that let the reviewer generate and evaluate.
+"""The reviewer's spot-check hook: generation in memory, no scoring.
 
 * :func:`regenerator`: the spot check. Regenerates chosen pairs of a submission in memory
   with the generation engine (``lmolt_hub.generation``), with the submitted model at the sha
   the reviewer validated, its dtype, prompt format and greedy generation parameters (bounded),
   and returns the outputs cleaned by the same ``postprocess`` as the harness's.
-* :func:`evaluator`: serves an evaluation request by running the full harness
-  with the eval set's pinned metric configuration.
+
+Serving an evaluation request runs the evaluation stage, which the leaderboard never imports: the
+top level hands ``review`` that callable (``lmolt_hub.cli.evaluator``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from lmolt_hub.hub.ref import pinned_revision
@@ -32,7 +31,7 @@ def regenerator(device: str | None = "cpu") -> Regenerate:
     never with remote code or pickle weights, never cached, and with no scoring."""
 
     def regenerate(results: dict[str, Any], direction: str, rows: list[dict[str, Any]]) -> list[str]:
-        from lmolt_hub.evaluation.tasks import format_prompt, resolve_prompt_format
+        from lmolt_hub.eval_tasks import format_prompt, resolve_prompt_format
         from lmolt_hub.generation import Engine, LoadOptions
         from lmolt_hub.leaderboard.validate import spot_check_settings
 
@@ -54,31 +53,3 @@ def regenerator(device: str | None = "cpu") -> Regenerate:
 
     return regenerate
 
-
-def evaluator(
-    org: str | None = None, device: str | None = "cpu", output_dir: str | Path | None = None, **options: Any
-):
-    """(model_id, revision) -> folder with the harness's results file and samples.
-
-    Scores with the eval set's pinned configuration (its NLI model and revision, conventions and
-    bootstrap: the harness reads them from the eval set), so the results pass the reviewer's re-score.
-    """
-
-    def evaluate(model_id: str, revision: str) -> Path:
-        from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
-        from lmolt_hub.evaluation.tasks import default_eval_dataset
-        from lmolt_hub.generation.loading import LoadOptions
-
-        eval_dataset = f"{org}/lmolt-eval-3k" if org else default_eval_dataset()
-        out = Path(output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
-        cfg = EvalConfig(
-            revision=revision,
-            eval_dataset=eval_dataset,
-            load=LoadOptions(device=device),
-            output_dir=str(out),
-            **options,
-        )
-        doc = evaluate_model(model_id, cfg)
-        return Path(doc["results_path"]).parent
-
-    return evaluate

@@ -3,7 +3,7 @@
 Trust model: the submission is data, never configuration. The reviewer reads the scoring options
 (NLI model and revision, FCD and fingerprint conventions, FCD reference statistics, hallucination,
 bootstrap settings, the split) from the eval set's pinned configuration
-(``lmolt_hub.evaluation.metric_config.load_metric_config``) and recomputes every reported number
+(``lmolt_hub.metrics.metric_config.load_metric_config``) and recomputes every reported number
 from the submitted outputs. ``metric_options`` in a results file is ignored.
 
 Every check raises :class:`SubmissionError` with a reason a submitter can act on; the reviewer
@@ -47,7 +47,7 @@ from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import source_target
 
 if TYPE_CHECKING:
-    from lmolt_hub.evaluation.metric_config import MetricConfig
+    from lmolt_hub.metrics.metric_config import MetricConfig
 
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024  # a full 3k-pair submission is a few MB
 # Metric values are floats computed by the same code; allow only rounding noise.
@@ -294,7 +294,7 @@ def _first_line(exc: BaseException) -> str:
 
 def check_eval_dataset(results: dict[str, Any], org: str, api: Any = None) -> MetricConfig:
     """The eval set's pinned configuration at the submitted revision; refuses other sets and slices."""
-    from lmolt_hub.evaluation.metric_config import MetricConfigError, load_metric_config
+    from lmolt_hub.metrics.metric_config import MetricConfigError, load_metric_config
 
     ours = f"{org}/{EVAL_DATASET}"
     eval_ds = results["eval_dataset"]
@@ -321,9 +321,9 @@ def check_eval_dataset(results: dict[str, Any], org: str, api: Any = None) -> Me
 
 
 def load_eval_set(repo_id: str, revision: str, split: str | None = None) -> Any:
-    """The eval set at ``revision``, read by the harness's own loader (``lmolt_hub.evaluation.tasks``)."""
-    from lmolt_hub.evaluation.tasks import EvalSetError
-    from lmolt_hub.evaluation.tasks import load_eval_set as harness_load
+    """The eval set at ``revision``, read by the harness's own loader (``lmolt_hub.eval_tasks``)."""
+    from lmolt_hub.eval_tasks import EvalSetError
+    from lmolt_hub.eval_tasks import load_eval_set as harness_load
 
     try:
         return harness_load(repo_id, revision, split or "test")
@@ -492,7 +492,7 @@ def check_metrics(
 
     Returns what was recomputed (direction -> corpus metrics), for the verification record.
     """
-    from lmolt_hub.evaluation.scoring import score_direction
+    from lmolt_hub.metrics.scoring import score_direction
 
     check_options(results, cfg)
     _check_bootstrap(results, cfg)
@@ -531,7 +531,7 @@ def check_metrics(
 
 
 def _fcd_stats(cfg: MetricConfig, api: Any):
-    from lmolt_hub.evaluation.metric_config import MetricConfigError
+    from lmolt_hub.metrics.metric_config import MetricConfigError
 
     try:
         return cfg.fcd_reference_stats(api)
@@ -560,7 +560,7 @@ def spot_check_settings(results: dict[str, Any]) -> dict[str, Any]:
     dtype = model.get("dtype") or "default"
     if dtype not in SPOT_DTYPES:
         raise SubmissionError(f"model dtype {dtype!r} is not one of {SPOT_DTYPES}")
-    from lmolt_hub.evaluation.tasks import PROMPT_FORMATS
+    from lmolt_hub.eval_tasks import PROMPT_FORMATS
 
     prompt_format = results.get("prompt_format") or "auto"
     if prompt_format not in PROMPT_FORMATS:

@@ -86,7 +86,7 @@ def save_generation_config(model, tokenizer, out_dir: Path) -> None:
 def chat_template() -> str:
     """A Jinja chat template that renders the card prompt; pass ``direction=`` when applying it.
 
-    Contract (shared with evaluation/tasks.py ``chat_prompt``): the user message is the bare
+    Contract (shared with eval_tasks.py ``chat_prompt``): the user message is the bare
     source, ``direction`` names the task. Tags carry no whitespace control next to the template
     text, so the prompt (ending "### Response:") comes out byte-identical to build_prompt, and an
     assistant turn is joined as trainers join it (``prompts.join_completion``: one leading space).

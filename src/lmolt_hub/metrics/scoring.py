@@ -234,7 +234,7 @@ def score_direction(
 def eval_set_metric_config(eval_id: str | None, revision: str | None = None, local: bool = False):
     """The eval set's pinned scoring options (``metric_config.MetricConfig``): read from the Hub
     repo at ``revision``; the paper's defaults for a local file or no eval set."""
-    from lmolt_hub.evaluation.metric_config import default_metric_config, load_metric_config
+    from lmolt_hub.metrics.metric_config import default_metric_config, load_metric_config
 
     if local or not eval_id:
         return default_metric_config(eval_id, revision)
@@ -244,8 +244,8 @@ def eval_set_metric_config(eval_id: str | None, revision: str | None = None, loc
 def predictions_metric_config(eval_id: str | None = None, revision: str | None = None):
     """Scoring options for a predictions file: those of eval set ``eval_id`` if given; else those of
     the default ``<org>/lmolt-eval-3k`` when it can be read, else the paper's defaults."""
-    from lmolt_hub.evaluation.metric_config import default_metric_config
-    from lmolt_hub.evaluation.tasks import default_eval_dataset
+    from lmolt_hub.eval_tasks import default_eval_dataset
+    from lmolt_hub.metrics.metric_config import default_metric_config
 
     if eval_id:
         return eval_set_metric_config(eval_id, revision, local=Path(eval_id).expanduser().is_file())

@@ -8,7 +8,7 @@ submission can never choose a path, a model id, a split or a convention.
 Stable entry point (other stages call it by this name)::
 
     cfg = load_metric_config("<org>/lmolt-eval-3k", "<sha or branch>")   # -> MetricConfig
-    cfg.score_options("smiles2caption")   # options for evaluation.scoring.score_direction
+    cfg.score_options("smiles2caption")   # options for metrics.scoring.score_direction
     cfg.fcd_reference_stats()             # FCDStats from the eval-set repo at the pinned sha, or None
 
 Where it comes from, first found wins, always read at the resolved commit sha:
