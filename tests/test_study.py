@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,10 +26,24 @@ VERDICTS = {
 }  # fmt: skip
 
 
+def _study_cli(*args: str) -> subprocess.CompletedProcess:
+    """`lmolt-hub study cpu` in a fresh process, as a user runs it: the study serves its own local Hub
+    and points this process's clients at it, which must not depend on what earlier tests left in
+    the test process's client modules (they point at the suite's shared Hub)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN", "HF_HUB_OFFLINE")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lmolt_hub.cli", "study", "cpu", "--tiny", *args],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    summary = study.run(root / "run", tiny=True, docs=root / "docs")
+    _study_cli("--root", str(root / "run"), "--docs", str(root / "docs"))
+    summary = json.loads((root / "run" / "study.json").read_text())
     return root, summary
 
 
@@ -107,11 +124,10 @@ def test_tiny_study_results_go_on_their_own_leaderboard_track(tiny_run):
     assert all(r["eval_dataset"] == "lmolt-cpu/lmolt-eval-3k" for r in board["rows"])
 
 
-def test_tiny_study_resumes_without_redoing_finished_stages(tiny_run, capsys):
+def test_tiny_study_resumes_without_redoing_finished_stages(tiny_run):
     root, first = tiny_run
-    capsys.readouterr()
-    again = study.run(root / "run", tiny=True)
-    out = capsys.readouterr().out
+    out = _study_cli("--root", str(root / "run")).stdout
+    again = json.loads((root / "run" / "study.json").read_text())
     for stage in ("hub", "init", "datasets", "bases", "methods", "evaluate", "leaderboard", "report"):
         assert f"[study] {stage}: done in a previous run, reusing it" in out
     assert again["trained"] == first["trained"] and again["results"] == first["results"]
