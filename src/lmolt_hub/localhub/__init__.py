@@ -60,6 +60,10 @@ def _patch_clients(endpoint: str) -> dict[tuple[object, str], object]:
     hf_api = sys.modules.get("huggingface_hub.hf_api")
     if hf_api is not None and hasattr(hf_api, "api"):
         setattr_saved(hf_api.api, "endpoint", endpoint)
+    # transformers 5 caches one HfApi (utils.hub._hf_api) with the endpoint it saw when first used
+    tf_hub = sys.modules.get("transformers.utils.hub")
+    if tf_hub is not None and getattr(tf_hub, "_hf_api", None) is not None:
+        setattr_saved(tf_hub._hf_api, "endpoint", endpoint)
     ds_config = sys.modules.get("datasets.config")
     if ds_config is not None:
         setattr_saved(ds_config, "HF_ENDPOINT", endpoint)
