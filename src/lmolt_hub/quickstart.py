@@ -202,6 +202,16 @@ def _repo(repo_id: str, repo_type: str, revision: str | None, role: str) -> dict
     return {"id": repo_id, "type": repo_type, "revision": revision, "role": role}
 
 
+def prepare_root(root: Path, fresh: bool) -> None:
+    """Create ``root`` (emptied first with ``fresh``); a run that has not imported the Hub clients yet
+    keeps its Hub cache in ``root`` so the user's own cache stays untouched."""
+    if fresh and root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if "huggingface_hub.constants" not in sys.modules:
+        os.environ.setdefault("HF_HOME", str(root / "hf_home"))
+
+
 def run(
     root: Path,
     org: str = DEFAULT_ORG,
@@ -213,11 +223,7 @@ def run(
     """Run (or resume) the quickstart in ``root``; returns the content of ``quickstart.json``."""
     from lmolt_hub.localhub import use_local_hub
 
-    if fresh and root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    if "huggingface_hub.constants" not in sys.modules:  # keep the user's own Hub cache untouched
-        os.environ.setdefault("HF_HOME", str(root / "hf_home"))
+    prepare_root(root, fresh)
     started = time.perf_counter()
     with use_local_hub(root / "hub", port=port) as hub:
         qs = Quickstart(root, org, limit, max_new_tokens)

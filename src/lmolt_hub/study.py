@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -39,12 +38,11 @@ from typing import Any
 
 from lmolt_hub.formats.direction import DIRECTION_NAMES
 from lmolt_hub.io import write_json
-from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo
-from lmolt_hub.resources import RECIPES as SHIPPED_RECIPES
+from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo, prepare_root
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
+from lmolt_hub.resources import recipe as shipped_recipe
 from lmolt_hub.state import StepState
 
-RECIPES = SHIPPED_RECIPES / "cpu-study"  # package data: works from a wheel as from a clone
 TRACK = "cpu-scale, ChEBI-20"
 # The study's own namespace: its eval set is <org>/lmolt-eval-3k there (the name the leaderboard
 # reviewer scores), so its track can never mix with the L+M-24 rows of the main namespace.
@@ -109,13 +107,8 @@ def default_root(tiny: bool = False) -> Path:
 
 
 def recipe(relative: str) -> Path:
-    path = RECIPES / relative
-    if not path.exists():
-        raise SystemExit(
-            f"lmolt-hub study: recipe {path} not found; reinstall lmolt-hub "
-            "(its recipes ship as package data)"
-        )
-    return path
+    """A cpu-study recipe shipped as package data (``recipes/cpu-study/<relative>``)."""
+    return shipped_recipe(f"cpu-study/{relative}")
 
 
 # -- memory: the whole process tree, sampled (workers run concurrently, so the sum is the peak) --
@@ -458,11 +451,7 @@ def run(
         scale = Scale(
             **{**asdict(scale), "jobs": jobs or scale.jobs, "dpo": scale.dpo if dpo is None else dpo}
         )
-    if fresh and root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    if "huggingface_hub.constants" not in sys.modules:  # keep the user's own Hub cache untouched
-        os.environ.setdefault("HF_HOME", str(root / "hf_home"))
+    prepare_root(root, fresh)
     started = time.perf_counter()
     before = StepState(root / "study_state.json")
     previous, previous_cpu = before.get("elapsed_s") or 0.0, before.get("cpu_s") or 0.0
