@@ -10,7 +10,8 @@ Stages (each timed, each resumable; ``--fresh`` starts over):
    each pushed with its card (``recipes/tiny/slerp-cpo/chain.yaml``);
 4. ``evaluate``: the harness scores ``<org>/lmolt-slerp-cpo`` and both SFT models by Hub id;
 5. ``leaderboard``: the results go in as pull requests, are reviewed, and the leaderboard page,
-   ``leaderboard.json`` and plots are rebuilt into ``DIR/hub/site/leaderboard``;
+   ``leaderboard.json`` and plots are rebuilt into ``DIR/hub/site/leaderboard`` and published as
+   the static Space ``<org>/lmolt-leaderboard``;
 6. ``report``: the reproduction report (verified rows vs the paper) in ``DIR/report.md``.
 
 ``DIR/quickstart.json`` lists every repository pushed (id, type, revision, role) and every results file.
@@ -183,12 +184,22 @@ class Quickstart:
             baseline=f"{self.org}/lmolt-sft-caption2smiles",
         )  # fmt: skip
         outcomes, doc, sha = done["outcomes"], done["document"], done["sha"]
+        space_sha = self.publish_space(site, repo)
         return {
-            "repos": [_repo(repo, "dataset", sha, "leaderboard (submissions arrive as pull requests)")],
+            "repos": [
+                _repo(repo, "dataset", sha, "leaderboard (submissions arrive as pull requests)"),
+                _repo(repo, "space", space_sha, "leaderboard Space (static page, served at /spaces/<id>/)"),
+            ],
             "reviews": [{"pr": o.pr_num, "state": o.state, "reason": o.reason} for o in outcomes],
             "site": str(site),
             "rows": len(doc["rows"]),
         }
+
+    def publish_space(self, site: Path, dataset_repo: str) -> str:
+        """The built page as the static Space ``<org>/lmolt-leaderboard``, as `build --push-space` does."""
+        from lmolt_hub.leaderboard.space import push_space, space_repo
+
+        return push_space(site, space_repo(self.org), dataset_repo=dataset_repo)
 
     def report(self, site: str) -> dict[str, Any]:
         from lmolt_hub.leaderboard.report import write_report
@@ -273,7 +284,8 @@ def _print_summary(summary: dict[str, Any], timings: list[tuple[str, float, bool
         f"\nreport:      {summary['report']}\n"
         f"summary:     {root}/quickstart.json\n"
         f"browse:      lmolt-hub serve --root {summary['hub_store']} --port 8088\n"
-        "             then open http://127.0.0.1:8088/ (the zoo) and /site/leaderboard/index.html"
+        f"             then open http://127.0.0.1:8088/ (the zoo) and the leaderboard Space "
+        f"/spaces/{summary['org']}/lmolt-leaderboard/"
     )
 
 

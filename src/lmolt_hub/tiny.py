@@ -189,12 +189,29 @@ def build_tiny_nli(seed: int = 0, hidden_size: int = 32, num_layers: int = 2):
     return DebertaV2ForSequenceClassification(config).eval(), tokenizer
 
 
+TINY_NLI_CARD = """---
+license: apache-2.0
+library_name: transformers
+pipeline_tag: text-classification
+tags: [lmolt, nli, tiny, test-model]
+---
+# Tiny NLI stand-in (random weights)
+
+A tiny, randomly initialised DeBERTa-v2 NLI cross-encoder with the labels of
+`cross-encoder/nli-deberta-v3-base` (contradiction, entailment, neutral), which stands in for that
+model so that the hallucination metric runs offline in tests and in the lmolt-hub quickstart.
+Its entailment probabilities mean nothing: results scored with it are a check of the pipeline,
+never a measurement. Seed {seed}; built by `lmolt_hub.tiny.save_tiny_nli`.
+"""
+
+
 def save_tiny_nli(path: Path, seed: int = 0) -> Path:
-    """Write the tiny NLI cross-encoder and its tokenizer to ``path`` and return it."""
+    """Write the tiny NLI cross-encoder, its tokenizer and its card to ``path`` and return it."""
     model, tokenizer = build_tiny_nli(seed=seed)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    (path / "README.md").write_text(TINY_NLI_CARD.format(seed=seed), encoding="utf-8")
     return path
 
 

@@ -66,20 +66,23 @@ def check_target(repo_id: str, *, error: type[Exception] = PushError, who: str =
 def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", revision: str | None = None,
                 private: bool = False, message: str, ignore: list[str] | None = None,
                 delete: list[str] | None = None, only: list[str] | None = None, path_in_repo: str = "",
-                check: bool = True, error: type[Exception] = PushError) -> str:  # fmt: skip
+                check: bool = True, error: type[Exception] = PushError,
+                space_sdk: str | None = None) -> str:  # fmt: skip
     """Upload ``folder`` to ``repo_id`` as one commit; returns the commit sha.
 
     The repo (and the branch ``revision``) is created when missing. ``ignore``: local files left
     out; ``only``: these files of ``folder`` and nothing else; ``path_in_repo``: the folder in the
     repo they land in; ``delete``: remote paths matching these patterns and absent from ``folder``
     are removed in the same commit. With ``check`` the target is checked first (:func:`check_target`).
+    ``space_sdk``: the SDK a new space repo is created with (the Hub refuses a Space without one).
     """
     from huggingface_hub import HfApi
 
     if check:
         check_target(repo_id, error=error)
     api = HfApi()
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    sdk = {"space_sdk": space_sdk} if repo_type == "space" else {}
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **sdk)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
     ops = _operations(api, Path(folder), repo_id, repo_type, revision, ignore, delete, only, path_in_repo)

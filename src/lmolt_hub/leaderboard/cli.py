@@ -64,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--aggregate-spec", type=Path, default=None, help="JSON file replacing the aggregate definition"
     )
+    p.add_argument(
+        "--push-space", nargs="?", const="", default=None, metavar="SPACE",
+        help="publish the built page as a static Space, one commit (default SPACE <org>/lmolt-leaderboard)",
+    )  # fmt: skip
 
 
 def _repo(args: argparse.Namespace) -> str:
@@ -93,6 +97,9 @@ def _harness_hooks(args: argparse.Namespace):
 def _build(args: argparse.Namespace) -> int:
     from lmolt_hub.leaderboard.build import build, hub_card_lookup
 
+    if args.offline and args.push_space is not None:
+        raise SystemExit("lmolt-hub leaderboard build: error: --offline builds without the Hub, --push-space "
+                         "publishes to it: drop one of them")  # fmt: skip
     spec = json.loads(args.aggregate_spec.read_text()) if args.aggregate_spec else None
     # an explicit id, never a pattern: default <--org, else $LMOLT_ORG, else lmolt>/lmolt-sft
     baseline = args.baseline or (f"{args.org}/lmolt-sft" if args.org and not spec else None)
@@ -112,7 +119,23 @@ def _build(args: argparse.Namespace) -> int:
     for skipped in doc["inputs"].get("not_counted", []):
         print(f"not counted: {skipped['source']}: {skipped['reason']}")
     _warn_missing_baseline(doc)
+    if args.push_space is not None:
+        _push_space(args)
     return 0
+
+
+def _push_space(args: argparse.Namespace) -> None:
+    from lmolt_hub.hub.push import PushError
+    from lmolt_hub.leaderboard.space import push_space, space_repo
+
+    space = args.push_space or space_repo(args.org)
+    try:
+        sha = push_space(args.output_dir, space, dataset_repo=_repo(args))
+    except PushError as e:  # no token, a read token, a namespace the token may not write
+        raise SystemExit(f"lmolt-hub leaderboard build --push-space: error: {e}") from None
+    from huggingface_hub import constants
+
+    print(f"published the Space {space} at {sha[:12]}: {constants.ENDPOINT}/spaces/{space}/")
 
 
 def _warn_missing_baseline(doc: dict) -> None:

@@ -6,9 +6,10 @@ Order matters only where patterns overlap: the first match wins (see ``localhub.
 from __future__ import annotations
 
 from lmolt_hub.localhub.router import Route, Router
-from lmolt_hub.localhub.routes import discussions, files, misc, pages, repos
+from lmolt_hub.localhub.routes import discussions, files, misc, pages, repos, spaces
 
 ROUTES: list[Route] = [*misc.ROUTES, *repos.ROUTES, *files.ROUTES, *discussions.ROUTES, *pages.ROUTES]
+ROUTES += spaces.ROUTES  # last: a static Space's app files, under /spaces/<org>/<name>/
 
 
 def router() -> Router:
