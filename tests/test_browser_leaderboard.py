@@ -4,6 +4,9 @@ Builds the page from synthetic accepted submissions (test data, see
 helpers/leaderboard_data.py) plus the paper's reported rows, serves it with
 http.server, then sorts, filters, and checks that an injected ``<script>`` /
 ``onerror`` model name is displayed as text and never runs.
+
+The same page published as a static Space (``push_space``) is opened from the local Hub's zoo:
+it renders there, and runs sandboxed (an opaque origin that cannot read the Hub's API).
 """
 
 from __future__ import annotations
@@ -199,3 +202,62 @@ def test_page_reports_missing_json(site, driver):
     WebDriverWait(driver, 15).until(lambda d: d.find_element("tag name", "body").get_attribute("data-ready"))
     assert "Could not load leaderboard.json" in driver.find_element("id", "status").text
     assert json.loads((base / "site" / "leaderboard" / "leaderboard.json").read_text())["rows"]
+
+
+SPACE_ID = "browser-org/lmolt-leaderboard"
+
+
+@pytest.fixture(scope="module")
+def space(site, local_hub):
+    from lmolt_hub.leaderboard.space import push_space
+
+    _, doc, base = site
+    push_space(base / "site" / "leaderboard", SPACE_ID)
+    return f"{local_hub.url}/spaces/{SPACE_ID}/", doc
+
+
+def _fetch(driver, url):
+    """What a fetch of ``url`` from the page gives: 'status <n>' or 'blocked' (CSP / CORS refusal)."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => done('status ' + r.status), () => done('blocked'));",
+        url,
+    )
+
+
+def test_space_page_from_the_zoo_runs_sandboxed(space, driver, local_hub):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from helpers.leaderboard_data import INJECTED_NAME
+
+    url, doc = space
+    # the zoo links to the Space's page; following the link opens it
+    driver.get(f"{local_hub.url}/")
+    driver.find_element("css selector", f'a[href="/spaces/{SPACE_ID}/"]').click()
+    WebDriverWait(driver, 15).until(lambda d: d.find_element("tag name", "body").get_attribute("data-ready"))
+    assert driver.current_url == url
+    assert driver.find_element("tag name", "body").get_attribute("data-ready") == "true"
+
+    # its own app.js ran, read its leaderboard.json and loaded its style sheet and figures
+    assert len(driver.find_elements("css selector", "#leaderboard tbody tr")) == len(doc["rows"])
+    assert driver.execute_script("return document.styleSheets.length") == 1
+    loaded = driver.execute_script(
+        "return [...document.querySelectorAll('#figures img')].map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert loaded == [True, True]
+    metric = doc["metrics"]["caption2smiles"][0]["key"]
+    _click_header(driver, f"caption2smiles.{metric}")  # the table is live: sorting works
+    present = [v for v in map(_number, _column(driver, f"caption2smiles.{metric}")) if v is not None]
+    assert present == sorted(present, reverse=True) and present
+
+    # a hostile model name is text, never markup
+    assert INJECTED_NAME in _column(driver, "model")
+    assert driver.execute_script("return window.__lmolt_pwned === undefined")
+
+    # the sandbox: an opaque origin without cookies or storage, and nothing outside its own folder
+    assert driver.execute_script("return window.origin") == "null"
+    assert driver.execute_script("try { return typeof localStorage.length } catch (e) { return 'denied' }") == "denied"
+    assert _fetch(driver, "leaderboard.json") == "status 200"
+    assert _fetch(driver, f"{local_hub.url}/api/whoami-v2") == "blocked"
+    assert _fetch(driver, f"{local_hub.url}/api/models") == "blocked"
+    assert _fetch(driver, f"{local_hub.url}/site/leaderboard/leaderboard.json") == "blocked"
