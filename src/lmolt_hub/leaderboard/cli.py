@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from lmolt_hub.errors import ensure_hub_reachable
+from lmolt_hub.leaderboard import schedule
 from lmolt_hub.leaderboard.validate import DEFAULT_SPOT_CHECK, MAX_SUBMISSION_BYTES, SubmissionError
 
 
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
 
     sub.add_parser("init", parents=[hub], help="create the leaderboard dataset repo (maintainers)")
+    schedule.add_arguments(sub, [hub])  # `leaderboard schedule ...`: the reviewer as a Hub scheduled Job
 
     p = sub.add_parser(
         "submit", parents=[hub], help="open a PR with a results file + samples, or an evaluation request"
@@ -152,6 +154,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.action == "build":
         return _build(args)
+    if args.action == "schedule":
+        return schedule.main(args)
     if args.action == "submit" and args.results and not args.results.is_file():
         raise SystemExit(f"lmolt-hub leaderboard submit: error: --results {args.results}: no such file; "
                          "pass the results_<timestamp>.json that eval_harness/run.py wrote")
