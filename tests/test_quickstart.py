@@ -37,20 +37,21 @@ def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 def test_quickstart_pushes_every_artefact(first_run):
     root, proc = first_run
     summary = json.loads((root / "quickstart.json").read_text())
-    repos = {r["id"]: r for r in summary["repos"]}
-    expected = {
-        "lmolt/lmolt-triples": "dataset",
-        "lmolt/lmolt-eval-3k": "dataset",
-        "lmolt/lmolt-sft-caption2smiles": "model",
-        "lmolt/lmolt-sft-smiles2caption": "model",
-        "lmolt/lmolt-slerp": "model",
-        "lmolt/lmolt-slerp-cpo": "model",
-        "lmolt/lmolt-leaderboard": "dataset",
-    }
-    for repo_id, repo_type in expected.items():
-        assert repos[repo_id]["type"] == repo_type
-        assert SHA.match(repos[repo_id]["revision"]), repos[repo_id]
-        assert repos[repo_id]["role"]
+    repos = {(r["type"], r["id"]): r for r in summary["repos"]}  # the leaderboard is a dataset and a Space
+    expected = [
+        ("model", "lmolt/tiny-nli-deberta"),
+        ("dataset", "lmolt/lmolt-triples"),
+        ("dataset", "lmolt/lmolt-eval-3k"),
+        ("model", "lmolt/lmolt-sft-caption2smiles"),
+        ("model", "lmolt/lmolt-sft-smiles2caption"),
+        ("model", "lmolt/lmolt-slerp"),
+        ("model", "lmolt/lmolt-slerp-cpo"),
+        ("dataset", "lmolt/lmolt-leaderboard"),
+        ("space", "lmolt/lmolt-leaderboard"),
+    ]
+    for key in expected:
+        assert SHA.match(repos[key]["revision"]), repos[key]
+        assert repos[key]["role"]
     # The store is a real local Hub root: every pushed revision is on disk.
     assert (root / "hub").is_dir()
     assert "lmolt-hub serve --root" in proc.stdout
@@ -75,6 +76,31 @@ def test_quickstart_evaluates_and_builds_the_leaderboard(first_run):
     assert (Path(summary["leaderboard"]["site"]) / "index.html").is_file()
     report = Path(summary["report"]).read_text()
     assert "lmolt/lmolt-slerp-cpo" in report
+
+
+def test_quickstart_zoo_shows_complete_summaries_and_the_leaderboard_space(first_run):
+    """Issue 22: every repo's summary is its card's complete first sentence (the NLI stand-in has a
+    card too), and the zoo lists and links the leaderboard Space, which holds the built page."""
+    from lmolt_hub.localhub.storage import Storage
+    from lmolt_hub.localhub.zoo import render_index
+
+    root, _ = first_run
+    summary = json.loads((root / "quickstart.json").read_text())
+    store = Storage(root / "hub")
+    page = render_index(store)
+    # zoo rows: (link, summary); the link carries the type prefix (datasets/, spaces/)
+    summaries = dict(re.findall(r'<tr><td><a href="/([^"]+)">[^<]*</a>[^<]*(?:<a [^>]*>open</a>\))?</td><td>([^<]*)</td>', page))
+    prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+    for repo in summary["repos"]:
+        text = summaries[prefix[repo["type"]] + repo["id"]]
+        assert text.endswith("."), (repo["id"], text)  # complete: never cut mid-sentence
+    assert summaries["lmolt/tiny-nli-deberta"].startswith("A tiny, randomly initialised DeBERTa-v2")
+    assert summaries["lmolt/lmolt-slerp-cpo"].endswith("(arXiv:2405.13984).")
+    assert 'href="/spaces/lmolt/lmolt-leaderboard/"' in page
+    space = "lmolt/lmolt-leaderboard"
+    files = store.files("space", space, store.resolve("space", space, "main"))
+    assert {"README.md", "index.html", "app.js", "leaderboard.json"} <= set(files)
+    assert "sdk: static" in store.readme_text(files)
 
 
 def test_quickstart_leaderboard_aggregate_is_bounded_and_ranks_validity(first_run):

@@ -6,7 +6,8 @@ comment on a PR and whose comments count), ``submit`` / ``review`` (with ``Revie
 submission), ``records`` (data model), ``aggregate`` (aggregate score and CI ranks), ``build``
 (``leaderboard.json``, page, plots), ``plots`` (the paper's Figures 1-2), ``report`` (verified
 rows next to the paper's tables), ``harness`` (the spot check's generation), ``run`` (the
-stage's entry: review then build), ``cli``.
+stage's entry: review then build), ``space`` (the page as a static Hub Space), ``schedule`` (the
+scheduled reviewer: its commands, the Hugging Face scheduled Job), ``cli``.
 """
 
 from __future__ import annotations

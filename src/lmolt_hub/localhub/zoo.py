@@ -10,6 +10,7 @@ from lmolt_hub.localhub.cardmeta import card_data, split_card
 from lmolt_hub.localhub.discussions import Discussions
 
 LEADERBOARD_PATH = "/site/leaderboard/index.html"
+LEADERBOARD_SPACE = "lmolt-leaderboard"  # naming.LEADERBOARD_DATASET (localhub imports no lmolt_hub stage)
 MAX_SUMMARY = 1000  # characters: a bound for hostile cards; lmolt-hub's first sentences are far shorter
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) and ![alt](src) -> text / alt
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
@@ -134,11 +135,9 @@ def render_repo(storage: st.Storage, discussions: Discussions, repo_type: str, r
 
 def _leaderboard_links(storage: st.Storage) -> str:
     """Links to every public leaderboard Space (``*/lmolt-leaderboard``), then the built site folder."""
-    from lmolt_hub.naming import LEADERBOARD_DATASET
-
     spaces = [
         m["id"] for m in storage.list_repos("space")
-        if not m.get("private") and m["id"].split("/")[-1] == LEADERBOARD_DATASET
+        if not m.get("private") and m["id"].split("/")[-1] == LEADERBOARD_SPACE
     ]  # fmt: skip
     links = [f'<a href="/spaces/{html.escape(s, quote=True)}/">Leaderboard Space {html.escape(s)}</a>' for s in spaces]
     links.append(f'<a href="{LEADERBOARD_PATH}">Leaderboard (built site)</a>')
