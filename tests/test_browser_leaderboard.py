@@ -207,13 +207,30 @@ def test_page_reports_missing_json(site, driver):
 SPACE_ID = "browser-org/lmolt-leaderboard"
 
 
+OTHER_REPO = "browser-org/not-the-space"
+
+
 @pytest.fixture(scope="module")
 def space(site, local_hub):
+    from huggingface_hub import HfApi
+
     from lmolt_hub.leaderboard.space import push_space
 
     _, doc, base = site
-    push_space(base / "site" / "leaderboard", SPACE_ID)
+    folder = base / "site" / "leaderboard"
+    push_space(folder, SPACE_ID)
+    figure = doc["plots"]["figure1"]
+    HfApi().create_repo(OTHER_REPO, exist_ok=True)
+    HfApi().upload_file(path_or_fileobj=folder / figure, path_in_repo=figure, repo_id=OTHER_REPO)
     return f"{local_hub.url}/spaces/{SPACE_ID}/", doc
+
+
+def _load_image(driver, url):
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const img = new Image();"
+        "img.onload = () => done('loaded'); img.onerror = () => done('blocked'); img.src = arguments[0];",
+        url,
+    )
 
 
 def _fetch(driver, url):
@@ -261,3 +278,7 @@ def test_space_page_from_the_zoo_runs_sandboxed(space, driver, local_hub):
     assert _fetch(driver, f"{local_hub.url}/api/whoami-v2") == "blocked"
     assert _fetch(driver, f"{local_hub.url}/api/models") == "blocked"
     assert _fetch(driver, f"{local_hub.url}/site/leaderboard/leaderboard.json") == "blocked"
+    # images too come from its own folder only: its figure loads, the same PNG in another repo does not
+    figure = doc["plots"]["figure1"]
+    assert _load_image(driver, f"{local_hub.url}/spaces/{SPACE_ID}/{figure}") == "loaded"
+    assert _load_image(driver, f"{local_hub.url}/{OTHER_REPO}/resolve/main/{figure}") == "blocked"

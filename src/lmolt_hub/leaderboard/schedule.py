@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmolt_hub import __version__
+from lmolt_hub.leaderboard.validate import DEFAULT_SPOT_CHECK
 
 REVIEW_COMMAND = 'lmolt-hub leaderboard review --org "$LMOLT_ORG" --spot-check "$LMOLT_SPOT_CHECK" --device "$LMOLT_DEVICE"'  # noqa: E501
 BUILD_COMMAND = 'lmolt-hub leaderboard build --org "$LMOLT_ORG" --output-dir leaderboard-site --push-space "$LMOLT_ORG/lmolt-leaderboard"'  # noqa: E501
@@ -51,7 +52,7 @@ class ReviewerJob:
 
     org: str
     schedule: str = DEFAULT_SCHEDULE
-    spot_check: int = 3
+    spot_check: int = DEFAULT_SPOT_CHECK
     flavor: str | None = None  # None: the flavour the spot check needs
     image: str = DEFAULT_IMAGE
     package: str = DEFAULT_PACKAGE
@@ -163,8 +164,9 @@ def add_arguments(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     p.add_argument("job_action", choices=["create", "pause", "resume", "remove", "show"])
     p.add_argument("--schedule", default=DEFAULT_SCHEDULE, help=f"cron line or @hourly/@daily (default {DEFAULT_SCHEDULE!r})")
-    p.add_argument("--spot-check", type=int, default=3, metavar="N",
-                   help=f"pairs regenerated per direction (default 3; needs a GPU flavour, {GPU_FLAVOR}; 0: {CPU_FLAVOR})")  # fmt: skip
+    p.add_argument("--spot-check", type=int, default=DEFAULT_SPOT_CHECK, metavar="N",
+                   help=f"pairs regenerated per direction (default {DEFAULT_SPOT_CHECK}; needs a GPU flavour, "
+                        f"{GPU_FLAVOR}; 0: {CPU_FLAVOR})")  # fmt: skip
     p.add_argument("--flavor", default=None, help="Job hardware (default: what the spot check needs)")
     p.add_argument("--image", default=DEFAULT_IMAGE, help=f"Docker image (default {DEFAULT_IMAGE})")
     p.add_argument("--package", default=DEFAULT_PACKAGE, help=f"what pip installs (default {DEFAULT_PACKAGE})")
