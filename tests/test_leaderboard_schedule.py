@@ -240,6 +240,8 @@ def test_cli_dry_run_names_secrets_never_values():
     assert SECRET_VALUE not in proc.stdout + proc.stderr
     for command in schedule.COMMANDS:
         assert command in proc.stdout
+    proc = _cli("pause", "--org", "acme", "--dry-run")  # a dry run of the other actions sends nothing either
+    assert proc.returncode == 0 and "would pause the reviewer Job labelled lmolt-leaderboard-reviewer=acme" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -255,3 +257,24 @@ def test_cli_refuses_bad_options_in_one_line(args, message):
     proc = _cli("create", "--dry-run", *args)
     assert proc.returncode != 0 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_cli_creates_shows_pauses_and_removes_the_job(jobs_api):
+    api, server = jobs_api
+
+    def cli(*args: str) -> str:
+        env = dict(os.environ, HF_ENDPOINT=api.endpoint, HF_TOKEN="hf_creator_token",
+                   **{schedule.REVIEWER_TOKEN_ENV: SECRET_VALUE})  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "lmolt_hub.cli", "leaderboard", "schedule", *args, "--org", "acme"],
+                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert SECRET_VALUE not in proc.stdout + proc.stderr
+        return proc.stdout
+
+    assert "created the reviewer Job job1 of acme (17 */6 * * *, a10g-small)" in cli("create")
+    assert server.jobs["job1"]["jobSpec"]["secrets"] == {"HF_TOKEN": SECRET_VALUE}
+    assert "job1  active  17 */6 * * *  a10g-small" in cli("show")
+    assert "paused the reviewer Job job1 of acme" in cli("pause")
+    assert "job1  paused" in cli("show")
+    assert "removed the reviewer Job job1 of acme" in cli("remove")
+    assert server.jobs == {} and cli("show").startswith("no reviewer Job of acme")

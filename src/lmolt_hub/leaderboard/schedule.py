@@ -172,7 +172,8 @@ def add_arguments(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--package", default=DEFAULT_PACKAGE, help=f"what pip installs (default {DEFAULT_PACKAGE})")
     p.add_argument("--namespace", default=None, help="namespace the Job lives in (default the org)")
     p.add_argument("--id", default=None, help="the scheduled Job's id (default: found by its label)")
-    p.add_argument("--dry-run", action="store_true", help="print the Job spec (secret names only); send nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the Job spec (secret names only) or the action; send nothing")  # fmt: skip
 
 
 def _check_options(args: argparse.Namespace) -> str | None:
@@ -202,19 +203,29 @@ def main(args: argparse.Namespace) -> int:
     if problem:
         raise SystemExit(f"lmolt-hub leaderboard schedule {args.job_action}: error: {problem}")
     job = ReviewerJob(org, args.schedule, args.spot_check, args.flavor, args.image, args.package, args.namespace)
-    if args.job_action == "create" and args.dry_run:
-        print(json.dumps(job.spec(), indent=1))
-        print(f"# the Job's shell script, as run by bash -c:\n{job.script()}", end="")
+    if args.dry_run:
+        if args.job_action == "create":
+            print(json.dumps(job.spec(), indent=1))
+            print(f"# the Job's shell script, as run by bash -c:\n{job.script()}", end="")
+        else:
+            which = args.id or f"labelled {LABEL}={org}"
+            print(f"dry run: would {args.job_action} the reviewer Job {which} in {args.namespace or org}; nothing sent")
         return 0
+    from lmolt_hub.errors import ensure_hub_reachable
+
+    ensure_hub_reachable(f"lmolt-hub leaderboard schedule {args.job_action}")
     try:
         if args.job_action == "create":
             info = create(job)
             print(f"created the reviewer Job {info.id} of {org} ({job.schedule}, {job.hardware}); "
                   f"its runs and logs: https://huggingface.co/jobs/{job.namespace or org}")  # fmt: skip
         elif args.job_action == "show":
-            for j in find_jobs(org, args.namespace):
+            jobs = find_jobs(org, args.namespace)
+            for j in jobs:
                 state = "paused" if j.suspend else "active"
                 print(f"{j.id}  {state}  {j.schedule}  {j.job_spec.flavor}  next run {j.status.next_job_run_at}")
+            if not jobs:
+                print(f"no reviewer Job of {org} (create one: lmolt-hub leaderboard schedule create --org {org})")
         else:
             jid = act(args.job_action, org, args.namespace, args.id)
             done = {"pause": "paused", "resume": "resumed", "remove": "removed"}[args.job_action]
