@@ -36,6 +36,8 @@ def _build(tmp_path, *extra: str) -> int:
 
     root = synthetic_leaderboard_root(tmp_path / "repo")
     out = tmp_path / "site"
+    out.mkdir()
+    (out / "notes-of-the-maintainer.txt").write_text("not part of the page")  # must stay out of the Space
     return main(["leaderboard", "build", "--results-dir", str(root), "--org", ORG, "--output-dir", str(out),
                  "--push-space", *extra])  # fmt: skip
 

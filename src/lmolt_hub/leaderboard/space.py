@@ -9,6 +9,7 @@ build no longer writes (a figure that went away).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -100,5 +101,16 @@ def push_space(site_dir: Path | str, space_id: str, dataset_repo: str | None = N
     write_text(site_dir / CARD_FILE, space_card(space_id, dataset_repo))
     return push_folder(
         site_dir, space_id, repo_type="space", space_sdk=SPACE_SDK, message="Rebuild the leaderboard",
-        delete=["*"], check=False,
+        only=page_files(site_dir), delete=["*"], check=False,
     )  # fmt: skip
+
+
+def page_files(site_dir: Path) -> list[str]:
+    """What a build wrote into ``site_dir`` (the page, ``leaderboard.json``, its figures) and the card:
+    anything else in the folder (an earlier build's figure, a user's file) stays out of the Space."""
+    from lmolt_hub.leaderboard.build import STATIC_DIR
+
+    doc = json.loads((site_dir / "leaderboard.json").read_text(encoding="utf-8"))
+    figures = {str(name) for name in (doc.get("plots") or {}).values()}
+    names = {p.name for p in STATIC_DIR.iterdir() if p.is_file()} | figures | {"leaderboard.json", CARD_FILE}
+    return sorted(n for n in names if Path(n).name == n and (site_dir / n).is_file())
