@@ -50,13 +50,13 @@ def first_sentence(body: str) -> str:
     return sentence
 
 
-def _summary(storage: st.Storage, repo_type: str, repo_id: str) -> tuple[str, str, str]:
-    """(last modified, short description, tags) from the head of ``main``."""
+def _summary(storage: st.Storage, repo_type: str, repo_id: str) -> tuple[str, str, str, str | None]:
+    """(last modified, short description, tags, a Space's SDK) from the head of ``main``."""
     try:
         sha = storage.resolve(repo_type, repo_id, "main")
         commit = storage.commit(repo_type, repo_id, sha)
     except st.HubError:
-        return "", "", ""
+        return "", "", "", None
     files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
     text = storage.readme_text(files)
     card = card_data(text) or {}
@@ -64,9 +64,10 @@ def _summary(storage: st.Storage, repo_type: str, repo_id: str) -> tuple[str, st
     desc = first_sentence(body)
     tags = card.get("tags") or []
     tags = ", ".join(str(t) for t in tags) if isinstance(tags, list) else str(tags)
-    if repo_type == "space" and isinstance(card.get("sdk"), str):
-        tags = ", ".join(t for t in (f"sdk: {card['sdk']}", tags) if t)
-    return commit["date"][:19].replace("T", " "), desc, tags
+    sdk = card.get("sdk") if repo_type == "space" and isinstance(card.get("sdk"), str) else None
+    if sdk:
+        tags = ", ".join(t for t in (f"sdk: {sdk}", tags) if t)
+    return commit["date"][:19].replace("T", " "), desc, tags, sdk
 
 
 def _table(storage: st.Storage, repo_type: str) -> str:
@@ -77,9 +78,9 @@ def _table(storage: st.Storage, repo_type: str) -> str:
     rows = []
     for meta in repos:
         rid = meta["id"]
-        date, desc, tags = _summary(storage, repo_type, rid)
+        date, desc, tags, sdk = _summary(storage, repo_type, rid)
         link = f"/{prefix}{html.escape(rid, quote=True)}"
-        app = f' (<a href="{link}/">open</a>)' if repo_type == "space" and "sdk: static" in tags else ""
+        app = f' (<a href="{link}/">open</a>)' if sdk == "static" else ""  # served by routes.spaces
         rows.append(
             f'<tr><td><a href="{link}">{html.escape(rid)}</a>{app}</td>'
             f"<td>{html.escape(desc)}</td><td>{html.escape(tags)}</td><td>{html.escape(date)}</td></tr>"
