@@ -105,11 +105,11 @@ def _merge(study, recipe_name: str, push: str, out: Path, normalize: bool | None
     return {"output_dir": info["output_dir"], "hub_model_id": info["hub_model_id"]}
 
 
-def _scores(model: str, study, max_new_tokens: int) -> dict[str, dict[str, float]]:
+def _scores(model: str, study, max_new_tokens: int, limit: int | None) -> dict[str, dict[str, float]]:
     from lmolt_hub.evaluation import evaluate_model
     from lmolt_hub.generation.backends import GenerationParams
 
-    doc = evaluate_model(model, eval_dataset=f"{study.org}/lmolt-eval-3k", hallucination=False,
+    doc = evaluate_model(model, eval_dataset=f"{study.org}/lmolt-eval-3k", hallucination=False, limit=limit,
                          output_dir=str(study.root / "results-ties-variants"), bootstrap_resamples=0,
                          metric_options={"fcd": False},  # ChemNet: slow, and not what differs here
                          cache_dir=str(study.root / "work" / "generations"), show_progress=False,
@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-epochs", type=int, default=1, help="epochs of each base (the study runs 3)")
     p.add_argument("--eval-n", type=int, default=200, help="held-out pairs scored per direction")
     p.add_argument("--max-new-tokens", type=int, default=160)
+    p.add_argument("--limit", type=int, default=None, help="score only the first N of the held-out pairs")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         models = {"base L->M (caption2smiles)": f"{org}/{BASES['caption2smiles']}",
                   "base M->L (smiles2caption)": f"{org}/{BASES['smiles2caption']}",
                   **{k: v["hub_model_id"] for k, v in merges.items()}}  # fmt: skip
-        scores = {name: _scores(repo, st, args.max_new_tokens) for name, repo in models.items()}
+        scores = {name: _scores(repo, st, args.max_new_tokens, args.limit) for name, repo in models.items()}
     sel = {n: bases[n].get("selection") for n in BASES.values()}
 
     c, s = share["counts"], share["shares"]
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         f"only one delta survives: {lone:.1%} of weights (L->M only {s['lm_only']:.1%}, M->L only {s['ml_only']:.1%})"
     )
     print(f"merged files vs TIES formula, max |diff|: {share['max_abs_deviation_from_formula']}")
-    print(f"\nheld-out pairs per direction: {args.eval_n}; greedy, <= {args.max_new_tokens} new tokens\n")
+    print(f"\nheld-out pairs per direction: {args.limit or args.eval_n}; greedy, <= {args.max_new_tokens} new tokens\n")
     print(
         "| model | "
         + " | ".join(f"M->L {k}" for k in M2L)
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"base_epochs": args.base_epochs, "selection": sel, "survival": share,
-                                         "scores": scores, "eval_n": args.eval_n}, indent=2) + "\n")  # fmt: skip
+                                         "scores": scores, "eval_n": args.limit or args.eval_n}, indent=2) + "\n")  # fmt: skip
     return 0
 
 

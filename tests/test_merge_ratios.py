@@ -163,6 +163,18 @@ def test_the_two_ties_recipes_differ_exactly_where_one_delta_survives_alone(fine
     both = (d_lm != 0) & (d_ml != 0) & (torch.sign(d_lm) == torch.sign(d_ml))
     assert int(both.sum()) > 100
     torch.testing.assert_close(full[both], exact[both], atol=1e-6, rtol=1e-5)
+    # bench/ties_variants.py's survival count (run there on the cpu study's trained bases) reproduces
+    # both merged files from its formula, and its categories cover every weight
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ties_variants", ROOT / "bench/ties_variants.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    share = bench.survival(finetunes["base"], finetunes["lm"], finetunes["ml"],
+                           {True: tmp_path / "ties" / "out", False: tmp_path / "ties-19to1" / "out"})  # fmt: skip
+    assert share["weights"] == sum(v.numel() for v in _weights(finetunes["base"]).values())
+    assert share["counts"]["lm_only"] > 0 and share["counts"]["ml_only"] > 0
+    assert max(share["max_abs_deviation_from_formula"].values()) < 1e-5
 
 
 def _row_coefficients(merged: torch.Tensor, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
