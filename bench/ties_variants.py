@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--root", type=Path, default=None, help="study root (default: the lmolt cache's ties-variants)"
     )
-    p.add_argument("--base-epochs", type=int, default=1, help="epochs of each base (the study runs 3)")
+    p.add_argument("--base-epochs", type=int, default=1, help="epochs of each base when trained here (the study runs 3)")
     p.add_argument("--eval-n", type=int, default=200, help="held-out pairs scored per direction")
     p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--limit", type=int, default=None, help="score only the first N of the held-out pairs")
@@ -171,10 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                   "base M->L (smiles2caption)": f"{org}/{BASES['smiles2caption']}",
                   **{k: v["hub_model_id"] for k, v in merges.items()}}  # fmt: skip
         scores = {name: _scores(repo, st, args.max_new_tokens, args.limit) for name, repo in models.items()}
-    sel = {n: bases[n].get("selection") for n in BASES.values()}
+    sel = {n: bases[n].get("selection") or {} for n in BASES.values()}
 
     c, s = share["counts"], share["shares"]
-    print(f"\nbases: {args.base_epochs} epoch(s) each ({t_bases:.0f} s incl. data; kept: {json.dumps(sel)})")
+    print(f"\nbases: {args.base_epochs} epoch(s) each (trained in this root; {t_bases:.0f} s in this run)")
+    for name, kept in sel.items():
+        print(
+            f"  {name}: kept epoch {kept.get('kept_epoch')}, validation loss {kept.get('kept_value', float('nan')):.3f}"
+        )
     print(f"weights merged: {share['weights']:,}")
     for k in ("both", "lm_only", "ml_only", "none"):
         print(f"  {k:<8} {c[k]:>10,}  {s[k]:.1%}")
@@ -183,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         f"only one delta survives: {lone:.1%} of weights (L->M only {s['lm_only']:.1%}, M->L only {s['ml_only']:.1%})"
     )
     print(f"merged files vs TIES formula, max |diff|: {share['max_abs_deviation_from_formula']}")
-    print(f"\nheld-out pairs per direction: {args.limit or args.eval_n}; greedy, <= {args.max_new_tokens} new tokens\n")
+    print(
+        f"\nheld-out pairs per direction: {args.limit or args.eval_n}; greedy, <= {args.max_new_tokens} new tokens\n"
+    )
     print(
         "| model | "
         + " | ".join(f"M->L {k}" for k in M2L)
