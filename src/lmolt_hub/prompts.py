@@ -92,8 +92,8 @@ INFERENCE_TEMPLATES: dict[str, str] = {
 
 # sft.py's format_instruction (lines 80-87) around its instruction/input strings (lines 47-60): the
 # text before the answer, which follows "### Response:\n", a line break and 12 spaces (their .strip()
-# only touches the ends of prompt + answer). The prompt ends in whitespace: with SentencePiece the last
-# space joined the answer's first token in training, so the tokens at the boundary differ at inference.
+# only touches the ends of prompt + answer). The prompt ends in whitespace, which a SentencePiece
+# vocabulary may join to the answer's first token in training: the boundary tokens can differ at inference.
 _K, _S = "\n" + " " * 12, "\n" + " " * 16
 _SFT_PARTS: dict[str, tuple[str, str]] = {  # (instruction, input) of sft.py
     "smiles2caption": (
