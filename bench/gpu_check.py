@@ -7,6 +7,8 @@ Builds a random Llama in Meditron-7B's shape (hidden 4096, 32 layers, intermedia
 2. ``train_cpo`` / ``train_dpo``: QLoRA steps through lmolt-hub's own training path with the
    Meditron recipes (4-bit NF4 + double quant, r=64 all-linear, length 1024, batch 1,
    gradient checkpointing): peak memory and seconds per step (first step excluded);
+   ``train_sft_authors``: steps with ``recipes/meditron-7b/sft/authors.yaml`` (4-bit, DoRA, fp16, so
+   the Trainer's GradScaler unscales the adapters' gradients: they must be float32);
 3. ``merge``: the two adapters just trained merged into the base (peft weighted adapter, 19:1);
 4. ``generate``: the harness's hf backend on 256 prompts, batched vs one prompt at a time
    (outputs compared on the first ``--sequential`` prompts), tokens/s;
@@ -36,10 +38,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # runs from a checkout without installing lmolt-hub
 
-SECTIONS = ("build", "dtype", "train_cpo", "train_dpo", "merge", "generate", "vllm")
-# Seconds each section may take on an H100/H200 (sum < 8 min; see bench/README.md).
-GPU_TIMEOUTS = {"build": 90, "dtype": 75, "train_cpo": 80, "train_dpo": 90, "merge": 45, "generate": 80,
-                "vllm": 100}  # fmt: skip
+SECTIONS = ("build", "dtype", "train_cpo", "train_dpo", "train_sft_authors", "merge", "generate", "vllm")
+# Seconds each section may take on an H100/H200 (caps; our estimate of the sum: ~8 min; bench/README.md).
+GPU_TIMEOUTS = {"build": 90, "dtype": 75, "train_cpo": 80, "train_dpo": 90, "train_sft_authors": 75,
+                "merge": 45, "generate": 80, "vllm": 100}  # fmt: skip
 MEDITRON_7B = {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 11008,
                "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32017}  # fmt: skip
 
@@ -172,7 +174,8 @@ def _triples(ctx: dict[str, Any]) -> str:
     return str(path)
 
 
-def _train(ctx: dict[str, Any], method: str) -> dict[str, Any]:
+def _train(ctx: dict[str, Any], method: str, recipe: str | None = None) -> dict[str, Any]:
+    """Steps of ``method`` with ``recipe`` (default: ``<recipes>/<method>/qlora.yaml``)."""
     from transformers import TrainerCallback
 
     from lmolt_hub.training import train
@@ -180,6 +183,12 @@ def _train(ctx: dict[str, Any], method: str) -> dict[str, Any]:
     class Timer(TrainerCallback):
         def __init__(self) -> None:
             self.times: list[float] = []
+            self.trainable: dict[str, int] = {}  # dtype -> trainable tensors when training starts
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            for p in model.parameters() if model is not None else ():
+                if p.requires_grad:
+                    self.trainable[str(p.dtype)] = self.trainable.get(str(p.dtype), 0) + 1
 
         def on_step_begin(self, args, state, control, **kw):
             self.t0 = time.perf_counter()
@@ -191,20 +200,25 @@ def _train(ctx: dict[str, Any], method: str) -> dict[str, Any]:
                 torch.cuda.synchronize()
             self.times.append(time.perf_counter() - self.t0)
 
-    out_dir = Path(ctx["work"]) / f"adapter-{method}"
+    recipe = recipe or f"{ctx['recipes']}/{method}/qlora.yaml"
+    name = Path(recipe).stem
+    out_dir = Path(ctx["work"]) / (f"adapter-{method}" if name == "qlora" else f"adapter-{method}-{name}")
     overrides = ["--model_name_or_path", ctx["base"], "--dataset_name", _triples(ctx), "--output_dir", str(out_dir),
                  "--max_steps", str(ctx["steps"]), "--max_train_samples", str(ctx["steps"] * 2),
                  "--gradient_accumulation_steps", "1", "--max_length", str(ctx["max_length"]),
                  "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
                  "--push_to_hub", "false", "--logging_steps", "1", "--report_to", "none"]  # fmt: skip
+    overrides += ["--use_cpu", "true"] if ctx["device"] == "cpu" else []  # fp16/bf16 recipes on a CPU
     timer = Timer()
     _reset_peak()
     t0 = time.perf_counter()
-    result = train(method, str(ROOT / ctx["recipes"] / method / "qlora.yaml"), overrides, callbacks=[timer])
-    ctx[f"adapter_{method}"] = result["output_dir"]
+    result = train(method, str(ROOT / recipe), overrides, callbacks=[timer])
+    if name == "qlora":
+        ctx[f"adapter_{method}"] = result["output_dir"]
     steady = timer.times[1:] or timer.times
     cfg = json.loads((out_dir / "adapter_config.json").read_text())
-    return {"recipe": f"{ctx['recipes']}/{method}/qlora.yaml", "steps": len(timer.times), "lora_r": cfg["r"],
+    return {"recipe": recipe, "steps": len(timer.times), "lora_r": cfg["r"], "use_dora": cfg.get("use_dora"),
+            "trainable_dtypes": timer.trainable,
             "seconds_per_step": sum(steady) / len(steady), "step_seconds": timer.times,
             "max_length": ctx["max_length"], "wall_seconds": time.perf_counter() - t0, **_peak()}  # fmt: skip
 
@@ -215,6 +229,12 @@ def train_cpo(ctx: dict[str, Any]) -> dict[str, Any]:
 
 def train_dpo(ctx: dict[str, Any]) -> dict[str, Any]:
     return _train(ctx, "dpo")
+
+
+def train_sft_authors(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The authors' SFT recipe as shipped (4-bit, DoRA, fp16): on CUDA the fp16 GradScaler must find
+    float32 adapter gradients (trl casts them to bf16 for 4-bit models; lmolt-hub casts them back)."""
+    return _train(ctx, "sft", "recipes/meditron-7b/sft/authors.yaml")
 
 
 def merge(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ ROWS = (
     "Prompt",
     "Token boundary",
     "DPO loss",
+    "CPO schedule",
     "SFT",
     "KTO format",
     "Checkpoint selection",
@@ -44,18 +45,18 @@ def _yaml(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def _table() -> dict[str, dict[str, str]]:
+def _table(first: str = "| Decision |", columns: tuple[str, ...] = COLUMNS) -> dict[str, dict[str, str]]:
     lines = TABLE.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| Decision |"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(first))
     header = [c.strip() for c in lines[start].strip("|").split("|")]
-    assert tuple(header) == COLUMNS
+    assert tuple(header) == columns
     rows: dict[str, dict[str, str]] = {}
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        assert len(cells) == len(COLUMNS), f"a cell holds ' | ' or a column is missing: {line[:80]}"
-        rows[cells[0]] = dict(zip(COLUMNS, cells, strict=True))
+        assert len(cells) == len(columns), f"a cell holds ' | ' or a column is missing: {line[:80]}"
+        rows[cells[0]] = dict(zip(columns, cells, strict=True))
     return rows
 
 
@@ -109,6 +110,7 @@ def test_prompt_and_token_boundary(table) -> None:
     _check(table["Prompt"]["lmolt-hub default"], [code], list(code), "Prompt")
     for fmt in set(PROMPT_FORMATS) - {"auto", "paper", code["prompt_format"]}:
         assert f"`{fmt}`" in table["Prompt"]["lmolt-hub variants"], fmt
+    assert "come up **with**" in table["Prompt"]["Paper's text"]  # Appendix C's wording, not the cards'
     boundary = {"completion_prefix": join_completion("CCO")[: -len("CCO")]}
     _check(table["Token boundary"]["lmolt-hub default"], [boundary], list(boundary), "Token boundary")
     assert "tests/test_prompt_boundary.py" in table["Token boundary"]["lmolt-hub default"]
@@ -138,6 +140,14 @@ def test_training_rows_match_the_meditron_recipes(table) -> None:
     keys += ["weight_decay", "warmup_steps", "fp16"]
     _check(table["SFT"]["lmolt-hub variants"], [{**defaults, **sft_authors}], keys, "SFT variants")
 
+    authors_cpo, fig5 = _yaml(MEDITRON / "cpo/authors.yaml"), _yaml(MEDITRON / "cpo/qlora.yaml")
+    assert {_chain_config(c) for c in ("ties-cpo", "slerp-cpo")} == {MEDITRON / "cpo/authors.yaml"}
+    keys = ["num_train_epochs", "lr_scheduler_type", "warmup_steps", "max_grad_norm", "weight_decay",
+            "learning_rate", "beta"]  # fmt: skip
+    _check(table["CPO schedule"]["lmolt-hub default"], [authors_cpo], keys, "CPO schedule")
+    _check(table["CPO schedule"]["lmolt-hub variants"], [fig5], keys[:2] + ["max_grad_norm"], "CPO variants")
+    assert "`recipes/meditron-7b/cpo/authors-reverse.yaml`" in table["CPO schedule"]["lmolt-hub variants"]
+
     kto = {**defaults, **_yaml(MEDITRON / "kto/qlora.yaml")}
     keys = ["dataset_config", "per_device_train_batch_size", "gradient_accumulation_steps"]
     _check(table["KTO format"]["lmolt-hub default"], [kto], keys, "KTO format")
@@ -145,11 +155,19 @@ def test_training_rows_match_the_meditron_recipes(table) -> None:
     recipes = [
         p for method in ("sft", "dpo", "cpo", "kto") for p in sorted((MEDITRON / method).glob("*.yaml"))
     ]
+    # a recipe named in the variants cell is checked there (the reverse CPO keeps its last epoch)
+    variants = [p for p in recipes if f"`{p.relative_to(ROOT)}`" in table["Checkpoint selection"]["lmolt-hub variants"]]
     keys = ["eval_strategy", "save_strategy", "load_best_model_at_end", "metric_for_best_model"]
     keys.append("greater_is_better")
     _check(
-        table["Checkpoint selection"]["lmolt-hub default"], [_yaml(p) for p in recipes], keys, "Checkpoints"
+        table["Checkpoint selection"]["lmolt-hub default"],
+        [_yaml(p) for p in recipes if p not in variants],
+        keys,
+        "Checkpoints",
     )
+    assert [p.name for p in variants] == ["authors-reverse.yaml"]
+    _check(table["Checkpoint selection"]["lmolt-hub variants"], [_yaml(p) for p in variants],
+           ["load_best_model_at_end"], "Checkpoint variants")  # fmt: skip
 
 
 def test_data_rows_match_the_data_recipes_and_defaults(table) -> None:
@@ -208,7 +226,50 @@ def test_merge_ratio_row_matches_both_merge_recipe_sets(table) -> None:
         assert "caption2smiles" in ties["models"][0]["model"]  # weights are listed L->M first
         assert "caption2smiles" in slerp["base_model"]  # t moves away from the L->M model
         sources.append(_merge_facts(ties, slerp))
-    _check(table["TIES/SLERP ratio"]["lmolt-hub default"], sources, list(sources[0]), "TIES/SLERP ratio")
+    row = table["TIES/SLERP ratio"]
+    _check(row["lmolt-hub default"], sources, list(sources[0]), "TIES/SLERP ratio")
+    exact = _merge_facts(_yaml(MEDITRON / "merges/ties-19to1.yaml"), _yaml(MEDITRON / "merges/slerp.yaml"))
+    _check(row["lmolt-hub variants"], [exact], ["ties.normalize"], "TIES/SLERP variants")
+    assert "§4.3" in row["Paper's text"] and "§3.3" in row["Paper's text"]
+
+
+PAPER_COLUMNS = ("Paper row", "lmolt-hub model", "recipe", "lmolt-hub prompt format", "authors' training layout",
+                 "authors' scoring layout (the published numbers)")  # fmt: skip
+
+
+def _backticked(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_paper_rows_name_their_recipe_and_prompt_formats() -> None:
+    """The paper-rows table: each row's model and recipe are the README zoo's, the recipe is the one the
+    zoo name is trained with, and every prompt format it names is one the harness offers."""
+    from lmolt_hub.eval_tasks import PROMPT_FORMATS
+
+    rows = _table("| Paper row |", PAPER_COLUMNS)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    zoo = {}
+    for line in readme.split("| name | recipe |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if cells[-1].split(" (")[0] != "–":
+            zoo[cells[-1].split(" (")[0]] = (cells[0].strip("`"), cells[1].strip("`"))
+    assert set(rows) == set(zoo) and len(rows) == 8
+    for name, row in rows.items():
+        model, recipe = _backticked(row["lmolt-hub model"])[0], _backticked(row["recipe"])[0]
+        assert (model, recipe) == zoo[name], name
+        path = ROOT / recipe
+        data = _yaml(path)
+        trained = data["train"] if path.name == "chain.yaml" else {"name": data["hub_name"]}
+        assert trained["name"] == model, (name, trained["name"])
+        for col in ("lmolt-hub prompt format", "authors' training layout", "authors' scoring layout (the published numbers)"):
+            fmts = [f for f in _backticked(row[col]) if not f.endswith(".py") and "/" not in f]
+            assert all(f in PROMPT_FORMATS for f in fmts), (name, col, fmts)
+        assert _backticked(row["lmolt-hub prompt format"]) == ["card"]
+        if "CPO" in name:  # the CPO paper rows train with the authors' CPO (1 epoch, linear, clip 1.0)
+            cpo = (path.parent / data["train"]["config"]).resolve() if path.name == "chain.yaml" else path
+            assert cpo == MEDITRON / "cpo/authors.yaml", name
+        if name != "Meditron-7B KTO":  # the authors' KTO scoring is not published
+            assert "authors-inference" in _backticked(row["authors' scoring layout (the published numbers)"]), name
 
 
 def test_harness_rows_match_the_evaluation_code(table) -> None:

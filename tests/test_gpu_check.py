@@ -25,7 +25,8 @@ def check(tmp_path_factory) -> dict:
 
 def test_every_section_ran_or_says_why_not(check):
     sections = check["sections"]
-    assert list(sections) == ["build", "dtype", "train_cpo", "train_dpo", "merge", "generate", "vllm"]
+    assert list(sections) == ["build", "dtype", "train_cpo", "train_dpo", "train_sft_authors", "merge", "generate",
+                              "vllm"]  # fmt: skip
     assert not [name for name, r in sections.items() if "error" in r]
     vllm = sections["vllm"]
     assert "skipped" in vllm or vllm["tokens_per_s"] > 0  # no GPU here: skipped with the reason
@@ -37,6 +38,13 @@ def test_training_steps_are_timed_with_the_recipe_settings(check):
         r = check["sections"][f"train_{method}"]
         assert r["recipe"] == f"recipes/tiny/{method}/qlora.yaml" and r["lora_r"] == 8
         assert r["steps"] == 2 and r["seconds_per_step"] > 0 and r["peak_rss_gib"] > 0
+
+
+def test_the_authors_sft_step_runs_with_its_recipe_and_float32_adapters(check):
+    r = check["sections"]["train_sft_authors"]
+    assert r["recipe"] == "recipes/meditron-7b/sft/authors.yaml" and r["use_dora"] is True and r["lora_r"] == 64
+    assert r["steps"] == 2 and r["seconds_per_step"] > 0
+    assert list(r["trainable_dtypes"]) == ["torch.float32"]  # fp16 recipe: no bf16 adapters for the GradScaler
 
 
 def test_dtype_merge_and_generation_figures_are_consistent(check):

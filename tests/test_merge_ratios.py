@@ -1,4 +1,7 @@
-"""The shipped TIES and SLERP recipes realise the paper's 19:1 towards the L->M model.
+"""The shipped TIES and SLERP recipes realise the paper's 0.95 / 0.05 towards the L->M model.
+
+TIES: the paper-row recipes run mergekit as-is (``normalize: true``: a delta that survives alone enters
+at full weight); ``ties-19to1.yaml`` (``normalize: false``) is exactly 19:1 at every weight.
 
 Each shipped recipe is run through mergekit's library API with its own parameters, its model
 references swapped for tiny Llamas built here: a common base and two "fine-tunes" of it (the
@@ -20,7 +23,8 @@ from safetensors.torch import load_file  # noqa: E402
 from lmolt_hub.merging import merge_from_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TIES_RECIPES = [ROOT / "recipes/meditron-7b/merges/ties.yaml", ROOT / "recipes/tiny/merges/ties.yaml"]
+TIES_RECIPES = [ROOT / "recipes/meditron-7b/merges/ties.yaml", ROOT / "recipes/tiny/merges/ties.yaml",
+                ROOT / "recipes/meditron-7b/merges/ties-19to1.yaml"]  # fmt: skip
 SLERP_RECIPES = [ROOT / "recipes/meditron-7b/merges/slerp.yaml", ROOT / "recipes/tiny/merges/slerp.yaml"]
 
 
@@ -89,12 +93,24 @@ def finetunes(tmp_path_factory) -> dict[str, Path]:
     return _models(tmp_path_factory.mktemp("ratio-models"), scale=0.5)
 
 
-@pytest.mark.parametrize("recipe", TIES_RECIPES, ids=lambda p: p.parent.parent.name)
+def test_paper_rows_run_mergekit_ties_as_is_and_the_variant_is_exact():
+    normalize = {p.relative_to(ROOT / "recipes").as_posix(): yaml.safe_load(p.read_text())["parameters"]["normalize"]
+                 for p in TIES_RECIPES}  # fmt: skip
+    assert normalize == {"meditron-7b/merges/ties.yaml": True, "tiny/merges/ties.yaml": True,
+                         "meditron-7b/merges/ties-19to1.yaml": False}  # fmt: skip
+    for chain in ("ties-cpo", "ties-dpo"):  # the TIES paper rows merge with the as-is recipe
+        merge = yaml.safe_load((ROOT / "recipes/meditron-7b" / chain / "chain.yaml").read_text())["merge"]
+        assert merge["config"] == "../merges/ties.yaml" and merge["name"] == "lmolt-ties"
+
+
+@pytest.mark.parametrize("recipe", TIES_RECIPES, ids=lambda p: "/".join(p.parts[-3::2]))
 def test_ties_recipe_is_19_to_1_where_both_deltas_survive(recipe, finetunes, tmp_path):
     raw, cfg = _local(recipe, finetunes, tmp_path)
     params = {_role_of(m["model"], finetunes): m["parameters"] for m in raw["models"]}
     w_lm, w_ml = params["lm"]["weight"], params["ml"]["weight"]
     assert (w_lm, w_ml) == (0.95, 0.05) and raw["merge_method"] == "ties"
+    normalize = raw["parameters"]["normalize"]
+    lone = (1.0, 1.0) if normalize else (w_lm, w_ml)  # the weight a delta that survives alone gets
     merge_from_config(cfg, tmp_path / "out", check_generation=False)
     merged, base = _weights(tmp_path / "out"), _weights(finetunes["base"])
     lm, ml = _weights(finetunes["lm"]), _weights(finetunes["ml"])
@@ -109,36 +125,56 @@ def test_ties_recipe_is_19_to_1_where_both_deltas_survive(recipe, finetunes, tmp
         both, lm_only, ml_only = s_lm & s_ml, s_lm & ~s_ml, s_ml & ~s_lm
         # the stated ratio, exactly, wherever both deltas survive trimming and agree in sign
         torch.testing.assert_close(delta[both], (w_lm * d_lm + w_ml * d_ml)[both], atol=1e-6, rtol=1e-5)
-        # where only one survives, it enters at its own weight (the other counts as zero)
-        torch.testing.assert_close(delta[lm_only], (w_lm * d_lm)[lm_only], atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(delta[ml_only], (w_ml * d_ml)[ml_only], atol=1e-6, rtol=1e-5)
+        # where only one survives: at full weight (normalize: true) or its own (false)
+        torch.testing.assert_close(delta[lm_only], (lone[0] * d_lm)[lm_only], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(delta[ml_only], (lone[1] * d_ml)[ml_only], atol=1e-6, rtol=1e-5)
         assert torch.all(delta[~(s_lm | s_ml)] == 0)
         counts["both"] += int(both.sum())
         counts["lm only"] += int(lm_only.sum())
         counts["ml only"] += int(ml_only.sum())
     assert all(n > 1000 for n in counts.values()), counts  # every case was actually exercised
     card = (tmp_path / "out" / "README.md").read_text()
-    assert "`normalize=False`" in card and "keeps its own weight" in card
+    if normalize:
+        assert "`normalize=True`" in card and "applied at full weight" in card
+    else:
+        assert "`normalize=False`" in card and "keeps its own weight" in card
 
 
 def _role_of(path: str, paths: dict[str, Path]) -> str:
     return next(name for name, p in paths.items() if str(p) == path)
 
 
-def test_normalize_true_would_apply_a_lone_delta_at_full_weight(finetunes, tmp_path):
-    """Why the recipes set normalize: false: with true, a delta that survives alone is not scaled."""
-    raw, _ = _local(TIES_RECIPES[0], finetunes, tmp_path)
-    raw["parameters"]["normalize"] = True
-    cfg = tmp_path / "normalized.yaml"
-    cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    merge_from_config(cfg, tmp_path / "out", check_generation=False)
+def test_the_two_ties_recipes_differ_exactly_where_one_delta_survives_alone(finetunes, tmp_path):
+    """normalize: true (paper rows) and false (19:1 variant) agree wherever both deltas survive."""
+    out = {}
+    for recipe in (TIES_RECIPES[0], TIES_RECIPES[2]):
+        (tmp_path / recipe.stem).mkdir()
+        _, cfg = _local(recipe, finetunes, tmp_path / recipe.stem)
+        merge_from_config(cfg, tmp_path / recipe.stem / "out", check_generation=False)
+        out[recipe.stem] = _weights(tmp_path / recipe.stem / "out")
     key = "model.layers.0.mlp.down_proj.weight"
-    merged, base = _weights(tmp_path / "out")[key], _weights(finetunes["base"])[key]
+    base = _weights(finetunes["base"])[key]
     d_lm = _trim(_weights(finetunes["lm"])[key] - base, 0.5)
     d_ml = _trim(_weights(finetunes["ml"])[key] - base, 0.5)
+    full, exact = out["ties"][key] - base, out["ties-19to1"][key] - base
     lm_only = (d_lm != 0) & (d_ml == 0)
-    torch.testing.assert_close((merged - base)[lm_only], d_lm[lm_only], atol=1e-6, rtol=1e-5)
-    assert not torch.allclose((merged - base)[lm_only], 0.95 * d_lm[lm_only])
+    torch.testing.assert_close(full[lm_only], d_lm[lm_only], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(exact[lm_only], 0.95 * d_lm[lm_only], atol=1e-6, rtol=1e-5)
+    both = (d_lm != 0) & (d_ml != 0) & (torch.sign(d_lm) == torch.sign(d_ml))
+    assert int(both.sum()) > 100
+    torch.testing.assert_close(full[both], exact[both], atol=1e-6, rtol=1e-5)
+    # bench/ties_variants.py's survival count (run there on the cpu study's trained bases) reproduces
+    # both merged files from its formula, and its categories cover every weight
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ties_variants", ROOT / "bench/ties_variants.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    share = bench.survival(finetunes["base"], finetunes["lm"], finetunes["ml"],
+                           {True: tmp_path / "ties" / "out", False: tmp_path / "ties-19to1" / "out"})  # fmt: skip
+    assert share["weights"] == sum(v.numel() for v in _weights(finetunes["base"]).values())
+    assert share["counts"]["lm_only"] > 0 and share["counts"]["ml_only"] > 0
+    assert max(share["max_abs_deviation_from_formula"].values()) < 1e-5
 
 
 def _row_coefficients(merged: torch.Tensor, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:

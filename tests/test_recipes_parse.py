@@ -23,7 +23,7 @@ def _kind(path: Path) -> str:
         return "data"
     if rel[0] == "accelerate_configs":
         return "accelerate"
-    if path.name == "chain.yaml":
+    if path.name == "chain.yaml" or path.name.startswith("chain-"):  # chain-<variant>.yaml: a named variant
         return "chain"
     if len(rel) >= 2 and rel[-2] == "merges":
         return "merge"

@@ -18,7 +18,7 @@ from lmolt_hub.formats.eval_set import COLUMN_ALIASES, FCD_STATS_DIR, fcd_stats_
 from lmolt_hub.hub.ref import HubRef, is_local, repo_info
 from lmolt_hub.naming import EVAL_DATASET
 from lmolt_hub.prompts import (
-    AUTHORS_TEMPLATE_VERSION,
+    AUTHORS_LAYOUTS,
     DIRECTIONS,
     RESPONSE_MARKER,
     TEMPLATE_VERSION,
@@ -31,9 +31,11 @@ from lmolt_hub.provenance import file_sha256
 log = logging.getLogger(__name__)
 
 # card: the base models' Hub-card prompt (lmolt-hub's template); authors: the same words as the
-# authors' dpo.py f-strings (their adapters); chat: the checkpoint's chat template; raw: the bare
-# source (MolT5); paper: the earlier name of card; auto: raw for seq2seq, card otherwise.
-PROMPT_FORMATS = ("auto", "card", "authors", "chat", "raw", "paper")
+# authors' dpo.py f-strings (what their DPO/CPO adapters were trained on); authors-inference: their
+# inference_pretrained.py layout (what the paper's numbers were generated with); authors-sft: their
+# sft.py layout (their SFT adapter); chat: the checkpoint's chat template; raw: the bare source
+# (MolT5); paper: the earlier name of card; auto: raw for seq2seq, card otherwise.
+PROMPT_FORMATS = ("auto", "card", *AUTHORS_LAYOUTS, "chat", "raw", "paper")
 FCD_CONVENTION = "fcd_1.1"
 
 EVAL_FILE_SUFFIXES = {".jsonl", ".json", ".csv", ".tsv", ".txt", ".parquet"}
@@ -259,8 +261,8 @@ def format_prompt(direction: str, source: str, prompt_format: str, tokenizer: An
         return source.strip()
     if prompt_format in ("card", "paper"):
         return build_prompt(direction, source)
-    if prompt_format == "authors":
-        return build_prompt(direction, source, authors=True)
+    if prompt_format in AUTHORS_LAYOUTS:
+        return build_prompt(direction, source, authors=prompt_format)
     if prompt_format == "chat":
         return chat_prompt(direction, source, tokenizer)
     raise EvalSetError(
@@ -286,8 +288,8 @@ def template_version(prompt_format: str) -> str | None:
     """The TEMPLATE_VERSION a result records for ``prompt_format`` (None: no lmolt-hub template)."""
     if prompt_format in ("card", "paper", "chat"):
         return TEMPLATE_VERSION
-    if prompt_format == "authors":
-        return AUTHORS_TEMPLATE_VERSION
+    if prompt_format in AUTHORS_LAYOUTS:
+        return AUTHORS_LAYOUTS[prompt_format][1]
     return None
 
 

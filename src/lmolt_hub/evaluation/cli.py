@@ -69,9 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=PROMPT_FORMATS,
         default="auto",
         help="card: the LPM24 base models' Hub-card prompt (lmolt-hub's template); authors: the same words "
-        "with the authors' dpo.py whitespace (their adapters); chat: the checkpoint's chat template (lmolt "
-        "adapters: source + direction); raw: the bare source; paper: old name of card "
-        "(auto: raw for seq2seq models, else card)",
+        "with the authors' dpo.py whitespace (their DPO/CPO training text); authors-inference: their "
+        "inference_pretrained.py layout (what the paper's numbers were generated with); authors-sft: their "
+        "sft.py layout; chat: the checkpoint's chat template (lmolt adapters: source + direction); raw: the "
+        "bare source; paper: old name of card (auto: raw for seq2seq models, else card)",
     )
 
     load = p.add_argument_group("loading")

@@ -37,6 +37,7 @@ SCHEMA_VERSION = "1.3"
 # 1.2: prompt_format may be "card" (the Hub-card prompt, template lpm24-card-v2) or "authors".
 # 1.3: optional "not_computed": direction -> metric -> "not computed: <reason>" (e.g. the NLI
 #      metrics when the NLI model cannot be had; their values are null).
+#      Also (an addition, same version): prompt_format may be "authors-inference" or "authors-sft".
 
 # Header of the official TSV: the first column names the source of the direction.
 TSV_HEADERS: dict[str, tuple[str, str, str]] = {d.value: d.tsv_header for d in Direction}
@@ -130,7 +131,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
             },
         },
         "template_version": _NULLABLE_STR,
-        "prompt_format": {"enum": ["card", "authors", "paper", "chat", "raw", None]},
+        "prompt_format": {
+            "enum": ["card", "authors", "authors-inference", "authors-sft", "paper", "chat", "raw", None]
+        },
         "generation": {
             "type": ["object", "null"],
             "description": "null for kind=predictions",

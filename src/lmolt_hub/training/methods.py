@@ -210,6 +210,7 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
                             append_eos=script_args.append_eos)  # fmt: skip
     # Wrapping may create new Linear4bit references; enforce the trainable layout once more.
     models.disable_cpu_inference_repack(trainer.model)
+    models.keep_trainable_fp32(trainer.model, training_args)  # before the optimiser exists (train())
 
     trainer.train(resume_from_checkpoint=ckpt)
     trainer.save_model(str(out))

@@ -149,6 +149,30 @@ def disable_cpu_inference_repack(model) -> int:
     return n
 
 
+def keep_trainable_fp32(model, training_args) -> int:
+    """Under fp16 mixed precision, make every trainable parameter float32; return how many were cast.
+
+    fp16 training unscales gradients with a GradScaler, which wants float32 gradients: trl 1.16 casts
+    the LoRA weights of a 4-bit model to bf16 (the QLoRA paper's advice for bf16 runs), and CUDA's
+    unscale kernel has no bf16 version (``"_amp_foreach_non_finite_check_and_unscale_cuda" not
+    implemented for 'BFloat16'`` at the first optimiser step); fp16 weights fail too ("Attempting to
+    unscale FP16 gradients"). The authors' sft.py (fp16) trained float32 adapters: peft's
+    ``prepare_model_for_kbit_training`` + ``get_peft_model``, with no trl cast.
+    """
+    import torch
+
+    if not getattr(training_args, "fp16", False):
+        return 0
+    n = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            n += 1
+    if n:
+        logger.info("fp16: %d trainable tensors cast to float32 for the GradScaler", n)
+    return n
+
+
 def sharded_training(training_args) -> bool:
     """FSDP or DeepSpeed: the launcher places the weights, so no device_map."""
     env = os.environ
