@@ -128,13 +128,15 @@ def make_server(
     max_lfs: int = DEFAULT_MAX_LFS,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-    head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+    head_timeout: float | None = None,
     max_connections_per_client: int | None = None,
 ) -> HubHTTPServer:
     """A server (not yet serving). ``tokens``: a list of admin tokens (``"user:token"`` names the
     admin), a mapping ``token -> {"user", "admin", "orgs"}``, or an ``Auth``.
 
-    ``max_connections_per_client`` defaults to a quarter of ``max_connections`` (at least 1)."""
+    ``max_connections_per_client`` defaults to a quarter of ``max_connections`` (at least 1);
+    ``head_timeout`` (seconds from a request's first byte to the end of its headers) to
+    ``DEFAULT_HEAD_TIMEOUT`` or ``idle_timeout``, whichever is shorter."""
     per_client = max_connections_per_client or max(1, max_connections // 4)
     if not 1 <= per_client <= max_connections:
         raise ValueError(f"max_connections_per_client must be 1..{max_connections}, got {per_client}")
@@ -151,7 +153,7 @@ def make_server(
         max_connections=max_connections,
         idle_timeout=idle_timeout,
         secret=secrets.token_bytes(32),
-        head_timeout=head_timeout,
+        head_timeout=head_timeout or min(DEFAULT_HEAD_TIMEOUT, idle_timeout),
     )
     return HubHTTPServer((host, port), config, per_client)
 

@@ -179,6 +179,8 @@ def info_dict(req: HubHandler, repo_type: str, meta: dict, sha: str, full: bool 
         "tags": tags,
         "cardData": card,
     }
+    if repo_type == "space" and card:
+        info["sdk"] = card.get("sdk")
     if repo_type == "model":
         info["modelId"] = repo_id
         if card:
