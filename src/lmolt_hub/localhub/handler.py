@@ -9,6 +9,9 @@ EntryNotFound), which is how the clients type them.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import hmac
 import io
@@ -66,6 +69,25 @@ class HubConfig:
     def sign(self, oid: str, size: int, repo: str = "") -> str:
         """Signature of an LFS upload URL: binds the object, its size and the repo it is for."""
         return hmac.new(self.secret, f"{oid}:{size}:{repo}".encode(), hashlib.sha256).hexdigest()
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the system (glibc ``malloc_trim``), after a large commit.
+
+    Each request runs in its own thread, and glibc gives threads their own heaps (arenas): the tens
+    of MB a large commit line needed stay mapped in that thread's heap after they are freed, so
+    commits handled by different threads would add up even when they run one after another."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():  # noqa: ANN202 - a ctypes function or None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        return None
 
 
 class _TimedSocketIO(socket.SocketIO):

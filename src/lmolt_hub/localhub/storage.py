@@ -26,7 +26,6 @@ live in ``discussions``, on top of this module.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import fcntl
@@ -821,8 +820,8 @@ def _check_no_file_folder_clash(files: dict[str, FileEntry]) -> None:
 def regular_entry(storage: Storage, content_b64: str) -> FileEntry:
     if not isinstance(content_b64, str):
         raise HubError(400, "A regular file's 'content' must be a base64 string")
-    try:
-        data = base64.b64decode(content_b64, validate=True)
+    try:  # strict, and straight from the str (b64decode would first copy it to bytes)
+        data = binascii.a2b_base64(content_b64, strict_mode=True)
     except (binascii.Error, ValueError) as e:
         raise HubError(400, f"A regular file's 'content' is not valid base64: {e}") from None
     return FileEntry(storage.put_bytes(data), git_blob_sha1(data), len(data), False)
