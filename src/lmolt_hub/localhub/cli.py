@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-connections-per-client",
         type=int,
         default=None,
-        help="connections one client address may hold (default: a quarter of --max-connections)",
+        help="connections one client address may hold (default: 3/4 of --max-connections, so a "
+        "quarter always stays for other addresses)",
     )
     parser.add_argument(
         "--head-timeout",

@@ -134,10 +134,12 @@ def make_server(
     """A server (not yet serving). ``tokens``: a list of admin tokens (``"user:token"`` names the
     admin), a mapping ``token -> {"user", "admin", "orgs"}``, or an ``Auth``.
 
-    ``max_connections_per_client`` defaults to a quarter of ``max_connections`` (at least 1);
+    ``max_connections_per_client`` defaults to three quarters of ``max_connections``: the last
+    quarter (at least 1 slot) stays for other addresses, however many one address opens (a
+    client's connection pool, 8 processes pulling at once, stay well within it);
     ``head_timeout`` (seconds from a request's first byte to the end of its headers) to
     ``DEFAULT_HEAD_TIMEOUT`` or ``idle_timeout``, whichever is shorter."""
-    per_client = max_connections_per_client or max(1, max_connections // 4)
+    per_client = max_connections_per_client or max(1, max_connections - max(1, max_connections // 4))
     if not 1 <= per_client <= max_connections:
         raise ValueError(f"max_connections_per_client must be 1..{max_connections}, got {per_client}")
     storage = Storage(root)
