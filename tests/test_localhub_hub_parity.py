@@ -217,7 +217,7 @@ def test_stale_parent_commit_is_412(alice):
     with pytest.raises(HfHubHTTPError) as err:
         _put(alice, repo, "b.txt", b"second", parent_commit=parent)
     assert err.value.response.status_code == 412
-    assert "A commit has happened since" in str(err.value)
+    assert "A commit has happened since. Please refresh and try again." in str(err.value)
 
 
 def test_invalid_paths_are_422(hub, alice):

@@ -192,6 +192,16 @@ def test_a_known_sha256_does_not_unlock_another_users_private_file(tmp_path):
             commit_message="copy",
         )
         assert {"secret.bin", "secret-copy.bin"} <= set(alice.list_repo_files("alice/private"))
+        # nor are pull requests: bob's LFS upload to alice's public repo lands in his PR
+        bob = HfApi(endpoint=hub.url, token=BOB)
+        pr = bob.upload_file(
+            path_or_fileobj=b"\0" + os.urandom(100),
+            path_in_repo="w.bin",
+            repo_id="alice/other",
+            create_pr=True,
+        )
+        alice.merge_pull_request("alice/other", pr.pr_num)
+        assert "w.bin" in alice.list_repo_files("alice/other")
     finally:
         hub.stop()
 

@@ -591,8 +591,8 @@ class Storage:
         if parent_commit and parent_commit != head:
             raise HubError(
                 412,
-                f"A commit has happened since {parent_commit} on {revision!r} (head is now {head}). "
-                "Please refresh and try again.",
+                "A commit has happened since. Please refresh and try again. "  # the Hub's words
+                f"({revision!r} moved from {parent_commit} to {head})",
                 "PreconditionFailed",
             )
         files = self.files(repo_type, repo_id, head)
