@@ -40,7 +40,7 @@ MAX_JSON_BODY = 16 << 20  # every JSON / form body but commits (their limit is `
 IO_TIMEOUT = 300.0  # seconds of silence within a request before the client is dropped
 DEFAULT_HEAD_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
 LARGE_COMMIT = 16 << 20  # a commit body this big is decoded line by line in memory: bounded below
-MAX_LARGE_COMMITS = 1  # large commits decoded at once (each holds ~4x its biggest line; the
+MAX_LARGE_COMMITS = 1  # large commits decoded at once (each holds ~2x its biggest line; the
 # decode holds the GIL, so running several at once would not be faster anyway)
 
 

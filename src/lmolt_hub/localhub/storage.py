@@ -454,10 +454,11 @@ class Storage:
     def mark_upload(self, repo_type: str, repo_id: str, sha256: str) -> None:
         """Record that ``sha256`` was uploaded (and verified) for this repo: its commits may use it."""
         d = self.repo_dir(repo_type, repo_id) / "uploads"
-        d.mkdir(exist_ok=True)
-        p = d / validate_sha256(sha256)
-        p.touch()
-        os.utime(p)
+        with contextlib.suppress(FileNotFoundError):  # the repo was deleted meanwhile: nothing to record
+            d.mkdir(exist_ok=True)
+            p = d / validate_sha256(sha256)
+            p.touch()
+            os.utime(p)
 
     def repo_blobs(self, repo_type: str, repo_id: str) -> set[str]:
         """sha256 of every file in any commit of the repo, plus the objects uploaded for it."""

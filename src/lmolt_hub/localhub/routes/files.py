@@ -371,8 +371,8 @@ def _operation(req: HubHandler, key: str, value: dict) -> tuple[str, str, FileEn
 
 @contextlib.contextmanager
 def _large_commit_slot(req: HubHandler) -> Iterator[None]:
-    """A commit line is decoded whole (JSON, then base64: ~4x its size in memory), so large commit
-    bodies (and chunked ones, whose size is unknown) are decoded a few at a time."""
+    """A commit line is decoded whole (text, JSON, base64: ~2x its size in memory at any moment),
+    so large commit bodies (and chunked ones, whose size is unknown) are decoded one at a time."""
     body = req.body
     if not body.chunked and (body.left or 0) < LARGE_COMMIT:
         yield
