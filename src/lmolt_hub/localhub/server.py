@@ -141,7 +141,10 @@ def make_server(
     ``DEFAULT_HEAD_TIMEOUT`` or ``idle_timeout``, whichever is shorter."""
     per_client = max_connections_per_client or max(1, max_connections - max(1, max_connections // 4))
     if not 1 <= per_client <= max_connections:
-        raise ValueError(f"max_connections_per_client must be 1..{max_connections}, got {per_client}")
+        raise ValueError(
+            f"connections per client (--max-connections-per-client) must be 1..{max_connections} "
+            f"(--max-connections), got {per_client}"
+        )
     storage = Storage(root)
     # A list holds admin tokens ("user:token" names the admin); a mapping or Auth maps users.
     auth = tokens if isinstance(tokens, Auth) else Auth.from_tokens(tokens)
