@@ -240,7 +240,7 @@ def test_bad_ids_paths_revisions_touch_nothing(api, local_hub):
         body=(json.dumps({"key": "header", "value": {"summary": "x"}}) + "\n" + line).encode(),
         headers={**auth, "Content-Type": "application/x-ndjson"},
     )
-    assert resp.status == 400 and "evil" in json.loads(body)["error"]
+    assert resp.status == 422 and "evil" in json.loads(body)["error"]  # the Hub answers 422
     outside = local_hub.root.parent
     assert not list(outside.glob("evil*")) and not list(local_hub.root.rglob("evil*"))
 

@@ -119,3 +119,22 @@ def test_first_match_wins_and_rest_must_be_last():
     )
     with pytest.raises(ValueError, match="last segment"):
         Router([Route("GET", "/{rest*}/x", first)])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/models/gpt2", "/api/models/gpt2/revision/main", "/gpt2/resolve/main/config.json", "/bert-base"],
+)
+def test_a_namespace_less_id_is_repo_not_found_after_every_two_segment_route_failed(path):
+    """``gpt2`` is huggingface.co's canonical model: the clients need RepoNotFound, not 'no route'."""
+    with pytest.raises(HubError) as err:
+        _match("GET", path)
+    assert err.value.status == 404 and err.value.code == "RepoNotFound"
+
+
+def test_two_segment_ids_win_over_the_namespace_less_reading():
+    # 'org/likers' is a repo id here, not repo 'org' + the likers route
+    assert _match("GET", "/api/models/org/likers") == (
+        repos.repo_info,
+        {"repo_type": "model", "repo_id": "org/likers"},
+    )

@@ -39,12 +39,18 @@ def test_bad_repo_ids(repo_id):
 
 
 @pytest.mark.parametrize(
-    "path", ["", "/etc/passwd", "a/../b", "../x", "a//b", "a\x00b", "a\\b", ".git/config", "p" * 1001]
+    "path", ["", "/etc/passwd", "a/../b", "../x", "a//b", "a\x00b", ".git/config", "p" * 1001, "a\\b/../../x"]
 )
 def test_bad_paths(path):
     with pytest.raises(HubError) as err:
         names.validate_path(path)
-    assert err.value.status == 400
+    assert err.value.status == 422  # the Hub's status for an invalid path
+
+
+@pytest.mark.parametrize("path", ["a\\b", "..\\..\\etc\\passwd", "dir\\", "\\x"])
+def test_backslashes_are_ordinary_characters(path):
+    """On the Hub only '/' separates; a backslash is part of a name (never a path on disk here)."""
+    assert names.validate_path(path) == path
 
 
 @pytest.mark.parametrize("rev", ["", "../main", "a..b", "x" * 300, "main\x00", "-rf"])

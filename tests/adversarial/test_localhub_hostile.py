@@ -199,7 +199,9 @@ def test_idle_connections_are_bounded_and_dropped(tmp_path):
     from lmolt_hub.localhub import start_in_thread
 
     before = threading.active_count()
-    hub = start_in_thread(tmp_path / "hub", tokens=[ADMIN], max_connections=4, idle_timeout=1.0)
+    hub = start_in_thread(
+        tmp_path / "hub", tokens=[ADMIN], max_connections=4, max_connections_per_client=4, idle_timeout=1.0
+    )
     socks = []
     try:
         for _ in range(12):

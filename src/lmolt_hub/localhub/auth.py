@@ -3,8 +3,9 @@
 The rules follow huggingface.co:
 
 - reads of public repos need no token; a private repo is readable only by whoever may write it;
-- a user writes (commits to branches, tags, settings, deletes) only in its own namespace, in the
-  namespaces (organisations) its entry lists, and in repos it created; an admin writes everywhere;
+- a user writes (commits to branches, tags, settings, deletes) only in its own namespace and in the
+  namespaces (organisations) its entry lists, as they are NOW: who created a repo grants nothing,
+  so a user removed from an org loses its repos, his own included; an admin writes everywhere;
 - anyone with a token may open a pull request or discussion on a repo it can read, and may push
   to the ``refs/pr/N`` it opened (nobody else's); merging needs write access to the repo.
 
@@ -44,7 +45,9 @@ class User:
     orgs: tuple[str, ...] = field(default_factory=tuple)
 
     def owns_namespace(self, namespace: str) -> bool:
-        return self.admin or namespace == self.name or namespace in self.orgs
+        """Names are case-insensitive, as on the Hub."""
+        ns = namespace.lower()
+        return self.admin or ns == self.name.lower() or ns in {o.lower() for o in self.orgs}
 
 
 def _check_name(name: object, where: str) -> str:
@@ -152,7 +155,7 @@ class Auth:
     def can_write(user: User | None, repo_id: str, meta: Mapping[str, Any]) -> bool:
         if user is None:
             return False
-        return user.owns_namespace(repo_id.split("/")[0]) or meta.get("createdBy") == user.name
+        return user.owns_namespace(repo_id.split("/")[0])
 
     @classmethod
     def can_read(cls, user: User | None, repo_id: str, meta: Mapping[str, Any]) -> bool:

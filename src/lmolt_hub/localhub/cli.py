@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lmolt_hub.localhub.auth import TOKEN_ENV, TOKENS_FILE_ENV, Auth, AuthConfigError, User
 from lmolt_hub.localhub.errors import HubError
+from lmolt_hub.localhub.handler import DEFAULT_HEAD_TIMEOUT
 from lmolt_hub.localhub.server import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY,
@@ -70,10 +71,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds an idle keep-alive connection is kept (default {DEFAULT_IDLE_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=None,
+        help="connections one client address may hold (default: 3/4 of --max-connections, so a "
+        "quarter always stays for other addresses)",
+    )
+    parser.add_argument(
+        "--head-timeout",
+        type=float,
+        default=None,
+        help=f"seconds a request's headers may take from their first byte (default "
+        f"{DEFAULT_HEAD_TIMEOUT:g}, or --idle-timeout if shorter): slow-header clients are dropped",
+    )
+    parser.add_argument(
         "--gc",
         action="store_true",
-        help="do not serve: delete blobs no commit references (e.g. after delete_repo) and exit; "
-        "refused while a server holds --root",
+        help="do not serve: delete blobs no commit references (e.g. after delete_repo) and files a "
+        "crash left half-written, then exit; refused while a server holds --root",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
@@ -135,7 +150,12 @@ def main(args: argparse.Namespace) -> int:
             max_lfs=args.max_lfs_gb << 30,
             max_connections=args.max_connections,
             idle_timeout=args.idle_timeout,
+            head_timeout=args.head_timeout,
+            max_connections_per_client=args.max_connections_per_client,
         )
+    except ValueError as e:  # e.g. a per-client cap above --max-connections
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except OSError as e:  # port taken, or an address this machine does not have: one line, no traceback
         if e.errno != errno.EADDRINUSE:
             print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)

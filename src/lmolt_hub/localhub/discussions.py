@@ -104,7 +104,7 @@ class Discussions:
             if not create_pr:
                 refs[staged.kind][staged.name] = staged.sha
                 self.store.save_refs(d, refs)  # the commit becomes visible here
-                if staged.kind == "pr":
+                if staged.kind == "pr" and staged.sha != staged.head:
                     self._append_event(d, int(staged.name), event)
                 return staged.sha, None
             num = _next_num(d, refs)
@@ -127,6 +127,50 @@ class Discussions:
             self.get(repo_type, repo_id, num)
             event = _comment_event(author, text)
             self._append_event(self.store.repo_dir(repo_type, repo_id), num, event)
+            return event
+
+    def edit_comment(
+        self,
+        repo_type: str,
+        repo_id: str,
+        num: int,
+        comment_id: str,
+        user: str,
+        may_moderate: bool,
+        **change: str,
+    ) -> dict:
+        """Edit (``content=``, its author only) or hide (``hide=``, its author or a moderator) a
+        comment; returns the updated event. The first comment (the description) is editable too."""
+        d = self.store.repo_dir(repo_type, repo_id)
+        with self.store.lock(repo_type, repo_id):
+            disc = self.get(repo_type, repo_id, num)
+            event = next(
+                (e for e in disc["events"] if e["id"] == comment_id and e["type"] == "comment"), None
+            )
+            if event is None:
+                raise HubError(404, f"Comment {comment_id[:40]!r} not found in #{num} of {repo_id}")
+            owner = event["author"]["name"] == user
+            if not (owner or ("hide" in change and may_moderate)):
+                raise HubError(
+                    403, f"User {user!r} may not change comment {comment_id!r}: only its author may"
+                )
+            data = event["data"]
+            if "content" in change:
+                text = change["content"]
+                if not text.strip():
+                    raise HubError(400, "Comment must not be empty")
+                latest = {
+                    **data["latest"],
+                    "raw": text,
+                    "html": f"<p>{html.escape(text)}</p>",
+                    "updatedAt": now_iso(),
+                }
+                data.update(latest=latest, edited=True, numEdits=data.get("numEdits", 0) + 1)
+                data["history"] = [latest, *data.get("history", [])]
+            else:
+                hidden = {**data["latest"], "raw": "", "html": "", "updatedAt": now_iso()}
+                data.update(hidden=True, hiddenBy=user, latest=hidden, history=[])  # content is gone
+            st.write_json_atomic(d / "discussions" / f"{num}.json", disc)
             return event
 
     def change_status(

@@ -9,10 +9,18 @@ EntryNotFound), which is how the clients type them.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import hmac
+import io
 import json
 import logging
+import secrets
+import socket
+import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, BinaryIO
@@ -30,6 +38,10 @@ log = logging.getLogger("lmolt_hub.localhub")
 
 MAX_JSON_BODY = 16 << 20  # every JSON / form body but commits (their limit is ``max_body``)
 IO_TIMEOUT = 300.0  # seconds of silence within a request before the client is dropped
+DEFAULT_HEAD_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
+LARGE_COMMIT = 16 << 20  # a commit body this big is decoded line by line in memory: bounded below
+MAX_LARGE_COMMITS = 1  # large commits decoded at once (each holds ~2x its biggest line; the
+# decode holds the GIL, so running several at once would not be faster anyway)
 
 
 @dataclass
@@ -45,13 +57,69 @@ class HubConfig:
     max_connections: int
     idle_timeout: float
     secret: bytes = field(repr=False)  # signs LFS upload URLs (the client PUTs without auth)
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT
+    large_commits: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_LARGE_COMMITS), repr=False
+    )
 
     @property
     def users(self) -> dict[str, User]:
         return self.auth.users
 
-    def sign(self, oid: str, size: int) -> str:
-        return hmac.new(self.secret, f"{oid}:{size}".encode(), hashlib.sha256).hexdigest()
+    def sign(self, oid: str, size: int, repo: str = "") -> str:
+        """Signature of an LFS upload URL: binds the object, its size and the repo it is for."""
+        return hmac.new(self.secret, f"{oid}:{size}:{repo}".encode(), hashlib.sha256).hexdigest()
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the system (glibc ``malloc_trim``), after a large commit.
+
+    Each request runs in its own thread, and glibc gives threads their own heaps (arenas): the tens
+    of MB a large commit line needed stay mapped in that thread's heap after they are freed, so
+    commits handled by different threads would add up even when they run one after another."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():  # noqa: ANN202 - a ctypes function or None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        return None
+
+
+class _TimedSocketIO(socket.SocketIO):
+    """The connection's reads, with a total deadline for a request's head.
+
+    The socket timeout applies per ``recv``, so a client trickling one header byte every few
+    seconds would hold its connection (and a server slot) forever. Here the head must be complete
+    ``head_timeout`` seconds after its first byte; waiting for that byte is the idle timeout.
+    """
+
+    def __init__(self, sock: socket.socket):
+        super().__init__(sock, "rb")
+        self.phase, self.deadline, self.head_timeout = "body", None, DEFAULT_HEAD_TIMEOUT
+
+    def wait_for_head(self, idle_timeout: float, head_timeout: float) -> None:
+        self.phase, self.deadline, self.head_timeout = "idle", None, head_timeout
+        self._sock.settimeout(idle_timeout)
+
+    def body(self, timeout: float) -> None:
+        self.phase, self.deadline = "body", None
+        self._sock.settimeout(timeout)
+
+    def readinto(self, b) -> int:  # noqa: ANN001 - io signature
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"request head not complete within {self.head_timeout:g} s")
+            self._sock.settimeout(left)
+        n = super().readinto(b)
+        if self.phase == "idle" and n:
+            self.phase, self.deadline = "head", time.monotonic() + self.head_timeout
+        return n
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -65,13 +133,26 @@ class HubHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     body: Body
     query: dict[str, list[str]]
+    request_id: str = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced by a reader that enforces the head deadline
+        self._io = _TimedSocketIO(self.connection)
+        self.rfile = io.BufferedReader(self._io)
 
     def handle(self) -> None:
         """Serve requests on this connection; an idle keep-alive connection is dropped sooner."""
         self.close_connection = False
         while not self.close_connection:
-            self.connection.settimeout(self.cfg.idle_timeout)
+            self.request_id = secrets.token_hex(12)
+            self._io.wait_for_head(self.cfg.idle_timeout, self.cfg.head_timeout)
             self.handle_one_request()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        # Every answer carries one, as on the Hub: the clients quote it in their error messages.
+        self.send_header("X-Request-Id", self.request_id or secrets.token_hex(12))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from stdlib
         log.debug("%s %s", self.address_string(), format % args)
@@ -116,7 +197,7 @@ class HubHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
-        self.connection.settimeout(IO_TIMEOUT)  # the request has started: the idle limit is over
+        self._io.body(IO_TIMEOUT)  # the head is in: the body may take its time (per recv)
         self.body = Body(self.rfile, 0, False)
         raw_path, _, query = self.path.partition("?")
         self.query = parse_qs(query, keep_blank_values=True)
@@ -128,6 +209,8 @@ class HubHandler(BaseHTTPRequestHandler):
             if found is None:
                 raise self._unsupported(method)
             handler, params = found
+            if "repo_id" in params:  # ids are case-insensitive; handlers see the stored case
+                params["repo_id"] = self.store.canonical_id(params["repo_type"], params["repo_id"])
             handler(self, **params)
             if not self.body.at_end():
                 # Unread bytes must never be parsed as a next request: drop the connection.

@@ -19,6 +19,7 @@ MAX_PATH_LEN = 1000
 MAX_REVISION_LEN = 255
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")  # one part of a repo id; also user names
 SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
+SHORT_SHA_RE = re.compile(r"^[0-9a-f]{7,39}$")  # an abbreviated commit sha, as git accepts
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _REV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
 
@@ -49,19 +50,38 @@ def validate_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+def canonical_model_error(name: str) -> HubError:
+    """A namespace-less id (``gpt2``): huggingface.co's canonical models, which no local repo is."""
+    if not NAME_RE.fullmatch(name) or ".." in name:
+        return HubError(400, f"Invalid repo id {name[:100]!r}")
+    return HubError(
+        404,
+        f"Repository {name!r} not found: ids without a namespace are huggingface.co's canonical models; "
+        f"on this Hub every repo has one (mirror it as '<org>/{name}')",
+        "RepoNotFound",
+    )
+
+
 def validate_path(path: str) -> str:
-    """A relative file path inside a repo: no empty/``.``/``..`` parts, NUL, backslash or abs path."""
-    if not isinstance(path, str) or not path:
-        raise HubError(400, "Invalid path: empty")
+    """A relative file path inside a repo: no empty/``.``/``..`` parts, NUL or absolute path.
+
+    Invalid paths are a 422, as on the Hub. A backslash is an ordinary character there (``/`` is
+    the only separator), so ``a\\b`` is one file name; no path ever reaches the disk (blobs are
+    stored by sha256), and ``..`` is refused as a ``/`` component.
+    """
+    if not isinstance(path, str):
+        raise HubError(400, "Invalid path: must be a string")
+    if not path:
+        raise HubError(422, "Invalid path: empty")
     if len(path.encode()) > MAX_PATH_LEN:
-        raise HubError(400, f"Invalid path: longer than {MAX_PATH_LEN} bytes")
-    if "\x00" in path or "\\" in path or path.startswith("/"):
-        raise HubError(400, f"Invalid path {path!r}: NUL, backslash and absolute paths are not allowed")
+        raise HubError(422, f"Invalid path: longer than {MAX_PATH_LEN} bytes")
+    if "\x00" in path or path.startswith("/"):
+        raise HubError(422, f"Invalid path {path!r}: NUL bytes and absolute paths are not allowed")
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise HubError(400, f"Invalid path {path!r}: empty, '.' or '..' component")
+            raise HubError(422, f"Invalid path {path!r}: empty, '.' or '..' component")
     if path == ".git" or path.startswith(".git/"):
-        raise HubError(400, f"Invalid path {path!r}: '.git' is reserved")
+        raise HubError(422, f"Invalid path {path!r}: '.git' is reserved")
     return path
 
 
@@ -74,9 +94,13 @@ def validate_revision(revision: str) -> str:
 
 
 def validate_branch_name(name: str) -> str:
-    validate_revision(name)
+    """A name for a new branch or tag: a 400 (not RevisionNotFound: nothing was looked up)."""
+    try:
+        validate_revision(name)
+    except HubError:
+        raise HubError(400, f"Invalid reference for a branch or tag: {name[:80]!r}") from None
     if name.startswith("refs/") or SHA1_RE.fullmatch(name):
-        raise HubError(400, f"Invalid branch or tag name {name!r}")
+        raise HubError(400, f"Invalid reference for a branch or tag: {name!r}")
     return name
 
 

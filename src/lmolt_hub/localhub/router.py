@@ -8,7 +8,9 @@ Patterns work on path *segments* that were percent-decoded one by one, so a revi
 - ``{type}``: ``models``/``datasets``/``spaces``, passed as ``repo_type`` (singular);
 - ``{type?}``: an optional leading ``datasets``/``spaces`` (absent: ``repo_type="model"``);
 - ``{repo}`` / ``{repo}.git``: two segments ``namespace/name``, passed as a validated ``repo_id``
-  (never a reserved namespace such as ``api``, so those prefixes stay the server's own);
+  (never a reserved namespace such as ``api``, so those prefixes stay the server's own); when no
+  route matches, a second pass reads ``{repo}`` as ONE segment: a namespace-less id (``gpt2``,
+  huggingface.co's canonical models), answered ``404 RepoNotFound`` as the clients expect;
 - ``{name*}`` / ``{name+}`` (last): the remaining zero / one or more segments, joined with ``/``.
 
 A ``GET`` route also answers ``HEAD`` (the response carries no body).
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lmolt_hub.localhub.names import PLURAL, RESERVED_NAMESPACES, validate_repo_id
+from lmolt_hub.localhub.names import PLURAL, RESERVED_NAMESPACES, canonical_model_error, validate_repo_id
 
 Handler = Callable[..., None]
 _TYPE_PREFIXES = {"datasets": "dataset", "spaces": "space"}
@@ -65,18 +67,22 @@ class Router:
 
         A matched ``{repo}`` is validated here, so a bad repo id is a 400 before any handler runs.
         """
-        for route in self._routes:
-            if route.method != method and not (route.method == "GET" and method == "HEAD"):
-                continue
-            params = _match(route.tokens, segs)
-            if params is not None:
+        for single in (False, True):
+            for route in self._routes:
+                if route.method != method and not (route.method == "GET" and method == "HEAD"):
+                    continue
+                params = _match(route.tokens, segs, single)
+                if params is None:
+                    continue
+                if single and "repo_id" in params:
+                    raise canonical_model_error(params["repo_id"])
                 if "repo_id" in params:
                     validate_repo_id(params["repo_id"])
                 return route.handler, params
         return None
 
 
-def _match(tokens: tuple[str, ...], segs: list[str]) -> dict[str, Any] | None:
+def _match(tokens: tuple[str, ...], segs: list[str], single: bool = False) -> dict[str, Any] | None:
     params: dict[str, Any] = {"repo_type": "model"} if _has_repo(tokens) else {}
     i = 0
     for tok in tokens:
@@ -98,15 +104,16 @@ def _match(tokens: tuple[str, ...], segs: list[str]) -> dict[str, Any] | None:
                 return None
             params["repo_type"] = _TYPE_PREFIXES[seg]
         elif tok in ("{repo}", "{repo}.git"):
-            if i + 1 >= len(segs) or segs[i] in RESERVED_NAMESPACES:
+            width = 1 if single else 2
+            if i + width > len(segs) or segs[i] in RESERVED_NAMESPACES:
                 return None
-            name = segs[i + 1]
+            name = segs[i + width - 1]
             if tok.endswith(".git"):
                 if not name.endswith(".git"):
                     return None
                 name = name[:-4]
-            params["repo_id"] = f"{seg}/{name}"
-            i += 1
+            params["repo_id"] = name if single else f"{seg}/{name}"
+            i += width - 1
         elif tok.startswith("{") and tok.endswith("}"):
             params[tok[1:-1]] = seg
         elif tok != seg:

@@ -7,6 +7,8 @@ Layout under ``root``::
     repos/<type>s/<ns>/<name>/refs.json      {"heads": {...}, "tags": {...}, "pr": {...}}
     repos/<type>s/<ns>/<name>/commits/<sha>.json   parents, message, full file table
     repos/<type>s/<ns>/<name>/discussions/<n>.json  (written by ``discussions``)
+    repos/<type>s/<ns>/<name>/likes.json     user -> when they liked it
+    repos/<type>s/<ns>/<name>/uploads/<sha256>  an LFS object uploaded (and verified) for this repo
     tmp/                                     partial uploads (never visible; emptied on start)
     server.lock                              held (shared) by every live server; ``gc`` needs it alone
     gc.lock                                  writers hold it shared, ``gc`` exclusively
@@ -24,7 +26,6 @@ live in ``discussions``, on top of this module.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import fcntl
@@ -45,6 +46,7 @@ from lmolt_hub import io as atomic_io
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.names import (
     SHA1_RE,
+    SHORT_SHA_RE,
     validate_branch_name,
     validate_repo_id,
     validate_repo_type,
@@ -113,7 +115,8 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class Staged:
-    """A commit object written on top of ref ``kind/name`` (at ``head``) that no ref points at yet."""
+    """A commit object written on top of ref ``kind/name`` (at ``head``) that no ref points at yet;
+    ``sha == head`` when the operations changed nothing (no commit was written)."""
 
     kind: str
     name: str
@@ -190,6 +193,7 @@ class Storage:
             alone = False
         if alone:
             self.clean_tmp()
+            self.clean_leftovers()
             if recover is not None:
                 recover()
         fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # downgrade: other servers may share the root
@@ -224,6 +228,16 @@ class Storage:
             else:
                 p.unlink(missing_ok=True)
             n += 1
+        return n
+
+    def clean_leftovers(self) -> int:
+        """Remove ``.tmp-*`` files that a crash left beside the JSON files of repos (an atomic write
+        that never reached its rename); returns how many. Run while no server writes (on start, gc)."""
+        n = 0
+        for p in (self.root / "repos").glob("*/*/*/**/.tmp-*"):
+            if p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+                n += 1
         return n
 
     # ---- blobs
@@ -286,15 +300,42 @@ class Storage:
         validate_repo_id(repo_id)
         return self.root / "repos" / f"{repo_type}s" / repo_id
 
+    def canonical_id(self, repo_type: str, repo_id: str) -> str:
+        """The stored id whose case-insensitive spelling is ``repo_id`` (ids are case-insensitive on
+        the Hub, which answers with the canonical case); ``repo_id`` itself when none is stored."""
+        if (self.repo_dir(repo_type, repo_id) / "repo.json").is_file():
+            return repo_id
+        ns, name = repo_id.lower().split("/")
+        base = self.root / "repos" / f"{repo_type}s"
+        with contextlib.suppress(FileNotFoundError):
+            for ns_dir in base.iterdir():
+                if ns_dir.name.lower() != ns or not ns_dir.is_dir():
+                    continue
+                for d in ns_dir.iterdir():
+                    if d.name.lower() == name and (d / "repo.json").is_file():
+                        return f"{ns_dir.name}/{d.name}"
+        return repo_id
+
+    def canonical_namespace(self, repo_type: str, namespace: str) -> str:
+        """An existing namespace folder spelled like ``namespace`` but for case, else ``namespace``."""
+        base = self.root / "repos" / f"{repo_type}s"
+        with contextlib.suppress(FileNotFoundError):
+            for ns_dir in base.iterdir():
+                if ns_dir.name.lower() == namespace.lower() and any(ns_dir.glob("*/repo.json")):
+                    return ns_dir.name
+        return namespace
+
     def repo_exists(self, repo_type: str, repo_id: str) -> bool:
         return (self.repo_dir(repo_type, repo_id) / "repo.json").is_file()
 
     def repo_meta(self, repo_type: str, repo_id: str) -> dict:
         d = self.repo_dir(repo_type, repo_id)
         try:
-            return read_json(d / "repo.json")
+            meta = read_json(d / "repo.json")
         except FileNotFoundError:
             raise HubError(404, f"Repository {repo_type} {repo_id!r} not found", "RepoNotFound") from None
+        meta["id"] = repo_id  # where it lives is what it is called (also right after a crashed move)
+        return meta
 
     @contextlib.contextmanager
     def lock(self, repo_type: str, repo_id: str) -> Iterator[None]:
@@ -308,14 +349,22 @@ class Storage:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
-    def create_repo(self, repo_type: str, repo_id: str, private: bool, author: str) -> bool:
-        """Create a repo with an initial ``.gitattributes`` commit; False if it already exists."""
+    def create_repo(
+        self, repo_type: str, repo_id: str, private: bool, author: str, sdk: str | None = None
+    ) -> bool:
+        """Create a repo with the Hub's initial commit (``.gitattributes``; a Space also gets its
+        README and, for ``static``, a page); False if it already exists."""
         with self.committing(repo_type, repo_id) as d:
             if (d / "repo.json").is_file():
                 return False
             (d / "commits").mkdir(parents=True, exist_ok=True)
-            data = GITATTRIBUTES.encode()
-            files = {".gitattributes": FileEntry(self.put_bytes(data), git_blob_sha1(data), len(data), False)}
+            initial = {".gitattributes": GITATTRIBUTES.encode()}
+            if repo_type == "space":
+                initial.update(space_initial_files(repo_id, sdk or "static"))
+            files = {
+                path: FileEntry(self.put_bytes(data), git_blob_sha1(data), len(data), False)
+                for path, data in initial.items()
+            }
             sha = self.write_commit(d, [], files, "initial commit", "", author)
             self.save_refs(d, {"heads": {"main": sha}, "tags": {}, "pr": {}})
             meta = {
@@ -375,6 +424,12 @@ class Storage:
                 ) from None
             with self._gc_lock(True):
                 self.clean_tmp()
+                self.clean_leftovers()
+                cutoff = time.time() - grace_s
+                for marker in (self.root / "repos").glob("*/*/*/uploads/*"):
+                    with contextlib.suppress(FileNotFoundError):
+                        if marker.stat().st_mtime < cutoff:  # an upload whose commit never came
+                            marker.unlink()
                 referenced = self._referenced_blobs()
                 return self._delete_unreferenced(referenced, time.time() - grace_s)
 
@@ -394,6 +449,25 @@ class Storage:
                     blob.unlink()
                     removed, freed = removed + 1, freed + stat.st_size
         return removed, freed
+
+    # ---- which LFS objects a repo may reference
+    def mark_upload(self, repo_type: str, repo_id: str, sha256: str) -> None:
+        """Record that ``sha256`` was uploaded (and verified) for this repo: its commits may use it."""
+        d = self.repo_dir(repo_type, repo_id) / "uploads"
+        with contextlib.suppress(FileNotFoundError):  # the repo was deleted meanwhile: nothing to record
+            d.mkdir(exist_ok=True)
+            p = d / validate_sha256(sha256)
+            p.touch()
+            os.utime(p)
+
+    def repo_blobs(self, repo_type: str, repo_id: str) -> set[str]:
+        """sha256 of every file in any commit of the repo, plus the objects uploaded for it."""
+        d = self.repo_dir(repo_type, repo_id)
+        found = {p.name for p in (d / "uploads").glob("*")}
+        for commit_path in (d / "commits").glob("*.json"):
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                found.update(e["sha256"] for e in read_json(commit_path)["files"].values())
+        return found
 
     # ---- refs and commits
     def refs(self, repo_type: str, repo_id: str) -> dict:
@@ -417,6 +491,10 @@ class Storage:
         if SHA1_RE.fullmatch(revision):
             if (self.repo_dir(repo_type, repo_id) / "commits" / f"{revision}.json").is_file():
                 return revision
+        elif SHORT_SHA_RE.fullmatch(revision):  # an abbreviated sha, if it names one commit
+            found = list((self.repo_dir(repo_type, repo_id) / "commits").glob(f"{revision}*.json"))
+            if len(found) == 1:
+                return found[0].stem
         raise HubError(404, f"Revision {revision!r} not found in {repo_id}", "RevisionNotFound")
 
     def files(self, repo_type: str, repo_id: str, sha: str) -> dict[str, FileEntry]:
@@ -514,33 +592,123 @@ class Storage:
         if parent_commit and parent_commit != head:
             raise HubError(
                 412,
-                f"A commit has happened since {parent_commit} on {revision!r} (head is now {head}). "
-                "Please refresh and try again.",
+                "A commit has happened since. Please refresh and try again. "  # the Hub's words
+                f"({revision!r} moved from {parent_commit} to {head})",
                 "PreconditionFailed",
             )
         files = self.files(repo_type, repo_id, head)
+        known = _LazyBlobs(self, repo_type, repo_id, files)
         for op, path, entry in operations:
             if op in ("file", "lfsFile"):
                 assert entry is not None
-                if not self.has_blob(entry.sha256, entry.size):
+                # An LFS pointer must name an object uploaded for this repo or already in it: a
+                # sha256 learnt elsewhere never unlocks another repo's (private) file.
+                usable = op == "file" or entry.sha256 in known
+                if not usable or not self.has_blob(entry.sha256, entry.size):
                     raise HubError(400, f"LFS object {entry.sha256} for {path!r} was not uploaded")
                 files[path] = entry
-            elif op == "deletedFile":
-                if path not in files:
-                    raise HubError(404, f"File {path!r} not found at {revision!r}", "EntryNotFound")
+            elif op == "deletedFile" and path in files:
                 del files[path]
-            elif op == "deletedFolder":
+            elif op in ("deletedFile", "deletedFolder"):  # a folder, with or without its trailing '/'
                 prefix = path.rstrip("/") + "/"
                 doomed = [p for p in files if p.startswith(prefix)]
                 if not doomed:
-                    raise HubError(404, f"Folder {path!r} not found at {revision!r}", "EntryNotFound")
+                    what = "File" if op == "deletedFile" else "Folder"
+                    raise HubError(404, f"{what} {path!r} not found at {revision!r}", "EntryNotFound")
                 for p in doomed:
                     del files[p]
         _check_no_file_folder_clash(files)
         title = str(header.get("summary") or "Upload files")[:1000]
         message = str(header.get("description") or "")
+        if files == self.files(repo_type, repo_id, head):
+            return Staged(kind, name, head, head, title, message)  # nothing changed: no empty commit
         sha = self.write_commit(d, [head], files, title, message, author)
         return Staged(kind, name, head, sha, title, message)
+
+    # ---- moving, squashing, likes, LFS files
+    def move_repo(self, repo_type: str, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` (both locked); its discussions follow. 409 if ``dst`` exists."""
+        a, b = sorted([src, dst])  # a fixed lock order: two opposite moves cannot deadlock
+        with self._gc_lock(False), self.lock(repo_type, a), self.lock(repo_type, b):
+            self.repo_meta(repo_type, src)
+            if self.canonical_id(repo_type, dst) != dst or self.repo_exists(repo_type, dst):
+                raise HubError(409, f"Repository {repo_type} {dst!r} already exists")
+            old, new = self.repo_dir(repo_type, src), self.repo_dir(repo_type, dst)
+            new.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, new)  # the move itself: one rename
+            meta = self.repo_meta(repo_type, dst)
+            meta["id"] = dst
+            write_json_atomic(new / "repo.json", meta)
+            for p in (new / "discussions").glob("*.json"):
+                disc = read_json(p)
+                disc["repo"] = {"name": dst, "type": repo_type}
+                write_json_atomic(p, disc)
+
+    def squash(self, repo_type: str, repo_id: str, branch: str, message: str, author: str) -> str:
+        """Replace ``branch``'s history by one commit of its current files; returns its sha."""
+        with self.committing(repo_type, repo_id) as d:
+            refs = self.refs(repo_type, repo_id)
+            kind, name = ref_slot(refs, branch, prs=False)
+            files = self.files(repo_type, repo_id, refs[kind][name])
+            sha = self.write_commit(d, [], files, message or "Super-squash branch", "", author)
+            refs[kind][name] = sha
+            self.save_refs(d, refs)
+            return sha
+
+    def likes(self, repo_type: str, repo_id: str) -> dict[str, str]:
+        """user -> when they liked the repo."""
+        try:
+            return read_json(self.repo_dir(repo_type, repo_id) / "likes.json")
+        except FileNotFoundError:
+            return {}
+
+    def set_like(self, repo_type: str, repo_id: str, user: str, like: bool) -> None:
+        with self.lock(repo_type, repo_id):
+            self.repo_meta(repo_type, repo_id)
+            likes = self.likes(repo_type, repo_id)
+            if like:
+                likes.setdefault(user, now_iso())
+            else:
+                likes.pop(user, None)
+            write_json_atomic(self.repo_dir(repo_type, repo_id) / "likes.json", likes)
+
+    def lfs_files(self, repo_type: str, repo_id: str) -> list[dict]:
+        """Every LFS object any commit of the repo references, with where and when it first came."""
+        d = self.repo_dir(repo_type, repo_id)
+        commits = [read_json(p) for p in (d / "commits").glob("*.json")]
+        commits.sort(key=lambda c: (c.get("generation", 0), c["date"]))
+        out: dict[str, dict] = {}
+        for c in commits:
+            for path, e in c["files"].items():
+                if e["lfs"] and e["sha256"] not in out:
+                    out[e["sha256"]] = {
+                        "fileOid": e["sha256"],
+                        "oid": e["sha256"],
+                        "filename": path,
+                        "pushedAt": c["date"],
+                        "ref": None,
+                        "size": e["size"],
+                    }
+        return list(out.values())
+
+    def delete_lfs_files(self, repo_type: str, repo_id: str, shas: set[str]) -> int:
+        """Drop the files with these LFS objects from every commit of the repo (history rewritten in
+        place: commit ids stay), and delete each object no other repo references. Returns how many
+        objects were deleted from disk."""
+        with self._gc_lock(True), self.lock(repo_type, repo_id):
+            d = self.repo_dir(repo_type, repo_id)
+            for p in (d / "commits").glob("*.json"):
+                c = read_json(p)
+                kept = {k: e for k, e in c["files"].items() if not (e["lfs"] and e["sha256"] in shas)}
+                if len(kept) != len(c["files"]):
+                    c["files"] = kept
+                    write_json_atomic(p, c)
+            for sha in shas:
+                (d / "uploads" / sha).unlink(missing_ok=True)
+            doomed = shas - self._referenced_blobs()
+            for sha in doomed:
+                self.blob_path(sha).unlink(missing_ok=True)
+            return len(doomed)
 
     # ---- branches and tags
     def create_ref(self, repo_type: str, repo_id: str, kind: str, name: str, start: str | None) -> str:
@@ -577,6 +745,41 @@ class Storage:
 
 
 # ---------------------------------------------------------------- module helpers
+
+
+class _LazyBlobs:
+    """``sha in known``: in ``files`` (cheap), else in any commit or upload of the repo (one scan)."""
+
+    def __init__(self, store: Storage, repo_type: str, repo_id: str, files: dict[str, FileEntry]):
+        self.store, self.repo_type, self.repo_id = store, repo_type, repo_id
+        self.first = {e.sha256 for e in files.values()}
+        self.rest: set[str] | None = None
+
+    def __contains__(self, sha256: object) -> bool:
+        if sha256 in self.first:
+            return True
+        if self.rest is None:
+            self.rest = self.store.repo_blobs(self.repo_type, self.repo_id)
+        return sha256 in self.rest
+
+
+def space_initial_files(repo_id: str, sdk: str) -> dict[str, bytes]:
+    """What the Hub commits into a new Space: a README whose front matter configures it, and for
+    a ``static`` Space a placeholder page."""
+    name = repo_id.split("/")[1]
+    readme = (
+        f"---\ntitle: {name}\nemoji: 🚀\ncolorFrom: blue\ncolorTo: indigo\nsdk: {sdk}\npinned: false\n---\n\n"
+        "Check out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference\n"
+    )
+    files = {"README.md": readme.encode()}
+    if sdk == "static":
+        files["index.html"] = (
+            b'<!doctype html>\n<html>\n<head>\n<meta charset="utf-8" />\n<title>My static Space</title>\n'
+            b'<link rel="stylesheet" href="style.css" />\n</head>\n<body>\n<div class="card">\n'
+            b"<h1>Welcome to your static Space!</h1>\n</div>\n</body>\n</html>\n"
+        )
+        files["style.css"] = b"body {\n\tpadding: 2rem;\n\tfont-family: -apple-system, sans-serif;\n}\n"
+    return files
 
 
 def lookup_ref(refs: dict, revision: str) -> str | None:
@@ -618,8 +821,8 @@ def _check_no_file_folder_clash(files: dict[str, FileEntry]) -> None:
 def regular_entry(storage: Storage, content_b64: str) -> FileEntry:
     if not isinstance(content_b64, str):
         raise HubError(400, "A regular file's 'content' must be a base64 string")
-    try:
-        data = base64.b64decode(content_b64, validate=True)
+    try:  # strict, and straight from the str (b64decode would first copy it to bytes)
+        data = binascii.a2b_base64(content_b64, strict_mode=True)
     except (binascii.Error, ValueError) as e:
         raise HubError(400, f"A regular file's 'content' is not valid base64: {e}") from None
     return FileEntry(storage.put_bytes(data), git_blob_sha1(data), len(data), False)

@@ -97,15 +97,16 @@ class Body:
             start = 0
             while (end := chunk.find(b"\n", start)) >= 0:
                 parts.append(chunk[start:end])
-                line, parts = b"".join(parts), []
-                if line.strip():
+                if any(p.strip() for p in parts):
+                    line, parts = b"".join(parts), []
                     yield line
+                    del line  # the consumer decides how long a (large) line lives
+                parts = []
                 start = end + 1
             parts.append(chunk[start:])
         self.check_complete()
-        line = b"".join(parts)
-        if line.strip():
-            yield line
+        if any(p.strip() for p in parts):
+            yield b"".join(parts)
 
 
 def attachment(path: str) -> str:
@@ -141,7 +142,7 @@ def dict_list(body: dict, key: str) -> list[dict]:
     return items
 
 
-def ndjson_item(line: bytes) -> tuple[str, dict]:
+def ndjson_item(line: bytes | str) -> tuple[str, dict]:
     """(key, value) of one commit line; anything but ``{"key": str, "value": object}`` is a 400."""
     try:
         item = json.loads(line)

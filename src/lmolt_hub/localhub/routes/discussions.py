@@ -106,9 +106,38 @@ def discussion_action(req: HubHandler, repo_type: str, repo_id: str, num: str, a
     raise HubError(404, f"Unknown discussion action {action!r}")
 
 
+def edit_comment(
+    req: HubHandler, repo_type: str, repo_id: str, num: str, comment_id: str, action: str
+) -> None:
+    """``.../comment/{id}/edit`` {content} (its author) and ``.../comment/{id}/hide`` (author or owner)."""
+    user = req.writer()
+    body = req.read_json()
+    meta = req.check_read(repo_type, repo_id)
+    if action == "edit":
+        content = body.get("content")
+        if not isinstance(content, str):
+            raise HubError(400, "'content' must be a string")
+        change = {"content": content}
+    elif action == "hide":
+        change = {"hide": "1"}
+    else:
+        raise HubError(404, f"Unknown comment action {action[:40]!r}")
+    event = req.discussions.edit_comment(
+        repo_type,
+        repo_id,
+        discussion_number(num),
+        comment_id,
+        user.name,
+        Auth.can_write(user, repo_id, meta),
+        **change,
+    )
+    req.json({"updatedComment": event})
+
+
 ROUTES = [
     Route("GET", "/api/{type}/{repo}/discussions", list_discussions),
     Route("GET", "/api/{type}/{repo}/discussions/{num}", discussion),
     Route("POST", "/api/{type}/{repo}/discussions", create_discussion),
     Route("POST", "/api/{type}/{repo}/discussions/{num}/{action}", discussion_action),
+    Route("POST", "/api/{type}/{repo}/discussions/{num}/comment/{comment_id}/{action}", edit_comment),
 ]

@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import mimetypes
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 from lmolt_hub.localhub.auth import Auth, User
 from lmolt_hub.localhub.errors import HubError
-from lmolt_hub.localhub.handler import HubHandler
+from lmolt_hub.localhub.gitignore import GitIgnore
+from lmolt_hub.localhub.handler import IO_TIMEOUT, LARGE_COMMIT, HubHandler, release_free_memory
 from lmolt_hub.localhub.names import is_commit_sha, validate_path, validate_revision, validate_sha256
 from lmolt_hub.localhub.router import Route
 from lmolt_hub.localhub.storage import FileEntry, lfs_entry, regular_entry
 from lmolt_hub.localhub.wire import CHUNK, attachment, dict_list, int_field, ndjson_item, parse_range
 
 TREE_PAGE = 1000
+MAX_GITIGNORE = 1 << 20  # bytes of a .gitignore read for pre-upload
 TREE_PAGE_EXPAND = 50
 LFS_THRESHOLD = 10 << 20
 # Extensions the Hub stores in LFS even when the sample looks like text.
@@ -85,8 +89,8 @@ def tree(req: HubHandler, repo_type: str, repo_id: str, revision: str, path: str
     files = req.store.files(repo_type, repo_id, sha)
     recursive, expand = req.flag("recursive"), req.flag("expand")
     prefix = f"{path}/" if path else ""
-    if path and path in files:
-        raise HubError(400, f"{path!r} is a file, not a folder")
+    if path and path in files:  # the Hub's answer for the tree of a file
+        raise HubError(404, f"{path!r} is a file, not a folder, at {revision!r}", "EntryNotFound")
     entries: dict[str, dict] = {}
     for p, e in files.items():
         if not p.startswith(prefix):
@@ -183,11 +187,18 @@ def resolve(req: HubHandler, repo_type: str, repo_id: str, revision: str, path: 
 
 # ------------------------------------------------------------ uploads
 def preupload(req: HubHandler, repo_type: str, repo_id: str, revision: str) -> None:
+    """Upload mode per file, whether the repo's ``.gitignore`` ignores it, and the oid the file
+    has now at ``revision`` (the client skips unchanged files: no re-upload, no empty commit)."""
     req.writer()
     body = req.read_json()
     req.check_read(repo_type, repo_id)
-    if "create_pr" not in req.query:
-        req.store.resolve(repo_type, repo_id, revision)
+    try:
+        files = req.store.files(repo_type, repo_id, req.store.resolve(repo_type, repo_id, revision))
+    except HubError:
+        if "create_pr" not in req.query:
+            raise
+        files = {}  # a PR against a revision that does not exist yet
+    ignore = _gitignore(req, body, files)
     out = []
     for f in dict_list(body, "files"):
         path = validate_path(f.get("path", ""))
@@ -198,11 +209,41 @@ def preupload(req: HubHandler, repo_type: str, repo_id: str, revision: str) -> N
         size = int(f.get("size") or 0)
         binary = b"\x00" in sample or os.path.splitext(path)[1].lower() in LFS_EXTENSIONS
         mode = "lfs" if size > 0 and (binary or size >= LFS_THRESHOLD) else "regular"
-        out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": None})
+        out.append(
+            {
+                "path": path,
+                "uploadMode": mode,
+                "shouldIgnore": ignore.ignored(path),
+                "oid": _remote_oid(files.get(path), mode),
+            }
+        )
     req.json({"files": out, "commitOid": None})
 
 
+def _remote_oid(entry: FileEntry | None, mode: str) -> str | None:
+    """What the client compares with its own oid: sha256 for LFS uploads, the git blob sha1 else."""
+    if entry is None:
+        return None
+    if mode == "lfs":
+        return entry.sha256
+    return None if entry.lfs else entry.oid
+
+
+def _gitignore(req: HubHandler, body: dict, files: dict[str, FileEntry]) -> GitIgnore:
+    """The ``gitIgnore`` the client sent (a .gitignore in the same upload), else the repo's own."""
+    text = body.get("gitIgnore")
+    if not isinstance(text, str):
+        entry = files.get(".gitignore")
+        text = ""
+        if entry is not None and entry.size <= MAX_GITIGNORE:
+            with req.store.open_blob(entry.sha256) as f:
+                text = f.read().decode("utf-8", errors="replace")
+    return GitIgnore(text[:MAX_GITIGNORE])
+
+
 def lfs_batch(req: HubHandler, repo_type: str, repo_id: str) -> None:
+    """Which objects to upload. Only an object already in THIS repo (or uploaded for it) is skipped:
+    whether a hash exists elsewhere on the Hub is never revealed, and an upload proves possession."""
     req.writer()
     body = req.read_json()
     req.check_read(repo_type, repo_id)
@@ -210,6 +251,7 @@ def lfs_batch(req: HubHandler, repo_type: str, repo_id: str) -> None:
         raise HubError(400, "LFS batch operation must be 'upload' or 'download'")
     max_lfs = req.cfg.max_lfs
     objects = []
+    here: set[str] | None = None
     for obj in dict_list(body, "objects"):
         oid, size = validate_sha256(obj.get("oid", "")), int_field(obj.get("size", -1), "size")
         if size < 0 or size > max_lfs:
@@ -217,10 +259,14 @@ def lfs_batch(req: HubHandler, repo_type: str, repo_id: str) -> None:
             objects.append({"oid": oid, "size": size, "error": error})
             continue
         item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-        if body["operation"] == "upload" and req.store.has_blob(oid, size):
+        if here is None:
+            here = req.store.repo_blobs(repo_type, repo_id)
+        if body["operation"] == "upload" and oid in here and req.store.has_blob(oid, size):
             req.store.touch_blob(oid)  # the commit that follows references it: keep it from gc
         elif body["operation"] == "upload":
-            href = f"{req.base_url()}/lfs-upload/{oid}?size={size}&sig={req.cfg.sign(oid, size)}"
+            repo = f"{repo_type}/{repo_id}"
+            sig = req.cfg.sign(oid, size, repo)
+            href = f"{req.base_url()}/lfs-upload/{oid}?{urlencode({'size': size, 'repo': repo, 'sig': sig})}"
             item["actions"] = {"upload": {"href": href, "expires_in": 86400}}
         objects.append(item)
     payload = json.dumps({"transfer": "basic", "objects": objects}).encode()
@@ -232,25 +278,52 @@ def lfs_upload(req: HubHandler, oid: str) -> None:
     validate_sha256(oid)
     size = int_field(req.query.get("size", ["-1"])[-1], "size")
     sig = req.query.get("sig", [""])[-1]
-    if not hmac.compare_digest(sig.encode(), req.cfg.sign(oid, size).encode()):
+    repo = req.query.get("repo", [""])[-1]
+    if not hmac.compare_digest(sig.encode(), req.cfg.sign(oid, size, repo).encode()):
         raise HubError(403, "Invalid or expired LFS upload signature")
+    repo_type, _, repo_id = repo.partition("/")
     body = req.body
     if body.left is not None and not body.chunked and body.left != size:
         raise HubError(400, f"Content-Length {body.left} does not match the announced size {size}")
     try:
         if req.store.has_blob(oid, size):
-            left = size  # already stored: read (at most) the announced bytes and accept
-            while left > 0 and (chunk := body.read(min(CHUNK, left))):
-                left -= len(chunk)
+            _verify_stream(body.read, size, oid)  # stored already: the bytes must still prove it
             req.store.touch_blob(oid)
         else:
             req.store.put_stream(body.read, size, oid)
+        req.store.mark_upload(repo_type, repo_id, oid)  # this repo's commits may now use it
         if not body.at_end():  # bytes beyond the announced size are refused, never parsed
             raise HubError(400, f"Upload body is longer than the announced size {size}")
     except (HubError, OSError):
         req.close_connection = True  # OSError: client vanished mid-body; temp file already removed
         raise
     req.send(200, b"", "text/plain")
+
+
+def _verify_stream(read_chunk, size: int, oid: str) -> None:  # noqa: ANN001
+    h, left = hashlib.sha256(), size
+    while left > 0 and (chunk := read_chunk(min(CHUNK, left))):
+        h.update(chunk)
+        left -= len(chunk)
+    if left or h.hexdigest() != oid:
+        raise HubError(400, f"Upload body does not match sha256 {oid} and size {size}")
+
+
+def lfs_files(req: HubHandler, repo_type: str, repo_id: str) -> None:
+    """``list_lfs_files``: the repo's LFS objects (writers only, as on the Hub's settings page)."""
+    req.check_write(repo_type, repo_id, "list the LFS files of")
+    req.json(req.store.lfs_files(repo_type, repo_id))
+
+
+def delete_lfs_files(req: HubHandler, repo_type: str, repo_id: str) -> None:
+    """``permanently_delete_lfs_files``: {"deletions": {"sha": [...], "rewriteHistory": bool}}."""
+    req.check_write(repo_type, repo_id, "delete LFS files of")
+    deletions = req.read_json().get("deletions")
+    shas = deletions.get("sha") if isinstance(deletions, dict) else None
+    if not isinstance(shas, list) or not all(isinstance(x, str) for x in shas):
+        raise HubError(400, "Body must be {'deletions': {'sha': [sha256, ...]}}")
+    req.store.delete_lfs_files(repo_type, repo_id, {validate_sha256(x) for x in shas})
+    req.json({})
 
 
 # ------------------------------------------------------------ commits
@@ -296,19 +369,51 @@ def _operation(req: HubHandler, key: str, value: dict) -> tuple[str, str, FileEn
     raise HubError(400, f"Unknown commit operation {str(key)[:40]!r}")
 
 
+@contextlib.contextmanager
+def _large_commit_slot(req: HubHandler) -> Iterator[None]:
+    """A commit line is decoded whole (text, JSON, base64: ~2x its size in memory at any moment),
+    so large commit bodies (and chunked ones, whose size is unknown) are decoded one at a time."""
+    body = req.body
+    if not body.chunked and (body.left or 0) < LARGE_COMMIT:
+        yield
+        return
+    if not req.cfg.large_commits.acquire(timeout=IO_TIMEOUT):
+        raise HubError(503, "The local Hub is busy with other large commits; retry shortly")
+    try:
+        yield
+    finally:
+        req.cfg.large_commits.release()
+        release_free_memory()
+
+
+def _read_operations(req: HubHandler) -> tuple[dict, list[tuple[str, str, FileEntry | None]]]:
+    """The commit's operations, one line at a time; each copy of a large line is dropped as soon as
+    the next exists (bytes -> text -> parsed value -> file), so a line costs ~2x its size, not 4x."""
+    header: dict = {}
+    ops: list[tuple[str, str, FileEntry | None]] = []
+    lines = req.body.lines(req.cfg.max_body)
+    while (line := next(lines, None)) is not None:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HubError(400, "Commit body must be NDJSON lines of UTF-8 JSON") from None
+        line = None  # noqa: F841 - frees the bytes before the parse makes another copy
+        key, value = ndjson_item(text)
+        del text
+        if key == "header":
+            header = value
+        else:
+            ops.append(_operation(req, key, value))
+    return header, ops
+
+
 def commit(req: HubHandler, repo_type: str, repo_id: str, revision: str) -> None:
     validate_revision(revision)
     create_pr = req.query.get("create_pr", ["0"])[-1] in ("1", "true", "True")
     user = _commit_target(req, repo_type, repo_id, revision, create_pr)
     req.check_length(req.cfg.max_body)
-    header: dict = {}
-    ops: list[tuple[str, str, FileEntry | None]] = []
-    for line in req.body.lines(req.cfg.max_body):  # streamed: a commit body never sits in memory
-        key, value = ndjson_item(line)
-        if key == "header":
-            header = value
-        else:
-            ops.append(_operation(req, key, value))
+    with _large_commit_slot(req):
+        header, ops = _read_operations(req)
     sha, pr = req.discussions.commit(repo_type, repo_id, revision, header, ops, user.name, create_pr)
     url = req.repo_url(repo_type, repo_id)
     out = {"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}"}
@@ -325,4 +430,6 @@ ROUTES = [
     Route("GET", "/{type?}/{repo}/resolve/{revision}/{path+}", resolve),
     Route("POST", "/{type?}/{repo}.git/info/lfs/objects/batch", lfs_batch),
     Route("PUT", "/lfs-upload/{oid}", lfs_upload),
+    Route("GET", "/api/{type}/{repo}/lfs-files", lfs_files),
+    Route("POST", "/api/{type}/{repo}/lfs-files/batch", delete_lfs_files),
 ]

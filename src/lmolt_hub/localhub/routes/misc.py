@@ -3,7 +3,7 @@ have nothing to do here (agent harnesses, telemetry pings)."""
 
 from __future__ import annotations
 
-from lmolt_hub.localhub.cardmeta import CardError, load_front_matter
+from lmolt_hub.localhub.cardmeta import CardError, load_front_matter, validate_metadata
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.handler import HubHandler
 from lmolt_hub.localhub.router import Route
@@ -27,14 +27,22 @@ def whoami(req: HubHandler) -> None:
 
 
 def validate_yaml(req: HubHandler) -> None:
+    """A card's metadata checked as the Hub does: 400 with the errors (as text when the client asks
+    for ``text/plain``, as ``RepoCard.validate`` does), else 200 with any warnings."""
     content = req.read_json(limit=MAX_YAML_BODY).get("content") or ""
     if not isinstance(content, str):
         raise HubError(400, "'content' must be a string")
     try:
-        load_front_matter(content)
+        errors, warnings = validate_metadata(load_front_matter(content))
     except CardError as e:
-        return req.json({"errors": [{"message": str(e)}], "warnings": []}, status=400)
-    req.json({"errors": [], "warnings": []})
+        errors, warnings = [str(e)], []
+    status = 400 if errors else 200
+    if "text/plain" in (req.headers.get("Accept") or ""):
+        text = "\n".join([*(f"Error: {e}" for e in errors), *(f"Warning: {w}" for w in warnings)])
+        return req.send(status, text.encode(), "text/plain; charset=utf-8")
+    req.json(
+        {"errors": [{"message": e} for e in errors], "warnings": [{"message": w} for w in warnings]}, status
+    )
 
 
 def agent_harnesses(req: HubHandler) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 from typing import Any
 
@@ -10,11 +11,12 @@ from lmolt_hub.localhub.auth import Auth, User
 from lmolt_hub.localhub.cardmeta import card_data
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.handler import HubHandler
-from lmolt_hub.localhub.names import validate_repo_id, validate_repo_type
+from lmolt_hub.localhub.names import REPO_TYPES, validate_repo_id, validate_repo_type
 from lmolt_hub.localhub.router import Route
 from lmolt_hub.localhub.storage import FileEntry, lfs_pointer
 
 log = logging.getLogger("lmolt_hub.localhub")
+SPACE_SDKS = {"gradio", "docker", "static", "streamlit"}
 
 
 def _body_repo(req: HubHandler, user: User) -> tuple[str, str, dict]:
@@ -25,7 +27,20 @@ def _body_repo(req: HubHandler, user: User) -> tuple[str, str, dict]:
     for field, value in (("name", name), ("organization", org)):
         if not isinstance(value, str) or not value:
             raise HubError(400, f"Missing or invalid repo {field!r}: expected a non-empty string")
-    return repo_type, validate_repo_id(f"{org}/{name}"), body
+    return repo_type, _canonical(req, user, repo_type, validate_repo_id(f"{org}/{name}")), body
+
+
+def _canonical(req: HubHandler, user: User, repo_type: str, repo_id: str) -> str:
+    """The stored spelling of an id (ids are case-insensitive); for a new repo, the namespace as
+    the user, one of its orgs or an existing folder spells it."""
+    found = req.store.canonical_id(repo_type, repo_id)
+    if found != repo_id or req.store.repo_exists(repo_type, found):
+        return found
+    ns, name = repo_id.split("/")
+    for known in (user.name, *user.orgs):
+        if known.lower() == ns.lower():
+            return f"{known}/{name}"
+    return f"{req.store.canonical_namespace(repo_type, ns)}/{name}"
 
 
 def create_repo(req: HubHandler) -> None:
@@ -43,7 +58,10 @@ def create_repo(req: HubHandler) -> None:
             f"User {user.name!r} may not create repos in namespace {namespace!r}: "
             f"use your own namespace ({user.name!r}) or ask the Hub's admin for access",
         )
-    if not req.store.create_repo(repo_type, repo_id, bool(private), user.name):
+    sdk = body.get("sdk") if repo_type == "space" else None
+    if sdk is not None and (not isinstance(sdk, str) or sdk not in SPACE_SDKS):
+        raise HubError(400, f"Invalid Space sdk {str(sdk)[:40]!r}; expected one of {sorted(SPACE_SDKS)}")
+    if not req.store.create_repo(repo_type, repo_id, bool(private), user.name, sdk):
         raise HubError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
     req.json({"url": url, "name": repo_id, "id": repo_id})
 
@@ -54,6 +72,72 @@ def delete_repo(req: HubHandler) -> None:
     req.check_write(repo_type, repo_id, "delete")
     req.store.delete_repo(repo_type, repo_id)
     req.json({})
+
+
+def move_repo(req: HubHandler) -> None:
+    """POST /api/repos/move {fromRepo, toRepo, type}: write access to the source and the right to
+    create the target. The Hub redirects the old id afterwards; this Hub does not."""
+    user = req.writer()
+    body = req.read_json()
+    repo_type = validate_repo_type(body.get("type"))
+    src, dst = body.get("fromRepo"), body.get("toRepo")
+    if not isinstance(src, str) or not isinstance(dst, str):
+        raise HubError(400, "'fromRepo' and 'toRepo' must be repo ids 'namespace/name'")
+    src = req.store.canonical_id(repo_type, validate_repo_id(src))
+    dst = _canonical(req, user, repo_type, validate_repo_id(dst))
+    req.check_write(repo_type, src, "move")
+    if not user.owns_namespace(dst.split("/")[0]):
+        raise HubError(403, f"User {user.name!r} may not create repos in namespace {dst.split('/')[0]!r}")
+    req.store.move_repo(repo_type, src, dst)
+    req.json({"url": req.repo_url(repo_type, dst)})
+
+
+def squash(req: HubHandler, repo_type: str, repo_id: str, branch: str) -> None:
+    user, _ = req.check_write(repo_type, repo_id, "squash the history of")
+    message = req.read_json().get("message") or "Super-squash branch"
+    if not isinstance(message, str):
+        raise HubError(400, "'message' must be a string")
+    sha = req.store.squash(repo_type, repo_id, branch, message[:1000], user.name)
+    req.json({"commitId": sha})
+
+
+def auth_check(req: HubHandler, repo_type: str, repo_id: str, write: str = "") -> None:
+    """200 when the caller may read (``/auth-check``) or write (``/auth-check/write``) the repo."""
+    if write not in ("", "write"):
+        raise HubError(404, f"Route not supported by the local Hub: auth-check/{write[:40]}")
+    if write:
+        req.check_write(repo_type, repo_id, "write to")
+    else:
+        req.check_read(repo_type, repo_id)
+    req.json({})
+
+
+def like(req: HubHandler, repo_type: str, repo_id: str) -> None:
+    """POST likes, DELETE unlikes (idempotent); anyone who can read the repo, with a token."""
+    user = req.writer()
+    req.check_read(repo_type, repo_id)
+    req.store.set_like(repo_type, repo_id, user.name, req.command == "POST")
+    req.json({})
+
+
+def likers(req: HubHandler, repo_type: str, repo_id: str) -> None:
+    req.check_read(repo_type, repo_id)
+    likes = req.store.likes(repo_type, repo_id)
+    req.json([{"user": u, "fullname": u, "avatarUrl": "", "type": "user"} for u in sorted(likes)])
+
+
+def user_likes(req: HubHandler, user: str) -> None:
+    """The repos ``user`` likes, that the caller can see."""
+    caller = req.user(False)
+    out = []
+    for repo_type in REPO_TYPES:
+        for meta in req.store.list_repos(repo_type):
+            if not Auth.can_read(caller, meta["id"], meta):
+                continue
+            when = req.store.likes(repo_type, meta["id"]).get(user)
+            if when is not None:
+                out.append({"createdAt": when, "repo": {"name": meta["id"], "type": repo_type}})
+    req.json(sorted(out, key=lambda x: x["createdAt"], reverse=True))
 
 
 def update_settings(req: HubHandler, repo_type: str, repo_id: str) -> None:
@@ -91,10 +175,12 @@ def info_dict(req: HubHandler, repo_type: str, meta: dict, sha: str, full: bool 
         "gated": False,
         "disabled": False,
         "downloads": 0,
-        "likes": 0,
+        "likes": len(req.store.likes(repo_type, repo_id)),
         "tags": tags,
         "cardData": card,
     }
+    if repo_type == "space" and card:
+        info["sdk"] = card.get("sdk")
     if repo_type == "model":
         info["modelId"] = repo_id
         if card:
@@ -126,7 +212,7 @@ def list_repos(req: HubHandler, repo_type: str) -> None:
     user = req.user(False)
     out = []
     for meta in req.store.list_repos(repo_type):
-        if author and meta["id"].split("/")[0] != author:
+        if author and meta["id"].split("/")[0].lower() != author.lower():
             continue
         if search and search not in meta["id"].lower():
             continue
@@ -182,19 +268,23 @@ def refs(req: HubHandler, repo_type: str, repo_id: str) -> None:
 def commits(req: HubHandler, repo_type: str, repo_id: str, revision: str) -> None:
     req.check_read(repo_type, repo_id)
     sha = req.store.resolve(repo_type, repo_id, revision)
-    req.json(
-        [
-            {
-                "id": c["id"],
-                "title": c["title"],
-                "message": c["message"],
-                "date": c["date"],
-                "authors": [{"user": a} for a in c["authors"]],
-                "formatted": {"title": c["title"], "message": c["message"]},
+    formatted = "formatted" in req.query.get("expand[]", []) + req.query.get("expand", [])
+    out = []
+    for c in req.store.history(repo_type, repo_id, sha):
+        item = {
+            "id": c["id"],
+            "title": c["title"],
+            "message": c["message"],
+            "date": c["date"],
+            "authors": [{"user": a} for a in c["authors"]],
+        }
+        if formatted:  # only when asked (expand[]=formatted), as on the Hub
+            item["formatted"] = {
+                "title": f"<p>{html.escape(c['title'])}</p>",
+                "message": f"<p>{html.escape(c['message'])}</p>" if c["message"] else "",
             }
-            for c in req.store.history(repo_type, repo_id, sha)
-        ]
-    )
+        out.append(item)
+    req.json(out)
 
 
 def create_branch(req: HubHandler, repo_type: str, repo_id: str, name: str) -> None:
@@ -228,6 +318,8 @@ def delete_tag(req: HubHandler, repo_type: str, repo_id: str, name: str) -> None
 
 ROUTES = [
     Route("POST", "/api/repos/create", create_repo),
+    Route("POST", "/api/repos/move", move_repo),
+    Route("GET", "/api/users/{user}/likes", user_likes),
     Route("DELETE", "/api/repos/delete", delete_repo),
     Route("GET", "/api/{type}", list_repos),
     Route("GET", "/api/{type}/{repo}", repo_info),
@@ -239,4 +331,10 @@ ROUTES = [
     Route("DELETE", "/api/{type}/{repo}/branch/{name}", delete_branch),
     Route("POST", "/api/{type}/{repo}/tag/{revision}", create_tag),
     Route("DELETE", "/api/{type}/{repo}/tag/{name}", delete_tag),
+    Route("POST", "/api/{type}/{repo}/super-squash/{branch}", squash),
+    Route("GET", "/api/{type}/{repo}/auth-check", auth_check),
+    Route("GET", "/api/{type}/{repo}/auth-check/{write}", auth_check),
+    Route("POST", "/api/{type}/{repo}/like", like),
+    Route("DELETE", "/api/{type}/{repo}/like", like),
+    Route("GET", "/api/{type}/{repo}/likers", likers),
 ]
