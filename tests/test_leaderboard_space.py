@@ -96,7 +96,7 @@ def test_space_files_download_and_page_is_served_sandboxed(space):
         assert resp.status == 200 and ctype in resp.headers["Content-Type"], name
         assert resp.headers["Access-Control-Allow-Origin"] == "*"  # the sandboxed page fetches with CORS
     assert _get(hub, f"/spaces/{SPACE}/no-such-file.js")[0].status == 404
-    assert _get(hub, f"/spaces/{SPACE}/..%2F..%2Fapi%2Fwhoami-v2")[0].status == 400
+    assert _get(hub, f"/spaces/{SPACE}/..%2F..%2Fapi%2Fwhoami-v2")[0].status == 422  # invalid path, as the Hub
     # the repo page (no trailing slash) stays the repo page, and links to the app
     resp, body = _get(hub, f"/spaces/{SPACE}")
     assert resp.status == 200 and f'href="/spaces/{SPACE}/"'.encode() in body
