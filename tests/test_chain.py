@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("mergekit")
 pytest.importorskip("trl")
 
-from lmolt_hub.chain import ChainError, load_chain, run_chain  # noqa: E402
+from lmolt_hub.pipelines.chain import ChainError, load_chain, run_chain  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ORG = "lmolt-chain-test"
@@ -48,7 +48,7 @@ def test_chain_pushes_every_step_and_resumes(chain_run):
     assert card["lmolt"]["parent"] == f"{ORG}/lmolt-slerp"
     assert card["lmolt"]["parent_revision"] == res["merge"]["hub_revision"]
     # parents already on the Hub are reused by other chains (recipes/tiny/ties-cpo shares them)
-    from lmolt_hub.chain import _existing_model
+    from lmolt_hub.pipelines.chain import _existing_model
 
     reuse = _existing_model(f"{ORG}/lmolt-sft-caption2smiles")
     assert reuse["hub_revision"] == res["parents"][0]["hub_revision"]
@@ -132,7 +132,7 @@ def test_chain_recipe_validation(tmp_path, capsys):
     # the CLI: --dry-run prints the resolved plan; a bad recipe is exit status 2 with the reason
     import argparse
 
-    from lmolt_hub import chain as chain_cli
+    from lmolt_hub.pipelines import chain as chain_cli
 
     def run(*argv: str) -> int:
         parser = argparse.ArgumentParser()

@@ -318,7 +318,7 @@ def test_rate_limit_per_author(board, capsys):
 
 
 def test_evaluation_request_runs_the_harness(board):
-    from lmolt_hub.cli import evaluator
+    from lmolt_hub.pipelines.requests import evaluator
 
     api = board["api"]
     done = S.submit_request(MODEL, repo_id=REPO, api=api)

@@ -45,7 +45,7 @@ def _parse(path: Path) -> object:
 
         return ClusterConfig.from_yaml_file(str(path))
     if kind == "chain":
-        from lmolt_hub.chain import load_chain
+        from lmolt_hub.pipelines.chain import load_chain
 
         return load_chain(path)
     if kind == "merge":

@@ -6,7 +6,7 @@
   and returns the outputs cleaned by the same ``postprocess`` as the harness's.
 
 Serving an evaluation request runs the evaluation stage, which the leaderboard never imports: the
-top level hands ``review`` that callable (``lmolt_hub.cli.evaluator``).
+top level hands ``review`` that callable (``lmolt_hub.pipelines.requests.evaluator``).
 """
 
 from __future__ import annotations

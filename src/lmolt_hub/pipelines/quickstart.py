@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.naming import DEFAULT_ORG
+from lmolt_hub.pipelines.state import StepState
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import recipe as shipped_recipe
-from lmolt_hub.state import StepState
 
 NLI_NAME = "tiny-nli-deberta"
 BOOTSTRAP_RESAMPLES = 200  # the small eval set's pinned bootstrap (its metric_config.json)
@@ -123,7 +123,7 @@ class Quickstart:
         return {"repos": repos}
 
     def chain(self) -> dict[str, Any]:
-        from lmolt_hub.chain import run_chain
+        from lmolt_hub.pipelines.chain import run_chain
 
         marks: list[tuple[str, float]] = []
 

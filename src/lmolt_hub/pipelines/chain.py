@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from lmolt_hub.naming import FUSIONS, METHODS, repo_id, zoo_name
-from lmolt_hub.state import StepState
+from lmolt_hub.pipelines.state import StepState
 
 _STEP = {
     "type": "object",
