@@ -75,7 +75,7 @@ def test_slerp_cpo_loads_in_a_fresh_process(chain_run):
 
 
 def test_ties_merge_of_the_same_parents_and_full_lineage(chain_run, tmp_path):
-    from lmolt_hub.lineage import format_tree, lineage
+    from lmolt_hub.hub.lineage import format_tree, lineage
     from lmolt_hub.merging import merge_from_config
 
     ties = merge_from_config(

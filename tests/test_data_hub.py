@@ -93,8 +93,8 @@ def test_fresh_process_rebuild_is_byte_identical(pushed) -> None:
 def test_hub_card_holds_the_recipe_and_check_passes(pushed, capsys) -> None:
     from huggingface_hub import HfApi, hf_hub_download
 
-    from lmolt_hub.cards import parse_card
     from lmolt_hub.cli import main
+    from lmolt_hub.hub.cards import parse_card
 
     repo = pushed["triples"]["repo_id"]
     card, _ = parse_card(Path(hf_hub_download(repo, "README.md", repo_type="dataset")).read_text())

@@ -10,7 +10,7 @@ import json
 import re
 import urllib.request
 
-from lmolt_hub.hublinks import discussion_link
+from lmolt_hub.hub.links import discussion_link
 
 ORG = "links"
 

@@ -6,7 +6,7 @@ is allow-listed below with who removes it.
 
 localhub (the offline Hub) must stay light: standard library + yaml + its own modules (and any
 lmolt_hub module listed in ``LOCALHUB_MAY_IMPORT``, which must itself be stdlib-only). It never
-pulls in the ML side (torch, transformers, jinja2 through ``lmolt_hub.cards``, ...), and its
+pulls in the ML side (torch, transformers, jinja2 through ``lmolt_hub.hub.render``, ...), and its
 modules import each other without cycles.
 """
 
@@ -159,7 +159,7 @@ def test_localhub_at_run_time_loads_nothing_from_the_ml_side(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    heavy = [m for m in loaded if m.split(".")[0] in ML_SIDE or m.startswith("lmolt_hub.cards")]
+    heavy = [m for m in loaded if m.split(".")[0] in ML_SIDE or m.startswith("lmolt_hub.hub.render")]
     assert heavy == []
     assert "yaml" in loaded and "lmolt_hub.localhub.routes.files" in loaded  # the walk ran for real
 

@@ -12,7 +12,7 @@ import yaml
 
 pytest.importorskip("mergekit")
 
-from lmolt_hub.lineage import format_tree, lineage  # noqa: E402
+from lmolt_hub.hub.lineage import format_tree, lineage  # noqa: E402
 from lmolt_hub.merging import MergeConfigError, merge_from_config  # noqa: E402
 
 ORG = "lineage-test"

@@ -9,7 +9,7 @@ import yaml
 
 pytest.importorskip("mergekit")
 
-from lmolt_hub.cards import parse_card  # noqa: E402
+from lmolt_hub.hub.cards import parse_card  # noqa: E402
 from lmolt_hub.merging import merge_from_config  # noqa: E402
 from lmolt_hub.merging.hub import license_fields  # noqa: E402
 

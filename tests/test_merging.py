@@ -77,7 +77,7 @@ def test_slerp_19_to_1_lands_near_base_and_writes_card(models, tmp_path):
     # 19:1 towards the base: far closer to a than to b, but not equal to a
     assert 0 < _dist(merged, a) < _dist(merged, b) / 10
     assert meta["checks"]["tensors"] == len(a) and "sample_generation" in meta["checks"]
-    from lmolt_hub.cards import parse_card
+    from lmolt_hub.hub.cards import parse_card
 
     data, body = parse_card((out / "README.md").read_text())
     assert data["lmolt"]["kind"] == "merge" and data["lmolt"]["method"] == "slerp"

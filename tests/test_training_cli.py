@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmolt_hub.cards import parse_card
 from lmolt_hub.cli import main
+from lmolt_hub.hub.cards import parse_card
 
 from helpers.demo_triples import save_demo_triples
 

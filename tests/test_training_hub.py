@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.cards import parse_card
+from lmolt_hub.hub.cards import parse_card
 from lmolt_hub.training import RecipeError, train
 
 ROOT = Path(__file__).resolve().parents[1]

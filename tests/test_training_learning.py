@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmolt_hub.cards import parse_card
+from lmolt_hub.hub.cards import parse_card
 from lmolt_hub.training import datasets as tdata
 from lmolt_hub.training import train
 

@@ -242,7 +242,7 @@ def test_hub_error_message_maps_connection_and_token_failures_only(monkeypatch):
     import httpx2 as httpx
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    from lmolt_hub.errors import hub_error_message
+    from lmolt_hub.hub.errors import hub_error_message
 
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")
     request = httpx.Request("GET", "http://127.0.0.1:1/api/whoami-v2")

@@ -13,7 +13,7 @@ import importlib
 import sys
 from typing import Any
 
-from lmolt_hub.errors import did_you_mean, user_errors
+from lmolt_hub.hub.errors import did_you_mean, user_errors
 from lmolt_hub.pipelines.requests import evaluator
 
 # name -> (module, one-line help)
@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("lmolt_hub.training.push", "push a finished training output_dir to the Hub"),
     "merge": ("lmolt_hub.merging.cli", "merge models with a mergekit recipe"),
     "chain": ("lmolt_hub.pipelines.chain", "run merge -> push -> train -> push from a chain recipe"),
-    "lineage": ("lmolt_hub.lineage", "print the tree of parents of a Hub model"),
+    "lineage": ("lmolt_hub.hub.lineage", "print the tree of parents of a Hub model"),
     "eval": ("lmolt_hub.evaluation.cli", "evaluate a checkpoint (same as eval_harness/run.py)"),
     "leaderboard": ("lmolt_hub.leaderboard.cli", "submit, review, build the leaderboard"),
     "report": ("lmolt_hub.leaderboard.report", "compare verified results with the paper's tables"),

@@ -161,7 +161,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if push.get("card_url"):
             num = f" #{push['card_pr_num']}" if push.get("card_pr_num") else ""
             what = f"opened pull request{num} on the model card" if push.get("card_pr") else "updated the model card"
-            from lmolt_hub.hublinks import discussion_link
+            from lmolt_hub.hub.links import discussion_link
 
             print(f"{what}: {discussion_link(push['card_url'])}")
 

@@ -193,7 +193,7 @@ def _card_license(api: Any, repo_id: str, revision: str, info: Any) -> str | Non
     if license_:
         return str(license_)
     try:  # fall back to the README front matter
-        from lmolt_hub.cards import parse_card
+        from lmolt_hub.hub.cards import parse_card
 
         readme = api.hf_hub_download(repo_id, "README.md", revision=revision)
         meta = parse_card(Path(readme).read_text(encoding="utf-8"))[0]

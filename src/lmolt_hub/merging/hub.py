@@ -21,7 +21,7 @@ TEMPLATE = "model_merge.md.j2"
 
 def parent_licenses(parents) -> list[str | None]:
     """The licence each parent's card declares (for base+adapter, the adapter's card); None if none."""
-    from lmolt_hub.cards import parse_card
+    from lmolt_hub.hub.cards import parse_card
 
     out: list[str | None] = []
     for parent in parents:
@@ -66,7 +66,7 @@ def card_data(meta: dict[str, Any], name: str) -> dict[str, Any]:
 
 def write_card(model_dir: Path, meta: dict[str, Any], name: str) -> Path:
     """(Re)write README.md from the merge metadata; ``name`` is the Hub id once known."""
-    from lmolt_hub.cards import render_card
+    from lmolt_hub.hub.render import render_card
     from lmolt_hub.prompts import TEMPLATE_VERSION
 
     text = render_card(

@@ -138,7 +138,7 @@ def make_parser(method: str):
 
 def refuse_unknown(parser, config_path, config_unknown: list[str], cli_unknown: list[str]) -> None:
     """One line naming the first unknown key, where it came from, and the closest known key."""
-    from lmolt_hub.errors import did_you_mean
+    from lmolt_hub.hub.errors import did_you_mean
 
     dests = [a.dest for a in parser._actions if a.option_strings]
     keys = [k[2:] for k in config_unknown[::2]]

@@ -187,7 +187,7 @@ def reproduce_command(method: str, recipe_path: str | None, overrides: list[str]
 
 
 def write_model_card(out_dir: Path, ctx: dict[str, Any]) -> Path:
-    from lmolt_hub.cards import render_card
+    from lmolt_hub.hub.render import render_card
 
     base, dataset = ctx["base"], ctx["dataset"]
     card_data: dict[str, Any] = {

@@ -86,7 +86,7 @@ def lineage(
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return node | {"kind": "missing", "detail": "not on this Hub"}
     except (HfHubHTTPError, OSError, Exception) as e:  # httpx connection errors are not OSErrors
-        from lmolt_hub.errors import hub_error_message
+        from lmolt_hub.hub.errors import hub_error_message
 
         return node | {"kind": "missing", "detail": f"unreachable ({hub_error_message(e) or f'Hub error: {e}'})"}
     node["revision"] = info.sha

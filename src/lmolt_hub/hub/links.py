@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from lmolt_hub.errors import hub_endpoint, is_local_endpoint
+from lmolt_hub.hub.errors import hub_endpoint, is_local_endpoint
 
 _DISCUSSION = re.compile(
     r"^/(?:(?P<type>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/discussions/(?P<num>\d+)/?$"
