@@ -40,8 +40,8 @@ def test_a_direction_is_stored_as_its_plain_name():
 
 def test_every_old_table_derives_from_direction():
     from lmolt_hub import metrics, prompts, results
+    from lmolt_hub.formats.predictions import SOURCE_COLUMN
     from lmolt_hub.leaderboard.records import PAPER_DIRECTIONS
-    from lmolt_hub.metrics.io import SOURCE_COLUMN
 
     assert prompts.DIRECTIONS is DIRECTION_NAMES and metrics.DIRECTIONS is DIRECTION_NAMES
     assert results.DIRECTION_NAMES is DIRECTION_NAMES

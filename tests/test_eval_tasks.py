@@ -6,14 +6,8 @@ import json
 
 import pytest
 
-from lmolt_hub.eval_tasks import (
-    EvalSetError,
-    build_tasks,
-    format_prompt,
-    load_eval_set,
-    resolve_prompt_format,
-)
-from lmolt_hub.prompts import build_prompt
+from lmolt_hub.formats.eval_set import EvalSetError, load_eval_set
+from lmolt_hub.prompts import build_prompt, build_tasks, format_prompt, resolve_prompt_format
 from lmolt_hub.resources import chebi20_split
 
 

@@ -95,8 +95,14 @@ def test_table_has_one_row_per_decision_and_readme_links_it(table) -> None:
 
 
 def test_prompt_and_token_boundary(table) -> None:
-    from lmolt_hub.eval_tasks import PROMPT_FORMATS, resolve_prompt_format
-    from lmolt_hub.prompts import DIRECTIONS, TEMPLATE_VERSION, build_prompt, join_completion
+    from lmolt_hub.prompts import (
+        DIRECTIONS,
+        PROMPT_FORMATS,
+        TEMPLATE_VERSION,
+        build_prompt,
+        join_completion,
+        resolve_prompt_format,
+    )
 
     marker = "### Response:"
     prompts = [build_prompt(d, "CCO") for d in DIRECTIONS]

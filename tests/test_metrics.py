@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lmolt_hub.formats.predictions import PredictionFileError, read_predictions
 from lmolt_hub.metrics import METRIC_INFO, METRICS_VERSION, TABLE_METRICS, score, text
 from lmolt_hub.metrics import fcd as fcd_mod
 from lmolt_hub.metrics.bootstrap import confidence_intervals
-from lmolt_hub.metrics.io import PredictionFileError, read_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
+from lmolt_hub.formats.predictions import read_predictions
 from lmolt_hub.metrics import TABLE_METRICS, score
-from lmolt_hub.metrics.io import read_predictions
 from lmolt_hub.metrics.molecules import corpus_from_stats
 from lmolt_hub.resources import MOLT5_PREDICTIONS_DIR, molt5_predictions
 

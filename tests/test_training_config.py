@@ -225,8 +225,7 @@ def test_global_batch_warns_when_processes_change_it():
 def test_chat_template_renders_the_papers_prompt(tiny_llama_dir: Path):
     from transformers import AutoTokenizer
 
-    from lmolt_hub.prompts import build_prompt
-    from lmolt_hub.training.hub import chat_template
+    from lmolt_hub.prompts import build_prompt, chat_template
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
     tok.chat_template = chat_template()

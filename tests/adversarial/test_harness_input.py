@@ -1,7 +1,7 @@
 """Hostile or merely unusual harness input: each is scored, or refused with a one-line reason.
 
 Predictions files (``metrics.io.read_predictions``, ``eval_harness/run.py --predictions``) and
-local eval-set files (``eval_tasks.load_eval_set``): a field over csv's 131,072-character
+local eval-set files (``formats.eval_set.load_eval_set``): a field over csv's 131,072-character
 limit, bare CR line endings, a JSONL line nested 100,000 deep, a UTF-8 byte-order mark, and a
 20,000-character SMILES that made RDKit segfault inside FCD canonicalisation.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.eval_tasks import EvalSetError, load_eval_set
-from lmolt_hub.metrics.io import PredictionFileError, read_predictions
+from lmolt_hub.formats.eval_set import EvalSetError, load_eval_set
+from lmolt_hub.formats.predictions import PredictionFileError, read_predictions
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = 140_000  # over csv.field_size_limit()'s default of 131,072

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmolt_hub.naming import DEFAULT_ORG
+from lmolt_hub.naming import DEFAULT_ORG, eval_dataset
 from lmolt_hub.pipelines.state import StepState
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import recipe as shipped_recipe
@@ -159,7 +159,7 @@ class Quickstart:
         for model in models:
             doc = evaluate_model(
                 model,
-                eval_dataset=f"{self.org}/lmolt-eval-3k",
+                eval_dataset=eval_dataset(self.org),
                 output_dir=str(self.root / "results"),
                 cache_dir=str(self.root / "work" / "generations"),
                 nli_model=f"{self.org}/{NLI_NAME}",

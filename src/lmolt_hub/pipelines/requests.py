@@ -22,15 +22,14 @@ def evaluator(org: str | None = None, device: str | None = "cpu", output_dir: st
     """
 
     def evaluate(model_id: str, revision: str) -> Path:
-        from lmolt_hub.eval_tasks import default_eval_dataset
         from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
         from lmolt_hub.generation.loading import LoadOptions
+        from lmolt_hub.naming import eval_dataset as eval_dataset_id
 
-        eval_dataset = f"{org}/lmolt-eval-3k" if org else default_eval_dataset()
         out = Path(output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
         cfg = EvalConfig(
             revision=revision,
-            eval_dataset=eval_dataset,
+            eval_dataset=eval_dataset_id(org),
             load=LoadOptions(device=device),
             output_dir=str(out),
             **options,

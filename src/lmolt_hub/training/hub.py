@@ -83,35 +83,8 @@ def save_generation_config(model, tokenizer, out_dir: Path) -> None:
     gen.save_pretrained(out_dir)
 
 
-def chat_template() -> str:
-    """A Jinja chat template that renders the card prompt; pass ``direction=`` when applying it.
-
-    Contract (shared with eval_tasks.py ``chat_prompt``): the user message is the bare
-    source, ``direction`` names the task. Tags carry no whitespace control next to the template
-    text, so the prompt (ending "### Response:") comes out byte-identical to build_prompt, and an
-    assistant turn is joined as trainers join it (``prompts.join_completion``: one leading space).
-    """
-    from lmolt_hub.prompts import TEMPLATES
-
-    branches = "".join(
-        ("{% if " if i == 0 else "{% elif ")
-        + f"direction == {d!r} %}}"
-        + text.replace("{source}", "{{ message['content'] | trim }}")
-        for i, (d, text) in enumerate(TEMPLATES.items())
-    )
-    return (
-        "{% if direction is not defined %}{{ raise_exception(\"pass direction='smiles2caption' or "
-        "'caption2smiles' to apply_chat_template\") }}{% endif %}"
-        "{% for message in messages %}{% if message['role'] == 'user' %}"
-        + branches
-        + "{% else %}{{ raise_exception('unknown direction ' + direction) }}{% endif %}"
-        "{% elif message['role'] == 'assistant' %} {{ message['content'] | trim }}{{ eos_token }}"
-        "{% endif %}{% endfor %}"
-    )
-
-
 def save_instruction_template(tokenizer, out_dir: Path) -> None:
-    from lmolt_hub.prompts import SECTION_MARKERS, TEMPLATE_VERSION, TEMPLATES, join_completion
+    from lmolt_hub.prompts import SECTION_MARKERS, TEMPLATE_VERSION, TEMPLATES, chat_template, join_completion
 
     tokenizer.chat_template = chat_template()
     tokenizer.save_pretrained(out_dir)

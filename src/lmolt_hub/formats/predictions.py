@@ -1,4 +1,4 @@
-"""Read prediction files: the official TSV format or JSONL.
+"""Read prediction files (the one reader): the official TSV format or JSONL.
 
 TSV (as the official scripts read it: ``csv.DictReader(f, delimiter="\\t", quoting=csv.QUOTE_NONE)``):
 - smiles2caption: columns ``SMILES``, ``ground truth``, ``output``;
