@@ -39,7 +39,8 @@ def test_a_direction_is_stored_as_its_plain_name():
 
 
 def test_every_old_table_derives_from_direction():
-    from lmolt_hub import metrics, prompts, results
+    from lmolt_hub import metrics, prompts
+    from lmolt_hub.formats import results
     from lmolt_hub.formats.predictions import SOURCE_COLUMN
     from lmolt_hub.leaderboard.records import PAPER_DIRECTIONS
 
