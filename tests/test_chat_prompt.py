@@ -10,7 +10,7 @@ from lmolt_hub.evaluation import evaluate_model
 from lmolt_hub.formats import results as R
 from lmolt_hub.formats.eval_set import EvalSetError
 from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, chat_prompt, chat_template, join_completion
-from lmolt_hub.training.hub import save_instruction_template
+from lmolt_hub.training.publish import save_instruction_template
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.memory import GIB, MEDITRON_7B, ModelShape, plan_generation, plan_training, report
+from lmolt_hub.memory import GIB, MEDITRON_7B, ModelShape, plan_generation, report
+from lmolt_hub.training.dry_run import plan_training
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDITRON_CONFIG = {

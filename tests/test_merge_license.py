@@ -11,7 +11,7 @@ pytest.importorskip("mergekit")
 
 from lmolt_hub.hub.cards import parse_card  # noqa: E402
 from lmolt_hub.merging import merge_from_config  # noqa: E402
-from lmolt_hub.merging.hub import license_fields  # noqa: E402
+from lmolt_hub.merging.publish import license_fields  # noqa: E402
 
 
 def test_license_fields_of_parents():

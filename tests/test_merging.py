@@ -16,7 +16,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 from lmolt_hub.merging import MergeConfigError, load_merge_config, merge_from_config  # noqa: E402
 from lmolt_hub.merging.checks import MergeCheckError  # noqa: E402
-from lmolt_hub.merging.hub import push_merge  # noqa: E402
+from lmolt_hub.merging.publish import push_merge  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -242,7 +242,7 @@ def test_chat_template_renders_the_papers_prompt(tiny_llama_dir: Path):
 
 
 def test_hub_target_names_and_branches():
-    from lmolt_hub.training.hub import hub_target
+    from lmolt_hub.training.publish import hub_target
 
     path = str(ROOT / "recipes/tiny/cpo/qlora.yaml")
     s, t, _ = parse_recipe("cpo", path, ["--push_to_hub", "true", "--hub_org", "me", "--hub_name", "lmolt-x"])

@@ -193,7 +193,7 @@ def test_push_check_namespace_of_another_user(trl_imported, tmp_path, monkeypatc
     from huggingface_hub import constants
 
     from lmolt_hub.localhub import start_in_thread
-    from lmolt_hub.training.hub import check_push_access
+    from lmolt_hub.training.publish import check_push_access
 
     server = start_in_thread(root=tmp_path / "hub", port=0, tokens={"hf_alice_secret_token": {"user": "alice"}})
     try:
