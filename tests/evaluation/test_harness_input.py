@@ -1,6 +1,6 @@
 """Hostile or merely unusual harness input: each is scored, or refused with a one-line reason.
 
-Predictions files (``metrics.io.read_predictions``, ``eval_harness/run.py --predictions``) and
+Predictions files (``formats.predictions.read_predictions``, ``eval_harness/run.py --predictions``) and
 local eval-set files (``formats.eval_set.load_eval_set``): a field over csv's 131,072-character
 limit, bare CR line endings, a JSONL line nested 100,000 deep, a UTF-8 byte-order mark, and a
 20,000-character SMILES that made RDKit segfault inside FCD canonicalisation.
