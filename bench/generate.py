@@ -21,7 +21,8 @@ from pathlib import Path
 
 
 def _prompts(n: int) -> list[str]:
-    from lmolt_hub.eval_tasks import build_tasks, load_eval_set
+    from lmolt_hub.formats.eval_set import load_eval_set
+    from lmolt_hub.prompts import build_tasks
     from lmolt_hub.resources import chebi20_split
 
     tasks = build_tasks(load_eval_set(str(chebi20_split("validation")), limit=(n + 1) // 2))

@@ -206,8 +206,8 @@ def baseline_fcd(convention: str) -> dict:
 def ours(convention: str) -> dict:
     """Per-reference-set caches live in $LMOLT_CACHE, which the driver points at an empty folder
     (cold) or at one filled by an earlier run (cached)."""
+    from lmolt_hub.formats.predictions import read_predictions
     from lmolt_hub.metrics import score
-    from lmolt_hub.metrics.io import read_predictions
     from lmolt_hub.resources import molt5_predictions
 
     times, values = {}, {}

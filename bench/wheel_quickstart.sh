@@ -11,7 +11,7 @@
 #   bash bench/wheel_quickstart.sh /tmp/wq -- --limit 8 --max-new-tokens 24
 #
 # PYTHON selects the environment that provides the dependencies (default: the checkout's .venv).
-# Prints one "[wheel] ..." line per step with seconds; tests/test_wheel_quickstart.py runs it.
+# Prints one "[wheel] ..." line per step with seconds; tests/project/test_wheel_quickstart.py runs it.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$REPO/.venv/bin/python}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lmolt_hub.errors import user_errors
 from lmolt_hub.evaluation import cli
+from lmolt_hub.hub.errors import user_errors
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(

@@ -7,7 +7,7 @@ import sys
 
 from lmolt_hub.cli import Parser  # no abbreviated options; did-you-mean
 from lmolt_hub.data import cli
-from lmolt_hub.errors import user_errors
+from lmolt_hub.hub.errors import user_errors
 
 if __name__ == "__main__":
     parser = Parser(description=__doc__.splitlines()[0])

@@ -6,7 +6,7 @@ python recipes/merge.py --config recipes/meditron-7b/merges/slerp.yaml --push-to
 import sys
 
 from lmolt_hub.cli import Parser  # no abbreviated options; did-you-mean
-from lmolt_hub.errors import user_errors
+from lmolt_hub.hub.errors import user_errors
 from lmolt_hub.merging import cli
 
 if __name__ == "__main__":

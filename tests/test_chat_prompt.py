@@ -1,16 +1,16 @@
 """``--prompt-format chat`` on an lmolt adapter: the chat template saved with its tokenizer
-(training/hub.py) takes the bare source and ``direction``; the harness passes exactly that, and the
+(prompts.py) takes the bare source and ``direction``; the harness passes exactly that, and the
 model sees the card prompt byte for byte (issue 15, item 3)."""
 
 from __future__ import annotations
 
 import pytest
 
-from lmolt_hub.eval_tasks import EvalSetError, chat_prompt
 from lmolt_hub.evaluation import evaluate_model
 from lmolt_hub.formats import results as R
-from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, join_completion
-from lmolt_hub.training.hub import chat_template, save_instruction_template
+from lmolt_hub.formats.eval_set import EvalSetError
+from lmolt_hub.prompts import TEMPLATE_VERSION, build_prompt, chat_prompt, chat_template, join_completion
+from lmolt_hub.training.publish import save_instruction_template
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

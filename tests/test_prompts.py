@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from lmolt_hub.eval_tasks import EvalSetError, format_prompt, resolve_prompt_format, template_version
+from lmolt_hub.formats.eval_set import EvalSetError
 from lmolt_hub.prompts import (
     AUTHORS_TEMPLATE_VERSION,
     SECTION_MARKERS,
     TEMPLATE_VERSION,
     build_prompt,
+    format_prompt,
     join_completion,
+    resolve_prompt_format,
+    template_version,
 )
 
 # As printed on the cards of language-plus-molecules/Meditron7b-{caption2smiles,smiles2caption}-LPM24.

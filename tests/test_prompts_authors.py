@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.eval_tasks import PROMPT_FORMATS, format_prompt, resolve_prompt_format, template_version
+from lmolt_hub.prompts import PROMPT_FORMATS, format_prompt, resolve_prompt_format, template_version
 from lmolt_hub.prompts import AUTHORS_LAYOUTS, DIRECTIONS, build_prompt
 
 EXCERPTS = Path(__file__).parent / "data" / "authors_prompts.txt"

@@ -1,6 +1,6 @@
 """lmolt-hub: a Hub-centric model zoo for machine language-molecule translation."""
 
-from lmolt_hub.errors import disable_xet_for_local_hub
+from lmolt_hub.hub.errors import disable_xet_for_local_hub
 from lmolt_hub.noise import quiet_third_party_noise
 
 __version__ = "0.1.0"

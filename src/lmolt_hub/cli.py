@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from lmolt_hub.errors import did_you_mean, user_errors
+from lmolt_hub.hub.errors import did_you_mean, user_errors
+from lmolt_hub.pipelines.requests import evaluator
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,45 +24,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lmolt_hub.training.cli", "train with a recipe (sft, dpo, cpo, kto)"),
     "push": ("lmolt_hub.training.push", "push a finished training output_dir to the Hub"),
     "merge": ("lmolt_hub.merging.cli", "merge models with a mergekit recipe"),
-    "chain": ("lmolt_hub.chain", "run merge -> push -> train -> push from a chain recipe"),
-    "lineage": ("lmolt_hub.lineage", "print the tree of parents of a Hub model"),
+    "chain": ("lmolt_hub.pipelines.chain", "run merge -> push -> train -> push from a chain recipe"),
+    "lineage": ("lmolt_hub.hub.lineage", "print the tree of parents of a Hub model"),
     "eval": ("lmolt_hub.evaluation.cli", "evaluate a checkpoint (same as eval_harness/run.py)"),
     "leaderboard": ("lmolt_hub.leaderboard.cli", "submit, review, build the leaderboard"),
     "report": ("lmolt_hub.leaderboard.report", "compare verified results with the paper's tables"),
-    "quickstart": ("lmolt_hub.quickstart", "run the whole pipeline offline on tiny models"),
+    "quickstart": ("lmolt_hub.pipelines.quickstart", "run the whole pipeline offline on tiny models"),
     "study": ("lmolt_hub.study", "laptop-scale replication study on ChEBI-20 (study cpu [--tiny])"),
 }
-
-
-def evaluator(org: str | None = None, device: str | None = "cpu", output_dir: str | Path | None = None,
-              **options: Any) -> Callable[[str, str], Path]:  # fmt: skip
-    """(model_id, revision) -> folder with the harness's results file and samples: how the
-    leaderboard's reviewer serves an evaluation request (``leaderboard review --evaluate``).
-
-    Scores with the eval set's pinned configuration (its NLI model and revision, conventions and
-    bootstrap: the harness reads them from the eval set), so the results pass the reviewer's re-score.
-    It lives here, at the top level, because the leaderboard stage never imports the evaluation stage.
-    """
-
-    def evaluate(model_id: str, revision: str) -> Path:
-        from lmolt_hub.eval_tasks import default_eval_dataset
-        from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
-        from lmolt_hub.generation.loading import LoadOptions
-
-        eval_dataset = f"{org}/lmolt-eval-3k" if org else default_eval_dataset()
-        out = Path(output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
-        cfg = EvalConfig(
-            revision=revision,
-            eval_dataset=eval_dataset,
-            load=LoadOptions(device=device),
-            output_dir=str(out),
-            **options,
-        )
-        doc = evaluate_model(model_id, cfg)
-        return Path(doc["results_path"]).parent
-
-    return evaluate
-
 
 # What the top level hands a stage's command that needs another stage's work (argparse defaults).
 WIRING: dict[str, dict[str, Any]] = {"leaderboard": {"evaluator": evaluator}}

@@ -19,6 +19,9 @@ settings, itemised so a user can see what to change:
 - logits: bf16 logits, their fp32 copy and the fp32 log-softmax for the loss;
 - a fixed allowance for the CUDA context, cuBLAS workspaces and fragmentation.
 
+The plan of a training step (``training.dry_run.plan_training``) adds what its method needs
+(``training.registry``: rows per example, a reference pass); generation's is ``plan_generation``.
+
 Attention scores are not stored (SDPA/flash attention). It is an estimate:
 ``bench/gpu_check.py`` measures the real peak for the 7B shape on a GPU.
 """
@@ -35,7 +38,6 @@ NF4_BLOCK = 64  # weights per absmax (bitsandbytes 4-bit blocksize)
 DQ_BLOCK = 256  # absmax values per second-level fp32 constant (double quantisation)
 CUDA_OVERHEAD = 1 * GIB  # context, cuBLAS workspace, allocator fragmentation
 LORA_BYTES_PER_PARAM = 4 + 4 + 8  # fp32 parameter, gradient, AdamW exp_avg + exp_avg_sq
-PAIRED_METHODS = ("dpo", "cpo")  # chosen and rejected in one forward: two rows per example
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -164,47 +166,6 @@ class MemoryPlan:
         out = [f"  {name:<46} {v / GIB:8.2f} GiB" for name, v in self.parts.items()]
         out.append(f"  {'estimated peak per device':<46} {self.total / GIB:8.2f} GiB")
         return out + [f"  note: {n}" for n in self.notes]
-
-
-def plan_training(
-    shape: ModelShape,
-    *,
-    method: str,
-    dtype: str = "bfloat16",
-    load_in_4bit: bool = True,
-    double_quant: bool = True,
-    lora_r: int | None = 64,
-    lora_target_modules: str | Sequence[str] | None = "all-linear",
-    lora_dropout: float = 0.1,
-    per_device_batch: int = 1,
-    max_length: int = 1024,
-    gradient_checkpointing: bool = True,
-    fsdp_processes: int = 1,
-) -> MemoryPlan:
-    """Peak memory of one training step on one device (``fsdp_processes`` > 1: weights sharded)."""
-    rows = per_device_batch * (2 if method in PAIRED_METHODS else 1)
-    tokens = rows * max_length
-    shard = max(1, fsdp_processes)
-    parts: dict[str, float] = {}
-    label = "NF4 + double quant" if load_in_4bit and double_quant else "NF4" if load_in_4bit else dtype
-    parts[f"weights ({label})"] = weight_bytes(shape, dtype, load_in_4bit, double_quant) / shard
-    if lora_r:
-        n = lora_params(shape, lora_r, lora_target_modules)
-        parts[f"LoRA r={lora_r}: {n / 1e6:.1f}M params+grads+AdamW"] = n * LORA_BYTES_PER_PARAM / shard
-    else:
-        n = shape.total_params()
-        parts["full fine-tuning: grads + AdamW"] = n * (DTYPE_BYTES[dtype] + 8) / shard
-    ckpt = "with" if gradient_checkpointing else "without"
-    parts[f"activations ({tokens} tokens, {ckpt} checkpointing)"] = tokens * activation_bytes_per_token(
-        shape, dtype, gradient_checkpointing, lora_r, lora_target_modules, lora_dropout
-    )
-    parts["logits + loss"] = tokens * logits_bytes_per_token(shape, dtype)
-    parts["CUDA context + workspace"] = CUDA_OVERHEAD
-    notes = [f"{rows} row(s) of {max_length} tokens per device step"
-             + (" (chosen + rejected)" if method in PAIRED_METHODS else "")]  # fmt: skip
-    if method in ("dpo", "kto"):
-        notes.append("the reference pass (adapter off, no gradients) adds a short-lived copy of the logits")
-    return MemoryPlan(parts, notes)
 
 
 def plan_generation(

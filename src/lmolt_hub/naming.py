@@ -48,3 +48,20 @@ def repo_id(org: str, name: str) -> str:
 def default_org() -> str:
     """The namespace used when none is given: ``$LMOLT_ORG``, else ``lmolt``."""
     return os.environ.get("LMOLT_ORG") or DEFAULT_ORG
+
+
+# The ids of the shared datasets, ``<org>/<name>`` (org: ``default_org()`` when not given).
+def triples_dataset(org: str | None = None) -> str:
+    return repo_id(org or default_org(), TRIPLES_DATASET)
+
+
+def eval_dataset(org: str | None = None) -> str:
+    return repo_id(org or default_org(), EVAL_DATASET)
+
+
+def leaderboard_dataset(org: str | None = None) -> str:
+    return repo_id(org or default_org(), LEADERBOARD_DATASET)
+
+
+def results_dataset(org: str | None = None) -> str:
+    return repo_id(org or default_org(), RESULTS_DATASET)

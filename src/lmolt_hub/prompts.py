@@ -1,4 +1,5 @@
-"""The instruction templates: the prompts the starting models were fine-tuned with.
+"""The instruction templates (the prompts the starting models were fine-tuned with), the chat template
+saved with every adapter, and the prompt formats the harness feeds a model: writer and reader in one file.
 
 One module for data, training and evaluation alike. ``TEMPLATES`` are the
 prompts on the Hub cards of ``language-plus-molecules/Meditron7b-caption2smiles-LPM24``
@@ -22,7 +23,14 @@ trainer and equal to what the harness feeds the model
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
+from lmolt_hub.formats.eval_set import EvalSetError
+
+if TYPE_CHECKING:
+    from lmolt_hub.formats.eval_set import EvalSet
 
 DIRECTIONS = DIRECTION_NAMES  # the canonical names, from formats.direction
 TEMPLATE_VERSION = "lpm24-card-v2"
@@ -167,3 +175,143 @@ def join_completion(completion: str) -> str:
 def source_target(direction: str, molecule: str, caption: str) -> tuple[str, str]:
     """(source, target) of a molecule-caption pair for ``direction``."""
     return check_direction(direction).source_target(molecule, caption)
+
+
+# ---------------------------------------------------------------- prompt formats (what the harness feeds)
+
+# card: the base models' Hub-card prompt (lmolt-hub's template); authors: the same words as the
+# authors' dpo.py f-strings (what their DPO/CPO adapters were trained on); authors-inference: their
+# inference_pretrained.py layout (what the paper's numbers were generated with); authors-sft: their
+# sft.py layout (their SFT adapter); chat: the checkpoint's chat template; raw: the bare source
+# (MolT5); paper: the earlier name of card; auto: raw for seq2seq, card otherwise.
+PROMPT_FORMATS = ("auto", "card", *AUTHORS_LAYOUTS, "chat", "raw", "paper")
+
+
+def chat_template() -> str:
+    """A Jinja chat template that renders the card prompt; pass ``direction=`` when applying it.
+
+    Contract (shared with ``chat_prompt`` below): the user message is the bare
+    source, ``direction`` names the task. Tags carry no whitespace control next to the template
+    text, so the prompt (ending "### Response:") comes out byte-identical to build_prompt, and an
+    assistant turn is joined as trainers join it (``prompts.join_completion``: one leading space).
+    """
+    branches = "".join(
+        ("{% if " if i == 0 else "{% elif ")
+        + f"direction == {d!r} %}}"
+        + text.replace("{source}", "{{ message['content'] | trim }}")
+        for i, (d, text) in enumerate(TEMPLATES.items())
+    )
+    return (
+        "{% if direction is not defined %}{{ raise_exception(\"pass direction='smiles2caption' or "
+        "'caption2smiles' to apply_chat_template\") }}{% endif %}"
+        "{% for message in messages %}{% if message['role'] == 'user' %}"
+        + branches
+        + "{% else %}{{ raise_exception('unknown direction ' + direction) }}{% endif %}"
+        "{% elif message['role'] == 'assistant' %} {{ message['content'] | trim }}{{ eos_token }}"
+        "{% endif %}{% endfor %}"
+    )
+
+
+@dataclass
+class Task:
+    """One direction over the evaluation set: sources, references and prompts, aligned by row."""
+
+    direction: str
+    ids: list[str]
+    sources: list[str]
+    references: list[str]
+    prompts: list[str]
+
+
+def _takes_direction(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template reads a ``direction`` variable (lmolt-hub's does)."""
+    import jinja2
+    from jinja2 import meta
+
+    try:
+        ast = jinja2.Environment().parse(tokenizer.chat_template)
+    except jinja2.TemplateError:
+        return False
+    return "direction" in meta.find_undeclared_variables(ast)
+
+
+def chat_prompt(direction: str, source: str, tokenizer: Any) -> str:
+    """The checkpoint's chat template applied to one source.
+
+    One contract with the template lmolt-hub saves with every adapter (``chat_template`` above): the user
+    message is the bare source and ``direction=`` names the task; the template renders the card
+    prompt byte for byte. A foreign chat template (one that reads no ``direction``) gets the card's
+    instruction, without its "### Response:" line, as the user message.
+    """
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise EvalSetError(
+            "--prompt-format chat: the checkpoint's tokenizer has no chat template; use --prompt-format card"
+        )
+    if _takes_direction(tokenizer):
+        content = source.strip()
+    else:
+        content = build_prompt(direction, source).removesuffix(RESPONSE_MARKER).rstrip()
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}],
+        direction=direction,
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+
+
+def format_prompt(direction: str, source: str, prompt_format: str, tokenizer: Any = None) -> str:
+    """The model input for ``prompt_format`` (see PROMPT_FORMATS; ``paper`` is ``card``)."""
+    if prompt_format == "raw":
+        return source.strip()
+    if prompt_format in ("card", "paper"):
+        return build_prompt(direction, source)
+    if prompt_format in AUTHORS_LAYOUTS:
+        return build_prompt(direction, source, authors=prompt_format)
+    if prompt_format == "chat":
+        return chat_prompt(direction, source, tokenizer)
+    raise EvalSetError(
+        f"unknown prompt format {prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}"
+    )
+
+
+def resolve_prompt_format(prompt_format: str, seq2seq: bool) -> str:
+    """``auto``: the bare source for seq2seq models (MolT5 was trained on it), the card prompt otherwise.
+
+    ``paper`` (the name before template v2) resolves to ``card``, so results always name ``card``.
+    """
+    if prompt_format not in PROMPT_FORMATS:
+        raise EvalSetError(
+            f"unknown prompt format {prompt_format!r}; expected one of {', '.join(PROMPT_FORMATS)}"
+        )
+    if prompt_format == "auto":
+        return "raw" if seq2seq else "card"
+    return "card" if prompt_format == "paper" else prompt_format
+
+
+def template_version(prompt_format: str) -> str | None:
+    """The TEMPLATE_VERSION a result records for ``prompt_format`` (None: no lmolt-hub template)."""
+    if prompt_format in ("card", "paper", "chat"):
+        return TEMPLATE_VERSION
+    if prompt_format in AUTHORS_LAYOUTS:
+        return AUTHORS_LAYOUTS[prompt_format][1]
+    return None
+
+
+def build_tasks(
+    eval_set: EvalSet,
+    directions: list[str] | tuple[str, ...] = DIRECTIONS,
+    prompt_format: str = "card",
+    tokenizer: Any = None,
+) -> list[Task]:
+    tasks = []
+    for direction in directions:
+        check_direction(direction)
+        ids, sources, refs, prompts = [], [], [], []
+        for row in eval_set.rows:
+            source, target = source_target(direction, row["molecule"], row["caption"])
+            ids.append(row["id"])
+            sources.append(source)
+            refs.append(target)
+            prompts.append(format_prompt(direction, source, prompt_format, tokenizer))
+        tasks.append(Task(direction, ids, sources, refs, prompts))
+    return tasks

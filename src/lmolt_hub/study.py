@@ -38,10 +38,10 @@ from typing import Any
 
 from lmolt_hub.formats.direction import DIRECTION_NAMES
 from lmolt_hub.io import write_json
-from lmolt_hub.quickstart import NLI_NAME, Quickstart, _repo, prepare_root
+from lmolt_hub.pipelines.quickstart import NLI_NAME, Quickstart, _repo, prepare_root
+from lmolt_hub.pipelines.state import StepState
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import recipe as shipped_recipe
-from lmolt_hub.state import StepState
 
 TRACK = "cpu-scale, ChEBI-20"
 # The study's own namespace: its eval set is <org>/lmolt-eval-3k there (the name the leaderboard
@@ -168,12 +168,12 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one job described by JSON-able ``spec`` and return its JSON-able result."""
     kind = spec["kind"]
     if kind == "train":
-        from lmolt_hub.chain import _summary
+        from lmolt_hub.pipelines.chain import _summary
         from lmolt_hub.training import train
 
         return _summary(train(spec["method"], spec["config"], spec["overrides"])) | _run_info(spec)
     if kind == "chain":
-        from lmolt_hub.chain import run_chain
+        from lmolt_hub.pipelines.chain import run_chain
 
         return run_chain(spec["config"], org=spec["org"], work_dir=spec["work_dir"],
                          train_args=spec["train_args"])  # fmt: skip

@@ -114,7 +114,7 @@ def check_dataset(ref: str, revision: str | None = None) -> dict[str, Any]:
     try:
         local = snapshot_download(ref, repo_type="dataset", revision=revision)
     except Exception as exc:  # noqa: BLE001
-        from lmolt_hub.errors import hub_error_message
+        from lmolt_hub.hub.errors import hub_error_message
 
         raise DataError(f"dataset {ref!r}: cannot download ({hub_error_message(exc) or first_line(exc)})") from None
     return check_dir(Path(local))

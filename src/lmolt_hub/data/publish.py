@@ -18,7 +18,6 @@ from typing import Any
 
 import yaml
 
-from lmolt_hub.cards import render_card
 from lmolt_hub.data.built import BUILD_INFO, CONFIG_DIRS, BuiltDataset, shard_path
 from lmolt_hub.data.check import check_dir
 from lmolt_hub.data.config import DataError
@@ -26,6 +25,7 @@ from lmolt_hub.data.sources import first_line
 from lmolt_hub.formats.eval_set import FCD_STATS_DIR
 from lmolt_hub.hub.cards import DatasetMeta, EvalSetMeta
 from lmolt_hub.hub.push import push_folder
+from lmolt_hub.hub.render import render_card
 from lmolt_hub.io import atomic_dir
 from lmolt_hub.prompts import TEMPLATE_VERSION
 from lmolt_hub.provenance import git_sha, library_versions

@@ -39,9 +39,9 @@ def _key_value(value: str) -> tuple[str, Any]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lmolt_hub.eval_tasks import PROMPT_FORMATS
     from lmolt_hub.generation.backends import BACKENDS
     from lmolt_hub.generation.loading import DTYPES
+    from lmolt_hub.prompts import PROMPT_FORMATS
 
     what = p.add_argument_group("what to evaluate (one of)")
     what.add_argument("--model", help="Hub model id or local path (full model or PEFT adapter)")
@@ -162,7 +162,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
         if push.get("card_url"):
             num = f" #{push['card_pr_num']}" if push.get("card_pr_num") else ""
             what = f"opened pull request{num} on the model card" if push.get("card_pr") else "updated the model card"
-            from lmolt_hub.hublinks import discussion_link
+            from lmolt_hub.hub.links import discussion_link
 
             print(f"{what}: {discussion_link(push['card_url'])}")
 
@@ -238,7 +238,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 def main(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
-    from lmolt_hub.eval_tasks import EvalSetError
+    from lmolt_hub.formats.eval_set import EvalSetError
     from lmolt_hub.formats.results import ResultsValidationError
     from lmolt_hub.generation.loading import ModelLoadError
 

@@ -1,7 +1,7 @@
 """``--predictions FILE``: score an existing predictions file, no model needed.
 
 The file is an official MolT5 / L+M-24 TSV (``SMILES|description, ground
-truth, output``) or JSONL, read by ``lmolt_hub.metrics.io.read_predictions``.
+truth, output``) or JSONL, read by ``lmolt_hub.formats.predictions.read_predictions``.
 The results document has ``kind: "predictions"``, the file's sha256 and row
 count, and the same metric blocks as a model run, so the leaderboard treats
 both alike.
@@ -46,7 +46,7 @@ def score_predictions_file(
     else the paper's); ``nli_model``, ``metric_options`` and ``bootstrap_resamples`` override them.
     Without the NLI model, the M->L NLI metrics are "not computed" and the rest is scored.
     """
-    from lmolt_hub.metrics.io import read_predictions
+    from lmolt_hub.formats.predictions import read_predictions
     from lmolt_hub.metrics.scoring import predictions_metric_config, resolve_nli
     from lmolt_hub.provenance import command_line, git_sha, library_versions
 

@@ -17,7 +17,7 @@ from lmolt_hub.formats import results as R
 from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.push import push_folder
 from lmolt_hub.hub.ref import pinned_revision
-from lmolt_hub.naming import RESULTS_DATASET
+from lmolt_hub.naming import results_dataset
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,12 @@ TASK_NAMES = {d.value: d.task_name for d in Direction}
 
 
 def default_results_repo(model_id: str | None) -> str:
-    from lmolt_hub.eval_tasks import default_org
-
     org = (
         model_id.split("/")[0]
         if model_id and "/" in model_id and not model_id.startswith((".", "/"))
         else None
     )
-    return f"{org or default_org()}/{RESULTS_DATASET}"
+    return results_dataset(org)
 
 
 def model_index(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,15 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmolt_hub.eval_tasks import (
-    Task,
-    build_tasks,
-    load_eval_set,
-    resolve_prompt_format,
-    template_version,
-)
 from lmolt_hub.formats import results as R
 from lmolt_hub.formats.direction import Direction
+from lmolt_hub.formats.eval_set import load_eval_set
 from lmolt_hub.generation.backends import GenerationParams
 from lmolt_hub.generation.engine import Engine, Generations, distributed_state, warn
 from lmolt_hub.generation.loading import LoadOptions, resolve, resolve_dtype
@@ -29,7 +23,7 @@ from lmolt_hub.metrics.scoring import (
     resolve_nli,
     score_direction,
 )
-from lmolt_hub.prompts import DIRECTIONS
+from lmolt_hub.prompts import DIRECTIONS, Task, build_tasks, resolve_prompt_format, template_version
 
 
 @dataclass

@@ -19,7 +19,6 @@ leaderboard consumes this schema: change it only additively, and bump
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
 import math
@@ -394,11 +393,14 @@ def write_official_tsv(
 
 
 def read_official_tsv(path: str | Path) -> tuple[str, list[tuple[str, str, str]]]:
-    """(direction, rows) of an official TSV written by ``write_official_tsv`` (QUOTE_NONE)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = tuple(next(reader, ()))
-        direction = next((d for d, h in TSV_HEADERS.items() if h == header), None)
-        if direction is None:
-            raise ValueError(f"{path}: unexpected header {header!r}")
-        return direction, [(r[0], r[1], r[2]) for r in reader if r]
+    """(direction, rows) of an official TSV written by ``write_official_tsv``, read by the one
+    predictions reader (``formats.predictions``), its direction told by the header."""
+    from lmolt_hub.formats.predictions import decode_lines, read_predictions
+
+    lines = decode_lines(Path(path))
+    header = tuple(lines[0].split("\t")) if lines else ()
+    direction = next((d for d, h in TSV_HEADERS.items() if h == header), None)
+    if direction is None:
+        raise ValueError(f"{path}: unexpected header {header!r}")
+    preds = read_predictions(path, direction)
+    return direction, list(zip(preds.sources, preds.references, preds.predictions, strict=True))

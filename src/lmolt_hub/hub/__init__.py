@@ -1,10 +1,14 @@
-"""The Hub client layer: pinned references, one-commit pushes, typed card metadata.
+"""The Hub client layer: pinned references, one-commit pushes, typed card metadata, the Hub's errors.
 
-Stages import this package; it imports no stage (only huggingface_hub, yaml and lmolt_hub.errors).
+Stages import this package; it imports no stage (only huggingface_hub, yaml and its own modules).
 
 - ``ref``: :class:`HubRef`, the one ``is_local`` rule, ``pin``/``repo_info`` with the Hub's answers mapped
 - ``push``: ``check_target`` (before the work) and ``push_folder`` (one commit)
 - ``cards``: ``parse_card`` and the ``lmolt:`` block of each card kind
+- ``render``: ``render_card`` (the Jinja templates in ``hub_cards/``; imports jinja2, so not re-exported)
+- ``errors``: the endpoint in use and one-line messages for Hub connection/token failures
+- ``links``: discussion links that work on the Hub in use
+- ``lineage``: ``lmolt-hub lineage``, the tree of parents of a Hub model read from cards
 """
 
 from lmolt_hub.hub.cards import (

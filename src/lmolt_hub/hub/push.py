@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmolt_hub.errors import hub_endpoint, hub_reachable, is_local_endpoint, unreachable_message
+from lmolt_hub.hub.errors import hub_endpoint, hub_reachable, is_local_endpoint, unreachable_message
 
 
 class PushError(RuntimeError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmolt_hub.errors import hub_endpoint, hub_error_message
+from lmolt_hub.hub.errors import hub_endpoint, hub_error_message
 
 TINY_SCHEME = "tiny://"
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")  # org/name
@@ -86,7 +86,7 @@ def repo_info(repo_id: str, revision: str | None = None, *, repo_type: str = "mo
     """``HfApi().repo_info`` with the Hub's answers as one-line ``error``s.
 
     Connection and token failures are re-raised untouched: the entry point's
-    :func:`lmolt_hub.errors.user_errors` turns them into the one line naming ``HF_ENDPOINT``;
+    :func:`lmolt_hub.hub.errors.user_errors` turns them into the one line naming ``HF_ENDPOINT``;
     with ``offline_is_missing`` they are ``error``s too ("not found locally, and no Hub answers").
     """
     from huggingface_hub import HfApi

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lmolt_hub.errors import ensure_hub_reachable
+from lmolt_hub.hub.errors import ensure_hub_reachable
 from lmolt_hub.leaderboard import schedule
 from lmolt_hub.leaderboard.validate import DEFAULT_SPOT_CHECK, MAX_SUBMISSION_BYTES, SubmissionError
 
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
                 raise SystemExit(f"lmolt-hub leaderboard submit: error: {e}") from None
         else:
             done = leaderboard.submit_request(args.model, args.revision, repo_id=repo)
-        from lmolt_hub.hublinks import discussion_link
+        from lmolt_hub.hub.links import discussion_link
 
         print(f"opened PR #{done.pr_num} on {repo}: {discussion_link(done.pr_url) or ''}\nfolder: {done.folder}")
         print(f"follow it with: lmolt-hub leaderboard status{' --repo ' + repo if args.repo else ''}")

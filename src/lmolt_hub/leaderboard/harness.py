@@ -6,7 +6,7 @@
   and returns the outputs cleaned by the same ``postprocess`` as the harness's.
 
 Serving an evaluation request runs the evaluation stage, which the leaderboard never imports: the
-top level hands ``review`` that callable (``lmolt_hub.cli.evaluator``).
+top level hands ``review`` that callable (``lmolt_hub.pipelines.requests.evaluator``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def regenerator(device: str | None = "cpu") -> Regenerate:
     never with remote code or pickle weights, never cached, and with no scoring."""
 
     def regenerate(results: dict[str, Any], direction: str, rows: list[dict[str, Any]]) -> list[str]:
-        from lmolt_hub.eval_tasks import format_prompt, resolve_prompt_format
         from lmolt_hub.generation import Engine, LoadOptions
         from lmolt_hub.leaderboard.validate import spot_check_settings
+        from lmolt_hub.prompts import format_prompt, resolve_prompt_format
 
         model = results["model"]
         settings = spot_check_settings(results)

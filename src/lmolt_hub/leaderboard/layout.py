@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from lmolt_hub.hub.cards import LeaderboardMeta
-from lmolt_hub.naming import LEADERBOARD_DATASET
+from lmolt_hub.naming import leaderboard_dataset
 
 SUBMISSIONS_DIR = "submissions"
 SUBMISSION_FILE = "submission.json"
@@ -33,14 +33,8 @@ REQUEST_FILE = "request.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def default_org() -> str:
-    from lmolt_hub.naming import default_org as _default_org
-
-    return _default_org()
-
-
 def leaderboard_repo(org: str | None = None) -> str:
-    return f"{org or default_org()}/{LEADERBOARD_DATASET}"
+    return leaderboard_dataset(org)
 
 
 def hub_api(api: Any = None) -> Any:

@@ -211,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
             which = args.id or f"labelled {LABEL}={org}"
             print(f"dry run: would {args.job_action} the reviewer Job {which} in {args.namespace or org}; nothing sent")
         return 0
-    from lmolt_hub.errors import ensure_hub_reachable
+    from lmolt_hub.hub.errors import ensure_hub_reachable
 
     ensure_hub_reachable(f"lmolt-hub leaderboard schedule {args.job_action}")
     try:

@@ -193,7 +193,7 @@ def _card_license(api: Any, repo_id: str, revision: str, info: Any) -> str | Non
     if license_:
         return str(license_)
     try:  # fall back to the README front matter
-        from lmolt_hub.cards import parse_card
+        from lmolt_hub.hub.cards import parse_card
 
         readme = api.hf_hub_download(repo_id, "README.md", revision=revision)
         meta = parse_card(Path(readme).read_text(encoding="utf-8"))[0]
@@ -321,9 +321,9 @@ def check_eval_dataset(results: dict[str, Any], org: str, api: Any = None) -> Me
 
 
 def load_eval_set(repo_id: str, revision: str, split: str | None = None) -> Any:
-    """The eval set at ``revision``, read by the harness's own loader (``lmolt_hub.eval_tasks``)."""
-    from lmolt_hub.eval_tasks import EvalSetError
-    from lmolt_hub.eval_tasks import load_eval_set as harness_load
+    """The eval set at ``revision``, read by the harness's own loader (``lmolt_hub.formats.eval_set``)."""
+    from lmolt_hub.formats.eval_set import EvalSetError
+    from lmolt_hub.formats.eval_set import load_eval_set as harness_load
 
     try:
         return harness_load(repo_id, revision, split or "test")
@@ -560,7 +560,7 @@ def spot_check_settings(results: dict[str, Any]) -> dict[str, Any]:
     dtype = model.get("dtype") or "default"
     if dtype not in SPOT_DTYPES:
         raise SubmissionError(f"model dtype {dtype!r} is not one of {SPOT_DTYPES}")
-    from lmolt_hub.eval_tasks import PROMPT_FORMATS
+    from lmolt_hub.prompts import PROMPT_FORMATS
 
     prompt_format = results.get("prompt_format") or "auto"
     if prompt_format not in PROMPT_FORMATS:

@@ -19,7 +19,7 @@ from typing import Any
 from lmolt_hub.io import atomic_dir
 from lmolt_hub.merging.checks import post_merge_checks, pre_merge_checks
 from lmolt_hub.merging.config import MergeConfigError, MergeRecipe
-from lmolt_hub.merging.hub import MARKER, parent_licenses, write_card
+from lmolt_hub.merging.publish import MARKER, parent_licenses, write_card
 from lmolt_hub.resources import cache_dir
 
 LOG = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.merging.config import MergeRecipe, read_merge_config
-from lmolt_hub.merging.hub import check_push_target, push_merge
 from lmolt_hub.merging.inputs import resolve_recipe
 from lmolt_hub.merging.merge import recipe_digest, run_merge_recipe
+from lmolt_hub.merging.publish import check_push_target, push_merge
 
 
 def load_merge_config(

@@ -244,13 +244,13 @@ def eval_set_metric_config(eval_id: str | None, revision: str | None = None, loc
 def predictions_metric_config(eval_id: str | None = None, revision: str | None = None):
     """Scoring options for a predictions file: those of eval set ``eval_id`` if given; else those of
     the default ``<org>/lmolt-eval-3k`` when it can be read, else the paper's defaults."""
-    from lmolt_hub.eval_tasks import default_eval_dataset
     from lmolt_hub.metrics.metric_config import default_metric_config
+    from lmolt_hub.naming import eval_dataset
 
     if eval_id:
         return eval_set_metric_config(eval_id, revision, local=Path(eval_id).expanduser().is_file())
     try:
-        return eval_set_metric_config(default_eval_dataset())
+        return eval_set_metric_config(eval_dataset())
     except Exception as exc:  # noqa: BLE001 - offline or no such eval set: one request, no retries
         log.info("scoring options: the paper's defaults (%s)", _first_line(exc))
         return default_metric_config()

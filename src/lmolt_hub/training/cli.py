@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lmolt_hub.naming import METHODS
+from lmolt_hub.training.registry import METHODS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Train with a recipe. Any field of the recipe (script, trl config of the method, model config) "
         "can be overridden as --field value; run `lmolt-hub train <method> --help` for the full list."
     )
-    parser.add_argument("method", choices=METHODS, help="training objective")
+    parser.add_argument("method", choices=list(METHODS), help="training objective")
     parser.add_argument(
         "options", nargs=argparse.REMAINDER, help="--config RECIPE.yaml, then --field value overrides"
     )

@@ -14,13 +14,9 @@ from typing import Any
 
 import yaml
 
-from lmolt_hub.naming import METHODS
+from lmolt_hub.training.registry import RecipeError, method_spec, names_where
 
 TINY_SCHEME = "tiny://"
-
-
-class RecipeError(ValueError):
-    """A recipe or its inputs cannot work; the message names the fix."""
 
 
 @dataclass
@@ -99,27 +95,8 @@ class ScriptArguments:
 
 
 def method_classes(method: str) -> tuple[type, type]:
-    """(Config class, Trainer class) of ``method``; trl is imported only here."""
-    if method not in METHODS:
-        raise RecipeError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if method == "sft":
-        from trl import SFTConfig, SFTTrainer
-
-        return SFTConfig, SFTTrainer
-    if method == "dpo":
-        from trl import DPOConfig
-
-        from lmolt_hub.training.trainers import LmoltDPOTrainer  # trl's, plus trl 0.8's kto_pair loss
-
-        return DPOConfig, LmoltDPOTrainer
-    if method == "cpo":
-        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-        from trl.experimental.cpo import CPOConfig, CPOTrainer
-
-        return CPOConfig, CPOTrainer
-    from trl import KTOConfig, KTOTrainer
-
-    return KTOConfig, KTOTrainer
+    """(Config class, Trainer class) of ``method`` (its entry in ``training.registry.METHODS``)."""
+    return method_spec(method).classes()
 
 
 def make_parser(method: str):
@@ -138,7 +115,7 @@ def make_parser(method: str):
 
 def refuse_unknown(parser, config_path, config_unknown: list[str], cli_unknown: list[str]) -> None:
     """One line naming the first unknown key, where it came from, and the closest known key."""
-    from lmolt_hub.errors import did_you_mean
+    from lmolt_hub.hub.errors import did_you_mean
 
     dests = [a.dest for a in parser._actions if a.option_strings]
     keys = [k[2:] for k in config_unknown[::2]]
@@ -243,44 +220,23 @@ def validate(method: str, script_args: ScriptArguments, training_args, model_arg
             )
     if model_args.load_in_4bit and not model_args.use_peft:
         raise RecipeError("load_in_4bit trains only LoRA adapters: set use_peft: true (QLoRA)")
-    if (method == "kto" and training_args.per_device_train_batch_size < 2
-            and getattr(training_args, "loss_type", "kto") != "apo_zero_unpaired"):  # fmt: skip
-        accum = max(1, training_args.gradient_accumulation_steps // 2)
+    spec = method_spec(method)
+    if script_args.unpair_triples and not spec.unpaired:
+        raise RecipeError(f"unpair_triples only applies to {names_where(lambda m: m.unpaired)}; remove it from this recipe")
+    if not script_args.append_eos and spec.no_eos_trainer is None:
         raise RecipeError(
-            "KTO estimates its KL term from the other rows of a device batch, so it needs "
-            f"per_device_train_batch_size >= 2: set it to 2 and gradient_accumulation_steps to {accum} "
-            "to keep the global batch"
-        )
-    if script_args.unpair_triples and method != "kto":
-        raise RecipeError("unpair_triples only applies to kto; remove it from this recipe")
-    if not script_args.append_eos and method != "sft":
-        raise RecipeError(
-            f"append_eos: false only applies to sft ({method} always ends chosen/rejected with EOS); remove it"
+            f"append_eos: false only applies to {names_where(lambda m: m.no_eos_trainer is not None)} "
+            f"({method} always ends chosen/rejected with EOS); remove it"
         )
     if not script_args.append_eos and getattr(training_args, "packing", False):
         raise RecipeError("append_eos: false needs packing: false (packed sequences are cut at max_length)")
-    if method == "dpo":
-        _validate_kto_pair(training_args)
+    if spec.validate is not None:
+        spec.validate(script_args, training_args)
     _validate_checkpoint_selection(script_args, training_args)
 
 
 def _strategy(value) -> str:
     return str(getattr(value, "value", value))
-
-
-def _validate_kto_pair(training_args) -> None:
-    """kto_pair (trl 0.8's paired KTO loss) is a whole loss of its own: nothing mixes into it."""
-    from lmolt_hub.training.trainers import KTO_PAIR
-
-    losses = list(training_args.loss_type)
-    if KTO_PAIR not in losses:
-        return
-    if losses != [KTO_PAIR]:
-        raise RecipeError(f"loss_type {KTO_PAIR} cannot be combined with other losses {losses}: use [{KTO_PAIR}]")
-    for name, ok in (("ld_alpha", training_args.ld_alpha is None), ("use_weighting", not training_args.use_weighting),
-                     ("f_divergence_type", _strategy(training_args.f_divergence_type) == "reverse_kl")):  # fmt: skip
-        if not ok:
-            raise RecipeError(f"loss_type {KTO_PAIR} (trl 0.8's loss) does not support {name}; remove it")
 
 
 def _validate_checkpoint_selection(script_args, training_args) -> None:

@@ -22,16 +22,9 @@ from pathlib import Path
 from lmolt_hub.formats.triples import KTO_COLUMNS, TRIPLE_COLUMNS, unpair  # noqa: F401 - the contract
 from lmolt_hub.hub.ref import HubRef, is_local, pin
 from lmolt_hub.training.config import RecipeError
+from lmolt_hub.training.registry import method_spec
 
 logger = logging.getLogger(__name__)
-
-NEEDS: dict[str, tuple[str, ...]] = {
-    "sft": ("prompt", "chosen"),
-    "dpo": ("prompt", "chosen", "rejected"),
-    "cpo": ("prompt", "chosen", "rejected"),
-    "kto": ("prompt", "completion", "label"),
-}
-
 
 @dataclass(kw_only=True)
 class DatasetRef(HubRef):
@@ -69,7 +62,8 @@ def resolve_dataset(name: str, config: str | None, revision: str | None) -> Data
 
 def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool = False,
             max_samples: int | None = None):  # fmt: skip
-    """Filter by direction and keep exactly the columns ``method``'s trainer needs."""
+    """Filter by direction and keep exactly the columns ``method``'s trainer needs (its ``columns``)."""
+    spec = method_spec(method)
     cols = set(ds.column_names)
     if directions:
         if "direction" not in cols:
@@ -78,20 +72,19 @@ def prepare(method: str, ds, directions: list[str] | None = None, unpair: bool =
         ds = ds.filter(lambda d: d in wanted, input_columns="direction")
         if len(ds) == 0:
             raise RecipeError(f"no rows left after keeping directions {directions}")
-    if method == "kto" and unpair:
+    if spec.unpaired and unpair:
         ds = unpair_triples(ds)
         cols = set(ds.column_names)
-    missing = [c for c in NEEDS[method] if c not in cols]
+    missing = [c for c in spec.columns if c not in cols]
     if missing:
         raise RecipeError(_missing_message(method, missing, sorted(cols)))
     _check_template_version(ds)
     if max_samples is not None:
         ds = ds.select(range(min(max_samples, len(ds))))
-    if method == "sft":
-        ds = ds.select_columns(["prompt", "chosen"]).rename_column("chosen", "completion")
-    else:
-        ds = ds.select_columns(list(NEEDS[method]))
-    if method == "kto":
+    ds = ds.select_columns(list(spec.columns))
+    for old, new in spec.rename.items():
+        ds = ds.rename_column(old, new)
+    if spec.unpaired:
         labels = set(ds.unique("label"))
         if len(labels) < 2:
             raise RecipeError(f"KTO needs both desirable and undesirable rows; label has only {labels}")
@@ -121,8 +114,9 @@ def _check_template_version(ds) -> None:
 
 
 def _missing_message(method: str, missing: list[str], have: list[str]) -> str:
-    msg = f"{method} needs dataset columns {list(NEEDS[method])}; missing {missing} (dataset has {have})."
-    if method == "kto" and "chosen" in have:
+    spec = method_spec(method)
+    msg = f"{method} needs dataset columns {list(spec.columns)}; missing {missing} (dataset has {have})."
+    if spec.unpaired and "chosen" in have:
         return (
             msg + " These are triples: use dataset_config: kto (unpaired rows) or set unpair_triples: true."
         )

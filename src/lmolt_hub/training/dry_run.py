@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from lmolt_hub.memory import (
+    CUDA_OVERHEAD,
+    DTYPE_BYTES,
+    LORA_BYTES_PER_PARAM,
+    MemoryPlan,
+    ModelShape,
+    activation_bytes_per_token,
+    logits_bytes_per_token,
+    lora_params,
+    weight_bytes,
+)
 from lmolt_hub.training.config import parse_recipe
+from lmolt_hub.training.registry import method_spec
 
 
 def _dtype(model_args, training_args) -> str:
@@ -13,9 +25,50 @@ def _dtype(model_args, training_args) -> str:
     return "bfloat16" if training_args.bf16 else "float16" if training_args.fp16 else "float32"
 
 
+def plan_training(
+    shape: ModelShape,
+    *,
+    method: str,
+    dtype: str = "bfloat16",
+    load_in_4bit: bool = True,
+    double_quant: bool = True,
+    lora_r: int | None = 64,
+    lora_target_modules: str | Sequence[str] | None = "all-linear",
+    lora_dropout: float = 0.1,
+    per_device_batch: int = 1,
+    max_length: int = 1024,
+    gradient_checkpointing: bool = True,
+    fsdp_processes: int = 1,
+) -> MemoryPlan:
+    """Peak memory of one training step on one device (``fsdp_processes`` > 1: weights sharded)."""
+    spec = method_spec(method)
+    rows = per_device_batch * spec.rows_per_example
+    tokens = rows * max_length
+    shard = max(1, fsdp_processes)
+    parts: dict[str, float] = {}
+    label = "NF4 + double quant" if load_in_4bit and double_quant else "NF4" if load_in_4bit else dtype
+    parts[f"weights ({label})"] = weight_bytes(shape, dtype, load_in_4bit, double_quant) / shard
+    if lora_r:
+        n = lora_params(shape, lora_r, lora_target_modules)
+        parts[f"LoRA r={lora_r}: {n / 1e6:.1f}M params+grads+AdamW"] = n * LORA_BYTES_PER_PARAM / shard
+    else:
+        n = shape.total_params()
+        parts["full fine-tuning: grads + AdamW"] = n * (DTYPE_BYTES[dtype] + 8) / shard
+    ckpt = "with" if gradient_checkpointing else "without"
+    parts[f"activations ({tokens} tokens, {ckpt} checkpointing)"] = tokens * activation_bytes_per_token(
+        shape, dtype, gradient_checkpointing, lora_r, lora_target_modules, lora_dropout
+    )
+    parts["logits + loss"] = tokens * logits_bytes_per_token(shape, dtype)
+    parts["CUDA context + workspace"] = CUDA_OVERHEAD
+    notes = [f"{rows} row(s) of {max_length} tokens per device step"
+             + (" (chosen + rejected)" if spec.rows_per_example == 2 else "")]  # fmt: skip
+    if spec.reference_pass:
+        notes.append("the reference pass (adapter off, no gradients) adds a short-lived copy of the logits")
+    return MemoryPlan(parts, notes)
+
+
 def plan_for_recipe(method: str, shape, training_args, model_args, num_processes: int = 1):
     """The ``memory.MemoryPlan`` of one training step of this recipe on one device."""
-    from lmolt_hub.memory import plan_training
     from lmolt_hub.training.fsdp import fsdp_enabled
 
     return plan_training(
@@ -44,7 +97,7 @@ def dry_run(method: str, config_path: str | None, overrides: list[str], printer:
     from accelerate import PartialState
     from transformers import AutoConfig
 
-    from lmolt_hub.memory import ModelShape, report
+    from lmolt_hub.memory import report
     from lmolt_hub.training import models, run_info
 
     state = PartialState()

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import os
 
-# Trainers that cast a k-bit model's norms to fp32 before adding the adapter (trl 1.16).
-KBIT_CASTING_METHODS = ("cpo",)
+from lmolt_hub.training.registry import METHODS, method_spec
+
+# Trainers that cast a k-bit model's norms to fp32 before adding the adapter (trl 1.16): the
+# entries with ``kbit_casting`` (training/registry.py).
+KBIT_CASTING_METHODS = tuple(name for name, m in METHODS.items() if m.kbit_casting)
 
 
 def fsdp_enabled(training_args) -> bool:
@@ -34,7 +37,7 @@ def adapt_for_fsdp_qlora(method: str, model, peft_config, fsdp: bool):
     trainer (CPO) gets its LoRA adapter here, so the trainer sees a PeftModel and no peft_config.
     Otherwise both are returned unchanged."""
     quantized = getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False)
-    if not (fsdp and quantized and peft_config is not None and method in KBIT_CASTING_METHODS):
+    if not (fsdp and quantized and peft_config is not None and method_spec(method).kbit_casting):
         return model, peft_config
     from peft import get_peft_model
 

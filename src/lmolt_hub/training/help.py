@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from lmolt_hub.training import registry
 from lmolt_hub.training.config import ScriptArguments
 
 # trl/transformers/ModelConfig keys changed most often, with a one-line meaning.
@@ -34,14 +35,6 @@ COMMON_TRL = {
     "hub_revision": "branch to push to (default main)",
     "report_to": "none | tensorboard | wandb ...",
 }
-METHOD_TRL = {
-    "sft": {"completion_only_loss": "loss on the answer only (false: prompt + answer)"},
-    "dpo": {"beta": "strength of the preference term", "loss_type": "e.g. [sigmoid] or [kto_pair]"},
-    "cpo": {"beta": "strength of the preference term", "cpo_alpha": "weight of the NLL term on chosen",
-            "loss_type": "sigmoid | hinge | ipo | simpo | alphapo"},  # fmt: skip
-    "kto": {"beta": "strength of the KL term", "desirable_weight": "weight of True rows",
-            "undesirable_weight": "weight of False rows"},  # fmt: skip
-}
 SCRIPT_KEYS = ("dataset_name", "dataset_config", "dataset_test_split", "directions", "max_train_samples",
                "hub_org", "hub_name", "hub_branch_per_run", "overwrite_hub_revision", "resume", "torch_threads")  # fmt: skip
 
@@ -54,6 +47,8 @@ def _rows(items: dict[str, str]) -> list[str]:
 def short_help(method: str, prog: str | None = None) -> str:
     """Usage, --config and the common keys of ``method``: no trl import."""
     prog = prog or f"lmolt-hub train {method}"
+    entry = registry.METHODS.get(method)
+    method_keys = entry.help_keys if entry else {}
     script = {f.name: f.metadata.get("help", "") for f in fields(ScriptArguments) if f.name in SCRIPT_KEYS}
     lines = [
         f"usage: {prog} --config RECIPE.yaml [--KEY VALUE ...]",
@@ -67,7 +62,7 @@ def short_help(method: str, prog: str | None = None) -> str:
         "  --help-all                  every key of the recipe: trl's full config (slow: imports trl)",
         "",
         "keys people change:",
-        *_rows(COMMON_TRL | METHOD_TRL.get(method, {})),
+        *_rows(COMMON_TRL | dict(method_keys)),
         "",
         "lmolt-hub keys:",
         *_rows(script),

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lmolt_hub.training import card, fsdp, models, publish, run_info
 from lmolt_hub.training import datasets as tdata
-from lmolt_hub.training import fsdp, hub, models, run_info
-from lmolt_hub.training.config import TINY_SCHEME, RecipeError, method_classes
+from lmolt_hub.training.config import TINY_SCHEME, RecipeError
+from lmolt_hub.training.registry import method_spec
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +87,10 @@ def build_trainer(
     append_eos: bool = True,
 ):  # fmt: skip
     """The trl trainer of ``method``; the tokenizer goes in as ``processing_class``."""
-    _, trainer_cls = method_classes(method)
-    if method == "sft" and not append_eos:
-        from lmolt_hub.training.trainers import NoEOSSFTTrainer
-
-        trainer_cls = NoEOSSFTTrainer
+    spec = method_spec(method)
+    _, trainer_cls = spec.classes()
+    if not append_eos and spec.no_eos_trainer is not None:
+        trainer_cls = spec.no_eos_trainer()
     return trainer_cls(
         model=model,
         args=training_args,
@@ -114,8 +114,8 @@ def _load_data(method: str, script_args, training_args):
                              script_args.max_train_samples if s == script_args.dataset_train_split else None)  # fmt: skip
 
     train_ds = split(script_args.dataset_train_split)
-    if method == "kto":
-        # KTO reads its rows in order (its KL term pairs each row with its batch neighbours), so
+    if method_spec(method).shuffle:
+        # e.g. KTO reads its rows in order (its KL term pairs each row with its batch neighbours), so
         # mix prompts, directions and labels here, reproducibly.
         train_ds = train_ds.shuffle(seed=training_args.seed)
     eval_ds = None
@@ -146,8 +146,8 @@ def cpu_optimizer_fallback(training_args) -> str | None:
 
 def quiet_defaults(method: str, training_args) -> None:
     """Settings trl/accelerate would otherwise change or warn about on every run (unless the recipe sets them)."""
-    if method == "cpo":  # CPO's collator needs the raw columns; trl sets this itself, with a warning
-        training_args.remove_unused_columns = False
+    for name, value in method_spec(method).settings.items():  # e.g. CPO's raw columns (registry.py)
+        setattr(training_args, name, value)
     if getattr(training_args, "ddp_find_unused_parameters", False) is None:
         # LoRA weights all take part in every forward: DDP's unused-parameter search finds nothing,
         # costs a graph walk per step and warns about it. A recipe can still set it to true.
@@ -170,12 +170,12 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
     state = PartialState()
     out = check_output_dir(training_args.output_dir)
     ckpt = resume_from(script_args, out)  # a bad --resume fails here, before any loading
-    repo_id, revision = hub.hub_target(method, script_args, training_args)
+    repo_id, revision = publish.hub_target(method, script_args, training_args)
     if repo_id and state.is_main_process:  # fail before training, not after hours of it
-        hub.check_push_access(repo_id)  # endpoint up, Xet off for a local Hub, token may write
-        hub.check_revision_free(repo_id, revision, script_args.overwrite_hub_revision)
+        publish.check_push_access(repo_id)  # endpoint up, Xet off for a local Hub, token may write
+        publish.check_revision_free(repo_id, revision, script_args.overwrite_hub_revision)
         if script_args.push_merged:
-            hub.check_revision_free(
+            publish.check_revision_free(
                 merged_repo(script_args, repo_id), revision, script_args.overwrite_hub_revision
             )
     # We push ourselves (card, template, run info): keep the Trainer from creating repos or pushing.
@@ -221,8 +221,8 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
                               "resumed_from": ckpt, "global_batch_size": batch["global_batch_size"]}  # fmt: skip
     if state.is_main_process:
         directions = script_args.directions or list(DIRECTIONS)
-        hub.save_generation_config(trainer.model, tokenizer, out)
-        hub.save_instruction_template(tokenizer, out)
+        publish.save_generation_config(trainer.model, tokenizer, out)
+        publish.save_instruction_template(tokenizer, out)
         info = run_info.build_run_info(method, script_args, training_args, model_args, batch, base_ref, ds_ref,
                                        str(recipe_path) if recipe_path else None, overrides)  # fmt: skip
         info["train_rows"] = len(train_ds)
@@ -233,31 +233,31 @@ def run(method: str, script_args, training_args, model_args, recipe_path: str | 
         info["checkpoint_selection"] = selection
         run_info.save_run_info(info, out)
         recipe_text = Path(recipe_path).read_text(encoding="utf-8") if recipe_path else "# (no recipe file)"
-        hub.write_model_card(out, {
-            "repo_id": repo_id or str(out), "revision": revision, "method": method, "base": base_ref,
-            "dataset": ds_ref, "train_split": script_args.dataset_train_split, "n_train": len(train_ds),
-            "directions": directions, "template_version": TEMPLATE_VERSION,
-            "quantized": bool(model_args.load_in_4bit), "double_quant": bool(model_args.use_bnb_nested_quant),
-            "compute_dtype": model_args.dtype or "bfloat16",
-            "hyperparameters": hub.hyperparameters(training_args, model_args),
-            "curve": hub.curve_summary(trainer.state.log_history), "versions": info["versions"],
-            "reproduce_command": hub.reproduce_command(method, recipe_path, overrides),
-            "recipe_yaml": recipe_text, "overrides": overrides, "seed": training_args.seed, "batch": batch,
-            "git_sha": info["git_sha"], "license": script_args.model_license,
-            "selection": selection, "objective": run_info.objective(method, training_args, script_args),
-            "eval_split": script_args.dataset_test_split if eval_ds is not None else None,
-            "n_eval": len(eval_ds) if eval_ds is not None else 0,
-        })  # fmt: skip
+        card.write_model_card(out, card.CardContext(
+            repo_id=repo_id or str(out), revision=revision, method=method, base=base_ref,
+            dataset=ds_ref, train_split=script_args.dataset_train_split, n_train=len(train_ds),
+            directions=directions, template_version=TEMPLATE_VERSION,
+            quantized=bool(model_args.load_in_4bit), double_quant=bool(model_args.use_bnb_nested_quant),
+            compute_dtype=model_args.dtype or "bfloat16",
+            hyperparameters=card.hyperparameters(training_args, model_args),
+            curve=card.curve_summary(trainer.state.log_history), versions=info["versions"],
+            reproduce_command=card.reproduce_command(method, recipe_path, overrides),
+            recipe_yaml=recipe_text, overrides=overrides, seed=training_args.seed, batch=batch,
+            git_sha=info["git_sha"], license=script_args.model_license,
+            selection=selection, objective=run_info.objective(method, training_args, script_args),
+            eval_split=script_args.dataset_test_split if eval_ds is not None else None,
+            n_eval=len(eval_ds) if eval_ds is not None else 0,
+        ))  # fmt: skip
         if repo_id:
-            result["hub_revision"] = hub.push_run(out, repo_id, revision, training_args.hub_private_repo,
+            result["hub_revision"] = publish.push_run(out, repo_id, revision, training_args.hub_private_repo,
                                                      f"lmolt-hub: {method} adapter")  # fmt: skip
             state.print(f"pushed {repo_id}@{revision or 'main'} ({result['hub_revision']})")
         if script_args.push_merged:
-            merged_dir = hub.save_merged(base_ref, model_args, out, out / "merged", tokenizer)
+            merged_dir = publish.save_merged(base_ref, model_args, out, out / "merged", tokenizer)
             if repo_id:
                 mid = merged_repo(script_args, repo_id)
                 result["merged_hub_model_id"] = mid
-                result["merged_hub_revision"] = hub.push_run(merged_dir, mid, revision,
+                result["merged_hub_revision"] = publish.push_run(merged_dir, mid, revision,
                                                                 training_args.hub_private_repo,
                                                                 f"lmolt-hub: base + {method} adapter, merged", [])  # fmt: skip
         result["run_info"] = str(out / run_info.RUN_INFO)

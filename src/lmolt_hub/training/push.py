@@ -48,16 +48,16 @@ def recorded_repo_id(output_dir: Path) -> str | None:
 def push_output_dir(output_dir: Path, repo_id: str | None, revision: str | None = None,
                     private: bool = False, overwrite: bool = False) -> tuple[str, str]:  # fmt: skip
     """(repo id, commit sha) after pushing ``output_dir``; RecipeError names what is wrong."""
-    from lmolt_hub.training import hub
+    from lmolt_hub.training import publish
 
-    if not any((output_dir / f).is_file() for f in hub.MODEL_FILES):
-        raise RecipeError(f"{output_dir} holds no model ({', '.join(hub.MODEL_FILES)}): pass a finished output_dir")
+    if not any((output_dir / f).is_file() for f in publish.MODEL_FILES):
+        raise RecipeError(f"{output_dir} holds no model ({', '.join(publish.MODEL_FILES)}): pass a finished output_dir")
     repo_id = repo_id or recorded_repo_id(output_dir)
     if not repo_id:
         raise RecipeError(f"{output_dir}/run_info.json names no target repo: pass --repo-id ORG/NAME")
-    hub.check_push_access(repo_id)
-    hub.check_revision_free(repo_id, revision, overwrite)
-    sha = hub.push_run(output_dir, repo_id, revision, private, "lmolt-hub: push of a finished run")
+    publish.check_push_access(repo_id)
+    publish.check_revision_free(repo_id, revision, overwrite)
+    sha = publish.push_run(output_dir, repo_id, revision, private, "lmolt-hub: push of a finished run")
     return repo_id, sha
 
 

@@ -58,7 +58,7 @@ def main_for(method: str, argv: list[str] | None = None) -> int:
     """Entry point of the thin ``recipes/<method>.py`` scripts (``--config`` + overrides)."""
     import sys
 
-    from lmolt_hub.errors import user_errors
+    from lmolt_hub.hub.errors import user_errors
     from lmolt_hub.training.config import RecipeError, split_config_flag
 
     args = list(sys.argv[1:] if argv is None else argv)

@@ -134,22 +134,8 @@ def checkpoint_selection(state, training_args) -> dict[str, Any]:
 
 
 def objective(method: str, training_args, script_args) -> str:
-    """One line saying exactly which loss was optimised (the card's answer to "which DPO?")."""
-    losses = list(getattr(training_args, "loss_type", None) or [])
-    if isinstance(getattr(training_args, "loss_type", None), str):
-        losses = [training_args.loss_type]
-    if method == "dpo":
-        if losses == ["kto_pair"]:
-            return ("kto_pair: trl 0.8's paired KTO/HALO loss (batch-mean KL reference points clamped at 0), "
-                    "as the authors' dpo.py ran it for the paper's DPO rows")  # fmt: skip
-        if losses == ["sigmoid"]:
-            return "sigmoid: DPO as written in the paper (Eq. 5, Rafailov et al. 2023)"
-        return f"trl DPO loss {' + '.join(losses)}"
-    if method == "sft":
-        where = "the completion only" if getattr(training_args, "completion_only_loss", None) is not False \
-            else "prompt + completion"  # fmt: skip
-        eos = "EOS appended" if script_args.append_eos else "no EOS appended (the authors' sft.py)"
-        return f"next-token cross-entropy on {where}; {eos}"
-    if method == "cpo":
-        return f"CPO {' + '.join(losses) or 'sigmoid'} preference loss + {training_args.cpo_alpha} x NLL on chosen"
-    return f"KTO ({getattr(training_args, 'loss_type', 'kto')}) on the card prompt as plain text (no chat format)"
+    """One line saying exactly which loss was optimised (the card's answer to "which DPO?"): the
+    method's own wording (training/registry.py)."""
+    from lmolt_hub.training.registry import method_spec
+
+    return method_spec(method).objective(training_args, script_args)
