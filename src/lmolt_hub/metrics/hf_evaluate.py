@@ -60,7 +60,7 @@ CITATION = """\
 INPUTS = "predictions: list of str; references: list of str (one per prediction, same order)."
 
 
-class ModuleVersionError(RuntimeError):
+class ModuleVersionError(ValueError):
     """A module revision was written for other metric definitions than the installed lmolt-hub's."""
 
 

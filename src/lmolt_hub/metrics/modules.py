@@ -22,7 +22,6 @@ import importlib.util
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from lmolt_hub.metrics.hf_evaluate import MODULE_NAMES, TABLE_MODULES, LmoltModule, check_metrics_version
 from lmolt_hub.resources import METRIC_MODULES
@@ -172,6 +171,8 @@ def run_modules(pins: dict[str, dict[str, str]] | None = None, overrides: dict[s
     unknown = sorted(set(overrides or {}) - set(MODULE_NAMES))
     if unknown:
         raise ModuleError(f"unknown metric module(s) {unknown}; the modules are {', '.join(MODULE_NAMES)}")
+    for ref in refs.values():  # before any work: a module for other metric definitions is refused now
+        check_metrics_version(f"{ref.id}@{ref.revision[:19]}", ref.metrics_version)
     return RunModules(refs)
 
 
