@@ -172,4 +172,3 @@ class LmoltModule:
         if details:
             out["per_sample"] = scores.per_sample
         return out
-

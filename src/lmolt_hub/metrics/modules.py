@@ -56,10 +56,12 @@ def content_hash(path: Path) -> str:
 def declared_version(path: Path) -> str:
     """The ``METRICS_VERSION = "..."`` a module script declares (read, not run)."""
     for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "METRICS_VERSION" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "METRICS_VERSION" for t in node.targets
+        ):
             if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 return node.value.value
-    raise ModuleError(f"metric module script {path} declares no METRICS_VERSION = \"...\"")
+    raise ModuleError(f'metric module script {path} declares no METRICS_VERSION = "..."')
 
 
 def _check_name(name: str) -> None:
@@ -91,7 +93,9 @@ def resolve(name: str, spec: str | None = None, revision: str | None = None) -> 
     if is_local(spec):
         return _local(name, Path(spec).expanduser(), "local", spec)
     if not is_hub_id(spec):
-        raise ModuleError(f"metric module {name}: {spec!r} is neither a local path nor a Hub Space id (org/name)")
+        raise ModuleError(
+            f"metric module {name}: {spec!r} is neither a local path nor a Hub Space id (org/name)"
+        )
     return _hub(name, spec, revision)
 
 
@@ -101,7 +105,9 @@ def _hub(name: str, space: str, revision: str | None) -> ModuleRef:
     from lmolt_hub.hub.ref import repo_info
 
     if space.split("/")[1] != name:
-        raise ModuleError(f"metric module {name}: the Space {space} is not named {name} (evaluate loads <org>/{name})")
+        raise ModuleError(
+            f"metric module {name}: the Space {space} is not named {name} (evaluate loads <org>/{name})"
+        )
     if revision and SHA_RE.match(revision):
         sha = revision  # pinned: no Hub request, so a cached pin works offline
     else:
@@ -156,7 +162,9 @@ class RunModules:
         return {n: self.refs[n].recorded() for n in names}
 
 
-def run_modules(pins: dict[str, dict[str, str]] | None = None, overrides: dict[str, str] | None = None) -> RunModules:
+def run_modules(
+    pins: dict[str, dict[str, str]] | None = None, overrides: dict[str, str] | None = None
+) -> RunModules:
     """``pins`` (an eval set's ``modules``: name -> {id, revision}) else the bundled modules;
     ``overrides`` (name -> local path or ``org/name[@revision]``) win over both."""
     refs = {}
@@ -189,4 +197,13 @@ def pin_modules(specs: dict[str, str]) -> dict[str, dict[str, str]]:
     return pins
 
 
-__all__ = ["ModuleError", "ModuleRef", "RunModules", "bundled", "load_module", "pin_modules", "resolve", "run_modules"]
+__all__ = [
+    "ModuleError",
+    "ModuleRef",
+    "RunModules",
+    "bundled",
+    "load_module",
+    "pin_modules",
+    "resolve",
+    "run_modules",
+]

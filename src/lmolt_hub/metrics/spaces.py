@@ -59,7 +59,9 @@ def _outputs(name: str) -> str:
     rows = []
     for k, better in ((k, higher_is_better(name)[k]) for k in keys):
         info = METRIC_INFO[k]
-        only = f", {info['direction']} only" if name not in TABLE_MODULES and info["direction"] != "both" else ""
+        only = (
+            f", {info['direction']} only" if name not in TABLE_MODULES and info["direction"] != "both" else ""
+        )
         rows.append(f"- `{k}`: {info['label']} ({'higher' if better else 'lower'} is better{only})")
     return "\n".join(rows)
 
@@ -150,8 +152,31 @@ def space_files(name: str, org: str) -> dict[str, bytes]:
     }
 
 
-def push_modules(org: str, names: tuple[str, ...] = MODULE_NAMES, private: bool = False) -> dict[str, dict[str, Any]]:
-    """Push each module's Space (one commit each); name -> {id, revision} (its commit sha)."""
+def _git_blob_id(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _head_if_unchanged(api, repo: str, files: dict[str, bytes]) -> str | None:
+    """The Space's head commit when it already holds exactly ``files``' contents, else None."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = api.space_info(repo)
+    except RepositoryNotFoundError:
+        return None
+    remote = {
+        e.path: e.blob_id for e in api.get_paths_info(repo, list(files), repo_type="space", revision=info.sha)
+    }
+    same = all(remote.get(path) == _git_blob_id(data) for path, data in files.items())
+    return info.sha if same else None
+
+
+def push_modules(
+    org: str, names: tuple[str, ...] = MODULE_NAMES, private: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Push each module's Space (one commit each, none when nothing changed); name -> {id, revision}."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
     from lmolt_hub.hub.push import check_target
@@ -161,12 +186,14 @@ def push_modules(org: str, names: tuple[str, ...] = MODULE_NAMES, private: bool 
     for name in names:
         repo = f"{org}/{name}"
         check_target(repo)
-        api.create_repo(repo, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        ops = [CommitOperationAdd(path, data) for path, data in space_files(name, org).items()]
-        info = api.create_commit(
-            repo, ops, repo_type="space", commit_message=f"{name}: lmolt-hub metrics {METRICS_VERSION}"
-        )
-        out[name] = {"id": repo, "revision": info.oid}
+        files = space_files(name, org)
+        sha = _head_if_unchanged(api, repo, files)
+        if sha is None:
+            api.create_repo(repo, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+            ops = [CommitOperationAdd(path, data) for path, data in files.items()]
+            message = f"{name}: lmolt-hub metrics {METRICS_VERSION}"
+            sha = api.create_commit(repo, ops, repo_type="space", commit_message=message).oid
+        out[name] = {"id": repo, "revision": sha}
     return out
 
 
