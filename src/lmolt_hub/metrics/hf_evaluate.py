@@ -164,7 +164,8 @@ class LmoltModule:
                 raise ValueError("lmolt_hallucination needs direction='smiles2caption' or 'caption2smiles'")
             nli = {k: options.pop(k) for k in NLI_OPTIONS if k in options}
             check_metrics_version(self.name, self.metrics_version)
-            scores = score(direction, predictions, references, fcd=False, **options)
+            options["fcd"] = False  # not a hallucination measure: never computed here
+            scores = score(direction, predictions, references, **options)
             out: dict[str, Any] = dict(self.add_to(scores, predictions, references, **nli).hallucination)
         else:
             scores = self.score(predictions, references, **options)
