@@ -303,3 +303,20 @@ def test_module_scripts_declare_this_metrics_version():
         assert Path(bundled(name).path).resolve() == (MODULE_DIR / name / f"{name}.py").resolve()
     assert (METRIC_MODULES / "lmolt_molecule" / "lmolt_molecule.py").is_file()
     assert Direction.CAPTION2SMILES.value == "caption2smiles"
+
+
+def test_bad_module_choices_are_one_line_errors(local_hub, tmp_path):
+    path = _subset(tmp_path, "caption2smiles", 5)
+    base = [sys.executable, "-m", "lmolt_hub.cli", "eval", "--predictions", str(path), "--direction",
+            "caption2smiles", "--eval-dataset", str(path), "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    for choice, message in (
+        ("lmolt_bleu=x/lmolt_bleu", "unknown metric module"),
+        ("lmolt_molecule=nobody/lmolt_molecule", "not found"),
+        (f"lmolt_molecule={ORG}/lmolt_caption", "not named lmolt_molecule"),
+        (f"lmolt_molecule={tmp_path / 'missing'}", "no script"),
+    ):
+        proc = subprocess.run([*base, "--metric-module", choice], capture_output=True, text=True)
+        assert proc.returncode == 2, (choice, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr and message in proc.stderr, (choice, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()  # refused before anything was written
