@@ -20,8 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub.prompts import PROMPT_FORMATS, format_prompt, resolve_prompt_format, template_version
-from lmolt_hub.prompts import AUTHORS_LAYOUTS, DIRECTIONS, build_prompt
+from lmolt_hub.prompts import (
+    AUTHORS_LAYOUTS,
+    DIRECTIONS,
+    PROMPT_FORMATS,
+    build_prompt,
+    format_prompt,
+    resolve_prompt_format,
+    template_version,
+)
 
 EXCERPTS = Path(__file__).parent / "data" / "authors_prompts.txt"
 SOURCE = {"smiles2caption": "CC(=O)OC1=CC=CC=C1C(=O)O", "caption2smiles": "The molecule is an aspirin."}

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("lmolt_hub.pipelines.chain", "run merge -> push -> train -> push from a chain recipe"),
     "lineage": ("lmolt_hub.hub.lineage", "print the tree of parents of a Hub model"),
     "eval": ("lmolt_hub.evaluation.cli", "evaluate a checkpoint (same as eval_harness/run.py)"),
+    "metrics": ("lmolt_hub.metrics.spaces", "publish the metric modules as Hub Spaces (metrics push)"),
     "leaderboard": ("lmolt_hub.leaderboard.cli", "submit, review, build the leaderboard"),
     "report": ("lmolt_hub.leaderboard.report", "compare verified results with the paper's tables"),
     "quickstart": ("lmolt_hub.pipelines.quickstart", "run the whole pipeline offline on tiny models"),

@@ -18,6 +18,8 @@ SCIBERT_VOCAB = DATA / "scibert_scivocab_uncased" / "vocab.txt"
 PAPER_TABLES = DATA / "paper_tables.json"
 HUB_CARDS = Path(str(files("lmolt_hub") / "hub_cards"))
 RECIPES = Path(str(files("lmolt_hub") / "resources" / "recipes"))
+# The evaluate metric modules: a link to the checkout's eval_harness/metrics/ (one copy, like recipes)
+METRIC_MODULES = Path(str(files("lmolt_hub") / "resources" / "metric_modules"))
 
 
 def recipe(relative: str) -> Path:

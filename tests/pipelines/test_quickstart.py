@@ -64,11 +64,15 @@ def test_quickstart_evaluates_and_builds_the_leaderboard(first_run):
     summary = json.loads((root / "quickstart.json").read_text())
     models = {r["model"] for r in summary["results"]}
     assert models == {"lmolt/lmolt-slerp-cpo", "lmolt/lmolt-sft-caption2smiles", "lmolt/lmolt-sft-smiles2caption"}
+    # the metric modules are Spaces on its Hub, pinned by the eval set: the results name them
+    spaces = {r["id"]: r["revision"] for r in summary["repos"] if r["type"] == "space"}
+    assert set(spaces) == {f"lmolt/{n}" for n in ("lmolt_caption", "lmolt_molecule", "lmolt_hallucination")}
     for r in summary["results"]:
         doc = read_results(r["results"])
         validate_results(doc)
         assert doc["eval_dataset"]["id"] == "lmolt/lmolt-eval-3k"
         assert set(doc["results"]) == {"smiles2caption", "caption2smiles"}
+        assert {m["id"]: m["revision"] for m in doc["metric_modules"].values()} == spaces
     assert [rv["state"] for rv in summary["leaderboard"]["reviews"]] == ["verified"] * 3, summary["leaderboard"]
     board = json.loads((Path(summary["leaderboard"]["site"]) / "leaderboard.json").read_text())
     verified = {row["model"] for row in board["rows"] if row["kind"] == "verified"}

@@ -1,21 +1,18 @@
 """Molecule -> caption metrics (BLEU-2/4, ROUGE-1/2/L, METEOR), faithful to the official MolT5 / L+M-24 scripts.
 
-Load with `evaluate.load("eval_harness/metrics/lmolt_caption")` (a local path). The logic lives in
-`lmolt_hub.metrics`; options of `lmolt_hub.metrics.score` pass through `compute(...)`.
+    evaluate.load("<org>/lmolt_caption")                  # the Hub Space (lmolt-hub metrics push)
+    evaluate.load("eval_harness/metrics/lmolt_caption")   # a local path
+
+Options of ``lmolt_hub.metrics.score`` pass through ``compute(...)``; ``details=True`` adds the
+per-sample values. The logic is lmolt-hub's (``lmolt_hub.metrics.hf_evaluate``); this revision is
+for the metric definitions ``METRICS_VERSION`` and refuses to run under others.
 """
 
-import evaluate
+from lmolt_hub.metrics.hf_evaluate import LmoltModule, module_base
 
-from lmolt_hub.metrics.hf_evaluate import compute, higher_is_better, module_info
-
-NAME = "lmolt_caption"
+METRICS_VERSION = "1.0.0"
 
 
-class LmoltCaption(evaluate.Metric):
-    higher_is_better = higher_is_better(NAME)
-
-    def _info(self):
-        return module_info(self, NAME)
-
-    def _compute(self, predictions, references, **options):
-        return compute(NAME, predictions, references, **options)
+class LmoltCaption(LmoltModule, module_base()):
+    name = "lmolt_caption"
+    metrics_version = METRICS_VERSION

@@ -1,21 +1,18 @@
-"""Hallucination win rates of Gkoumas & Liakata (2024) section 3.4; compute(..., direction=...).
+"""Hallucination measures of Gkoumas & Liakata (2024) section 3.4; compute(..., direction=...).
 
-Load with `evaluate.load("eval_harness/metrics/lmolt_hallucination")` (a local path). The logic lives in
-`lmolt_hub.metrics`; options of `lmolt_hub.metrics.score` pass through `compute(...)`.
+    evaluate.load("<org>/lmolt_hallucination")                  # the Hub Space (lmolt-hub metrics push)
+    evaluate.load("eval_harness/metrics/lmolt_hallucination")   # a local path
+
+Options of ``lmolt_hub.metrics.score`` pass through ``compute(...)``; ``details=True`` adds the
+per-sample values. The logic is lmolt-hub's (``lmolt_hub.metrics.hf_evaluate``); this revision is
+for the metric definitions ``METRICS_VERSION`` and refuses to run under others.
 """
 
-import evaluate
+from lmolt_hub.metrics.hf_evaluate import LmoltModule, module_base
 
-from lmolt_hub.metrics.hf_evaluate import compute, higher_is_better, module_info
-
-NAME = "lmolt_hallucination"
+METRICS_VERSION = "1.0.0"
 
 
-class LmoltHallucination(evaluate.Metric):
-    higher_is_better = higher_is_better(NAME)
-
-    def _info(self):
-        return module_info(self, NAME)
-
-    def _compute(self, predictions, references, **options):
-        return compute(NAME, predictions, references, **options)
+class LmoltHallucination(LmoltModule, module_base()):
+    name = "lmolt_hallucination"
+    metrics_version = METRICS_VERSION

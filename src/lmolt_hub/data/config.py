@@ -149,6 +149,9 @@ class EvalMetricsConfig:
     fingerprint_convention: Literal["lpm24", "molt5"] = "lpm24"
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 0
+    # metric module name -> "<org>/<name>[@revision]": the Spaces pinned (at their commit sha) in
+    # metric_config.json; none: results are scored with the modules bundled with lmolt-hub
+    modules: dict[str, str] | None = None
 
 
 @dataclass

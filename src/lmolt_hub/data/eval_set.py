@@ -56,6 +56,10 @@ def metric_config_bytes(recipe: EvalRecipe, fcd_file: str | None) -> bytes:
         "bootstrap_seed": m.bootstrap_seed,
         "confidence": 0.95,
     }
+    if m.modules:  # pinned at their commit shas now, so later module commits never re-score this set
+        from lmolt_hub.metrics.modules import pin_modules
+
+        doc["modules"] = pin_modules(m.modules)
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
 

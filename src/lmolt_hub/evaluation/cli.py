@@ -124,6 +124,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="extra option for lmolt_hub.metrics.score (repeatable; VALUE parsed as JSON if it can be)",
     )
     sc.add_argument(
+        "--metric-module",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="NAME=SOURCE",
+        help="score with this metric module instead of the eval set's pinned one (repeatable): NAME is "
+        "lmolt_caption, lmolt_molecule or lmolt_hallucination; SOURCE a local folder or <org>/NAME[@revision]",
+    )
+    sc.add_argument(
         "--no-hallucination",
         action="store_true",
         help="skip the section 3.4 hallucination metrics (no NLI model needed)",
@@ -174,6 +183,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from lmolt_hub.generation.loading import LoadOptions
 
     options = dict(args.metric_option)
+    modules = {name: str(source) for name, source in args.metric_module}
     if args.predictions:
         if not args.direction:
             raise ValueError("--predictions needs --direction (smiles2caption or caption2smiles)")
@@ -192,6 +202,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             results_repo=args.results_repo,
             eval_dataset=args.eval_dataset,
             eval_revision=args.eval_revision,
+            metric_modules=modules,
         )
     cfg = EvalConfig(
         revision=args.revision,
@@ -225,6 +236,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         output_dir=args.output_dir,
         nli_model=args.nli_model,
         metric_options=options,
+        metric_modules=modules,
         hallucination=not args.no_hallucination,
         bootstrap_resamples=args.bootstrap_resamples,
         seed=args.seed,

@@ -37,6 +37,7 @@ def score_predictions_file(
     results_repo: str | None = None,
     eval_dataset: str | None = None,
     eval_revision: str | None = None,
+    metric_modules: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Score ``path`` for ``direction`` and write ``results_<ts>.json`` + samples + TSV; return the document.
 
@@ -45,6 +46,8 @@ def score_predictions_file(
     bootstrap) are those of ``eval_dataset`` (default: ``<org>/lmolt-eval-3k`` if it can be read,
     else the paper's); ``nli_model``, ``metric_options`` and ``bootstrap_resamples`` override them.
     Without the NLI model, the M->L NLI metrics are "not computed" and the rest is scored.
+    The metric modules are the eval set's pinned ones; ``metric_modules`` (name -> local path or
+    ``org/name[@revision]``) overrides them.
     """
     from lmolt_hub.formats.predictions import read_predictions
     from lmolt_hub.metrics.scoring import predictions_metric_config, resolve_nli
@@ -62,6 +65,7 @@ def score_predictions_file(
     mcfg = predictions_metric_config(eval_dataset, eval_revision)
     bootstrap_resamples = mcfg.bootstrap_resamples if bootstrap_resamples is None else bootstrap_resamples
     options = {**mcfg.score_options(direction), **(metric_options or {})}
+    modules = mcfg.run_modules(metric_modules)
     nli = None
     if hallucination and direction == Direction.SMILES2CAPTION:
         nli = resolve_nli(nli_model or mcfg.nli_model, None if nli_model else mcfg.nli_revision)
@@ -76,6 +80,7 @@ def score_predictions_file(
         bootstrap_resamples=bootstrap_resamples,
         seed=seed,
         nli=nli,
+        modules=modules,
     )
     name = model_name or f"predictions__{R._safe(path.stem)}"
     out_dir = R.run_dir(output_dir, name, revision or digest[:12])
@@ -98,6 +103,7 @@ def score_predictions_file(
         "prompt_format": None,
         "generation": None,
         "metrics_version": metrics_version(),
+        "metric_modules": modules.recorded([direction], hallucination),
         "metric_options": {"hallucination": hallucination, "by_direction": {direction: scores.options}},
         **R.not_computed_block({direction: scores.not_computed}),
         "directions": [direction],

@@ -46,6 +46,8 @@ class EvalConfig:
     output_dir: str = "results"
     nli_model: str | None = None  # None: the eval set's pinned NLI model (and revision)
     metric_options: dict[str, Any] = field(default_factory=dict)  # override the eval set's options
+    # metric module name -> local path or "<org>/<name>[@revision]": override the eval set's pins
+    metric_modules: dict[str, str] = field(default_factory=dict)
     hallucination: bool = True
     bootstrap_resamples: int | None = None  # None: the eval set's pinned number
     seed: int = 0
@@ -119,6 +121,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     mcfg = eval_set_metric_config(eval_set.id, eval_set.pinned, local=eval_set.local)
     if cfg.bootstrap_resamples is None:
         cfg.bootstrap_resamples = mcfg.bootstrap_resamples
+    modules = mcfg.run_modules(cfg.metric_modules)  # resolved before generating: a bad pin fails now
     nli = _nli_before_generation(cfg, mcfg) if rank == 0 else None
     ref = resolve(model, cfg.revision, cfg.load.allow_pickle)
     engine = Engine(
@@ -173,6 +176,7 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
             bootstrap_resamples=cfg.bootstrap_resamples,
             seed=cfg.seed,
             nli=nli,
+            modules=modules,
         )
         per_direction[task.direction] = (task, raws, outputs, scores)
 
@@ -188,11 +192,13 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
         n_generated,
         warnings,
         time.monotonic() - started,
+        modules.recorded(list(per_direction), cfg.hallucination),
     )
 
 
 def _write(
-    model, cfg, info, eval_set, prompt_format, backend_name, world, per_direction, n_generated, warnings, wall
+    model, cfg, info, eval_set, prompt_format, backend_name, world, per_direction, n_generated, warnings, wall,
+    metric_modules,
 ) -> dict[str, Any]:
     from lmolt_hub.provenance import command_line, git_sha, library_versions
 
@@ -214,6 +220,7 @@ def _write(
             "cached": {d: len(t[0].prompts) - n_generated[d] for d, t in per_direction.items()},
         },
         "metrics_version": metrics_version(),
+        "metric_modules": metric_modules,
         "metric_options": {
             "hallucination": cfg.hallucination,
             "by_direction": {d: t[3].options for d, t in per_direction.items()},

@@ -31,12 +31,14 @@ from lmolt_hub.formats.direction import DIRECTION_NAMES, Direction
 from lmolt_hub.hub.ref import is_local
 from lmolt_hub.io import write_text
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 # 1.0: first version. 1.1: prompt_format may be "raw" (bare source, e.g. MolT5).
 # 1.2: prompt_format may be "card" (the Hub-card prompt, template lpm24-card-v2) or "authors".
 # 1.3: optional "not_computed": direction -> metric -> "not computed: <reason>" (e.g. the NLI
 #      metrics when the NLI model cannot be had; their values are null).
 #      Also (an addition, same version): prompt_format may be "authors-inference" or "authors-sft".
+# 1.4: optional "metric_modules": module name -> {id, revision, metrics_version, source}, the metric
+#      modules (evaluate modules / Hub Spaces) that computed the scores.
 
 # Header of the official TSV: the first column names the source of the direction.
 TSV_HEADERS: dict[str, tuple[str, str, str]] = {d.value: d.tsv_header for d in Direction}
@@ -147,6 +149,24 @@ RESULTS_SCHEMA: dict[str, Any] = {
             },
         },
         "metrics_version": {"type": "string"},
+        "metric_modules": {
+            "type": "object",
+            "description": "module name -> the metric module that computed these scores: id (Hub Space "
+            "org/name, or the bundled/local module), revision (the Space's commit sha, or sha256:<hex> of "
+            "a local script), the metrics_version it computes, and source",
+            "propertyNames": {"enum": ["lmolt_caption", "lmolt_molecule", "lmolt_hallucination"]},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["id", "revision", "metrics_version", "source"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "revision": {"type": "string", "pattern": "^([0-9a-f]{40}|sha256:[0-9a-f]{64})$"},
+                    "metrics_version": {"type": "string"},
+                    "source": {"enum": ["hub", "bundled", "local"]},
+                },
+            },
+        },
         "metric_options": {"type": "object"},
         "directions": {
             "type": "array",

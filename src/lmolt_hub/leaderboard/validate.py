@@ -499,6 +499,10 @@ def check_metrics(
     missing = [d for d in DIRECTION_NAMES if d not in samples]
     if missing:
         raise SubmissionError(f"results must cover both directions; missing {missing}")
+    try:  # the eval set's pinned metric modules (Spaces at their commits), else the bundled ones
+        modules = cfg.run_modules()
+    except ValueError as exc:
+        raise ReviewerSetupError(f"cannot load the eval set's metric modules: {_first_line(exc)}") from None
     recomputed: dict[str, Any] = {}
     for direction, rows in samples.items():
         options = cfg.score_options(direction)
@@ -511,7 +515,7 @@ def check_metrics(
             scores = score_direction(
                 direction, [r["output"] for r in rows], references, options=options,
                 hallucination=cfg.hallucination, bootstrap_resamples=cfg.bootstrap_resamples,
-                seed=cfg.bootstrap_seed,
+                seed=cfg.bootstrap_seed, modules=modules,
             )  # fmt: skip
         except OSError as exc:  # the NLI model (or another resource) the eval set names is missing here
             msg = f"cannot re-score with the eval set's configuration: {_first_line(exc)}"

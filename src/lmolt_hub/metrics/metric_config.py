@@ -64,6 +64,9 @@ class MetricConfig:
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 0
     confidence: float = 0.95
+    # metric module name -> {"id": "<org>/<name>", "revision": "<commit sha>"}: the Spaces that score
+    # results on this set (None: the modules bundled with lmolt-hub)
+    modules: dict[str, dict[str, str]] | None = None
     source: str = "default"  # "metric_config.json", "card" or "default"
 
     def score_options(self, direction: str) -> dict[str, Any]:
@@ -81,6 +84,12 @@ class MetricConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def run_modules(self, overrides: dict[str, str] | None = None):
+        """The metric modules that score on this set (``metrics.modules.RunModules``)."""
+        from lmolt_hub.metrics.modules import run_modules
+
+        return run_modules(self.modules, overrides)
 
     def fcd_reference_stats(self, api: Any = None):
         """The eval set's precomputed ChemNet statistics at the pinned sha (FCDStats), or None."""
@@ -126,10 +135,32 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         raise MetricConfigError(f"{bad}: use one of {FINGERPRINT_CONVENTIONS}")
     elif key in ("nli_model", "split") and (not isinstance(value, str) or not value.strip()):
         raise MetricConfigError(f"{bad} is not a non-empty string")
+    elif key == "modules" and value is not None:
+        value = _check_modules(value, bad)
     elif key in ("nli_revision", "fcd_stats_file") and value is not None:
         if not isinstance(value, str) or not value or ".." in value.split("/") or value.startswith("/"):
             raise MetricConfigError(f"{bad} is not a revision / a path inside the repo")
     return value
+
+
+def _check_modules(value: Any, bad: str) -> dict[str, dict[str, str]]:
+    """name -> {id: "<org>/<name>", revision: "<40-hex sha>"}: Hub Spaces at commits, never a path."""
+    from lmolt_hub.hub.ref import HUB_ID
+    from lmolt_hub.metrics.hf_evaluate import MODULE_NAMES
+
+    if not isinstance(value, dict):
+        raise MetricConfigError(f"{bad} is not a mapping of module name -> {{id, revision}}")
+    out = {}
+    for name, pin in value.items():
+        if name not in MODULE_NAMES:
+            raise MetricConfigError(f"{bad}: unknown module {name!r}; the modules are {list(MODULE_NAMES)}")
+        ok = isinstance(pin, dict) and set(pin) == {"id", "revision"}
+        ok = ok and isinstance(pin["id"], str) and bool(HUB_ID.match(pin["id"])) and pin["id"].endswith("/" + name)
+        ok = ok and isinstance(pin["revision"], str) and len(pin["revision"]) == 40
+        if not ok or any(c not in "0123456789abcdef" for c in pin["revision"]):
+            raise MetricConfigError(f"{bad}: {name} must be {{id: <org>/{name}, revision: <40-hex commit sha>}}")
+        out[name] = {"id": pin["id"], "revision": pin["revision"]}
+    return out
 
 
 def parse_metric_config(obj: Any, where: str = METRIC_CONFIG_FILE, **fixed: Any) -> MetricConfig:

@@ -15,12 +15,15 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lmolt_hub.formats.direction import Direction
 from lmolt_hub.hub.ref import is_local, repo_info
+
+if TYPE_CHECKING:
+    from lmolt_hub.metrics.modules import RunModules
 
 
 @dataclass
@@ -172,8 +175,11 @@ def score_direction(
     bootstrap_resamples: int = 1000,
     seed: int = 0,
     nli: NLIModel | None = None,
+    modules: RunModules | None = None,
 ) -> DirectionScores:
-    """All metrics of ``direction`` for aligned predictions and references.
+    """All metrics of ``direction`` for aligned predictions and references, computed through the
+    metric modules ``modules`` (default: the bundled ones): the table module's ``score`` and the
+    hallucination module's ``add_to``, the methods their ``compute()`` calls.
 
     ``options`` go to ``lmolt_hub.metrics.score`` (e.g. ``nli_model``, ``fcd_reference_stats``,
     ``fingerprint_convention``) and, where they apply, to the bootstrap. ``nli``: the resolved
@@ -182,6 +188,8 @@ def score_direction(
     """
     from lmolt_hub.metrics import score
     from lmolt_hub.metrics.bootstrap import confidence_intervals
+    from lmolt_hub.metrics.hf_evaluate import NLI_OPTIONS
+    from lmolt_hub.metrics.modules import run_modules
 
     opts = dict(options or {})
     nli_missing = bool(hallucination and direction == Direction.SMILES2CAPTION and nli is not None and nli.error)
@@ -194,13 +202,12 @@ def score_direction(
     )
     if unknown:
         raise ValueError(f"unknown metric option(s): {', '.join(sorted(unknown))}")
-    scores = score(
-        direction,
-        predictions,
-        references,
-        hallucination=hallucination and not nli_missing,
-        **_accepted(score, opts),
-    )
+    table_opts = {k: v for k, v in _accepted(score, opts).items() if k != "hallucination"}
+    nli_opts = {k: table_opts.pop(k) for k in NLI_OPTIONS if k in table_opts}
+    modules = modules or run_modules()
+    scores = modules.table(direction).score(predictions, references, **table_opts)
+    if hallucination and not nli_missing:
+        modules.hallucination().add_to(scores, predictions, references, **nli_opts)
     not_computed: dict[str, str] = {}
     if nli_missing:
         scores.hallucination = {**_dlen_only(scores), **dict.fromkeys(NLI_METRICS)}

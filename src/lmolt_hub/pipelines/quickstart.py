@@ -3,9 +3,10 @@
 Stages (each timed, each resumable; ``--fresh`` starts over):
 
 1. ``hub``: start the local Hub in-process on ``DIR/hub`` (servable later with
-   ``lmolt-hub serve --root DIR/hub``) and push a tiny NLI stand-in for the
-   hallucination metric;
-2. ``datasets``: build the triple and evaluation datasets from the bundled data and push them;
+   ``lmolt-hub serve --root DIR/hub``), publish the metric modules as Spaces (``<org>/lmolt_caption``,
+   ...) and push a tiny NLI stand-in for the hallucination metric;
+2. ``datasets``: build the triple and evaluation datasets from the bundled data and push them (the
+   eval set pins the metric modules' commits);
 3. ``chain``: tiny L->M and M->L SFT models, their SLERP merge (19:1) and CPO on the merge,
    each pushed with its card (``recipes/tiny/slerp-cpo/chain.yaml``);
 4. ``evaluate``: the harness scores ``<org>/lmolt-slerp-cpo`` and both SFT models by Hub id;
@@ -97,7 +98,16 @@ class Quickstart:
             sha = push_folder(tmp, repo, message="tiny NLI stand-in")
         return {"repos": [_repo(repo, "model", sha, "NLI stand-in for the hallucination metric")]}
 
-    def datasets(self, nli_revision: str | None = None) -> dict[str, Any]:
+    def push_hub(self) -> dict[str, Any]:
+        """The NLI stand-in, then the metric modules as Spaces (``lmolt-hub metrics push``)."""
+        from lmolt_hub.metrics.spaces import push_modules
+
+        pins = push_modules(self.org)
+        spaces = [_repo(p["id"], "space", p["revision"], "metric module (evaluate.load)") for p in pins.values()]
+        nli = self.push_nli()
+        return {"repos": nli["repos"] + spaces, "metric_modules": pins}
+
+    def datasets(self, nli_revision: str | None = None, modules: dict[str, Any] | None = None) -> dict[str, Any]:
         from lmolt_hub.data import build_from_config
 
         repos = []
@@ -109,6 +119,8 @@ class Quickstart:
             f"metrics.nli_model={self.org}/{NLI_NAME}",
             f"metrics.nli_revision='{nli_revision}'" if nli_revision else "metrics.nli_revision=",  # a string
             f"metrics.bootstrap_resamples={BOOTSTRAP_RESAMPLES}",
+            # results on it are scored by the metric module Spaces, pinned at their commits
+            *(f"metrics.modules.{n}={p['id']}@{p['revision']}" for n, p in (modules or {}).items()),
         ]
         for recipe, role, overrides in (
             ("triples.yaml", "training triples", []),
@@ -239,8 +251,8 @@ def run(
     with use_local_hub(root / "hub", port=port) as hub:
         qs = Quickstart(root, org, limit, max_new_tokens)
         qs.log(f"[quickstart] local Hub at {hub.url} (store: {root / 'hub'})")
-        nli = qs.stage("hub", qs.push_nli)
-        data = qs.stage("datasets", lambda: qs.datasets(nli["repos"][0]["revision"]))
+        nli = qs.stage("hub", qs.push_hub)
+        data = qs.stage("datasets", lambda: qs.datasets(nli["repos"][0]["revision"], nli.get("metric_modules")))
         chain = qs.stage("chain", qs.chain)
         models = [
             f"{org}/lmolt-slerp-cpo",
