@@ -138,8 +138,11 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
     )
     prompt_format = resolve_prompt_format(cfg.prompt_format, ref.is_seq2seq)
     tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, engine.tokenizer)
-    # loaded up front (also when all is cached): the results record the architecture and dtype used
-    engine.start([p for t in tasks for p in t.prompts], cfg.generation.max_new_tokens)
+    # weights only when something must be generated (the results' model block comes from the files);
+    # then up front, so vLLM's context is sized for the longest prompt of every direction
+    prompts = [p for t in tasks for p in t.prompts]
+    if engine.pending(prompts, cfg.generation):
+        engine.start(prompts, cfg.generation.max_new_tokens)
     generated: dict[str, list[str]] = {}
     cleaned: dict[str, list[str]] = {}
     n_generated: dict[str, int] = {}
