@@ -135,6 +135,39 @@ def test_hub_model_end_to_end_then_fully_cached(hub):
     assert again["results"] == doc["results"]
 
 
+def test_a_fully_cached_rescore_loads_no_weights(hub, tiny_llama_dir, monkeypatch):
+    """Re-scoring from the generation cache reads no weights: with the model's safetensors file
+    corrupted after the first run, the cached run still scores, with the same results and model
+    block; a run that must generate fails on that file."""
+    from huggingface_hub import HfApi
+    from safetensors.torch import load_file
+
+    from lmolt_hub.generation.loading import resolve
+
+    tmp, repo = hub["tmp"], "evalorg/e2e-corruptible"
+    HfApi().create_repo(repo, exist_ok=True)
+    HfApi().upload_folder(repo_id=repo, folder_path=str(tiny_llama_dir))
+    cfg = _config(tmp, directions=["caption2smiles"], bootstrap_resamples=0, cache_dir=str(tmp / "rescore"))
+    first = evaluate_model(repo, cfg)
+    assert first["generation"]["generated"] == {"caption2smiles": N_ROWS}
+    weights = resolve(repo).path / "model.safetensors"
+    assert first["model"]["parameters"] == sum(t.numel() for t in load_file(str(weights)).values())
+    assert (first["model"]["architecture"], first["model"]["dtype_used"]) == ("LlamaForCausalLM", "float32")
+    data = weights.read_bytes()  # keep the header, drop the tensors: loading the weights now fails
+    weights.resolve().write_bytes(data[: 8 + int.from_bytes(data[:8], "little") + 16])
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("accelerate's distributed-state probe ran in a single process")
+
+    monkeypatch.setattr("accelerate.PartialState", no_probe)
+    again = evaluate_model(repo, cfg)
+    assert again["generation"]["generated"] == {"caption2smiles": 0}
+    assert (again["results"], again["model"]) == (first["results"], first["model"])
+    with pytest.raises(Exception):  # noqa: B017 - the corruption is real: generating needs the weights
+        evaluate_model(repo, _config(tmp, directions=["caption2smiles"], bootstrap_resamples=0,
+                                     cache_dir=str(tmp / "rescore-fresh")))  # fmt: skip
+
+
 def test_adapter_evaluates_the_same_as_its_merged_model(hub):
     tmp = hub["tmp"]
     cfg = dict(directions=["caption2smiles"], bootstrap_resamples=0, metric_options={"fcd": False})
