@@ -168,6 +168,18 @@ def test_a_fully_cached_rescore_loads_no_weights(hub, tiny_llama_dir, monkeypatc
                                      cache_dir=str(tmp / "rescore-fresh")))  # fmt: skip
 
 
+def test_eval_set_shards_read_without_datasets_equal_datasets(hub, monkeypatch):
+    from lmolt_hub import eval_tasks
+
+    fast = eval_tasks.load_eval_set(EVAL_REPO)
+    monkeypatch.setattr(eval_tasks, "_parquet_shards", lambda *args: None)  # force `datasets`
+    slow = eval_tasks.load_eval_set(EVAL_REPO)
+    assert fast.rows == slow.rows and len(fast.rows) == N_ROWS and fast.sha == slow.sha
+    card = "---\nconfigs:\n- config_name: default\n  default: true\n  data_files:\n"
+    assert eval_tasks._card_maps_split_to_data_dir(card + "  - split: test\n    path: data/test-*\n---\n", "test")
+    assert not eval_tasks._card_maps_split_to_data_dir(card + "  - split: test\n    path: other/*\n---\n", "test")
+
+
 def test_adapter_evaluates_the_same_as_its_merged_model(hub):
     tmp = hub["tmp"]
     cfg = dict(directions=["caption2smiles"], bootstrap_resamples=0, metric_options={"fcd": False})

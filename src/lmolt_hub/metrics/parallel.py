@@ -68,7 +68,7 @@ def pool() -> Executor | None:
     else:
         ctx = mp.get_context("spawn")
     _POOL, _POOL_WORKERS = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker), n
-    for _ in range(n):  # start every worker now, while forking is known to be safe
+    for _ in range(n):  # start the workers now: their start-up overlaps the caller's own work
         _POOL.submit(int)
     return _POOL
 
