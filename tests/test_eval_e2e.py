@@ -136,9 +136,9 @@ def test_hub_model_end_to_end_then_fully_cached(hub):
 
 
 def test_a_fully_cached_rescore_loads_no_weights(hub, tiny_llama_dir, monkeypatch):
-    """Re-scoring from the generation cache reads no weights: with the model's safetensors file
-    corrupted after the first run, the cached run still scores, with the same results and model
-    block; a run that must generate fails on that file."""
+    """Re-scoring from the generation cache reads no weights (nor the tokenizer, nor accelerate's
+    probe): with the model's safetensors file corrupted after the first run, the cached run still
+    scores, with the same results and model block; a run that must generate fails on that file."""
     from huggingface_hub import HfApi
     from safetensors.torch import load_file
 
@@ -157,9 +157,10 @@ def test_a_fully_cached_rescore_loads_no_weights(hub, tiny_llama_dir, monkeypatc
     weights.resolve().write_bytes(data[: 8 + int.from_bytes(data[:8], "little") + 16])
 
     def no_probe(*args, **kwargs):
-        raise AssertionError("accelerate's distributed-state probe ran in a single process")
+        raise AssertionError("a cached single-process re-score loaded the tokenizer or probed accelerate")
 
     monkeypatch.setattr("accelerate.PartialState", no_probe)
+    monkeypatch.setattr("lmolt_hub.generation.engine.load_tokenizer", no_probe)  # stop strings: cached
     again = evaluate_model(repo, cfg)
     assert again["generation"]["generated"] == {"caption2smiles": 0}
     assert (again["results"], again["model"]) == (first["results"], first["model"])

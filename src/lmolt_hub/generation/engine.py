@@ -48,6 +48,7 @@ from lmolt_hub.generation.postprocess import postprocess, stop_strings
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2  # bump when the meaning of a cached raw output changes
+STOPS_FILE = "stop_strings.json"  # beside the generations: the tokenizer's EOS/pad texts
 
 
 @dataclass
@@ -207,6 +208,17 @@ class Engine:
     def stop_strings(self) -> tuple[str, ...]:
         return stop_strings(self.tokenizer)
 
+    def _stops(self, cache: GenerationCache | None) -> tuple[str, ...]:
+        """``stop_strings``, kept with the cache: they depend only on the tokenizer, which the key
+        pins, so a fully cached run cleans its outputs without loading the tokenizer."""
+        saved = cache.extra(STOPS_FILE) if cache is not None and self._tokenizer is None else None
+        if isinstance(saved, list) and all(isinstance(x, str) for x in saved):
+            return tuple(saved)
+        stops = self.stop_strings()
+        if cache is not None and cache.extra(STOPS_FILE) != list(stops):
+            cache.put_extra(STOPS_FILE, list(stops))
+        return stops
+
     def pending(self, prompts: Sequence[str], params: GenerationParams) -> int:
         """How many distinct ``prompts`` have no cached output (all of them without a cache)."""
         unique = list(dict.fromkeys(prompts))
@@ -224,7 +236,7 @@ class Engine:
         raws, generated = generate_all(
             backend, prompts, params, cache=cache, desc=desc, show_progress=self.show_progress
         )
-        stops = self.stop_strings()
+        stops = self._stops(cache)
         outputs = [postprocess(raw, prompt, stops) for raw, prompt in zip(raws, prompts, strict=True)]
         return Generations(raws, outputs, generated, len(set(prompts)), list(self.notes))
 
