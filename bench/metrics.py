@@ -11,16 +11,21 @@ environments pin fcd==1.1 (Keras, not installable here); the FCD baseline runs f
 (its per-string ``get_one_hot``, pad 350, batch 128) on the fcd wheel's PyTorch ChemNet. With
 ``--fcd-convention fcd_1.2`` it calls ``fcd.get_fcd`` of fcd 1.2.2 instead, as the scripts do today.
 
-Ours: one cold process that reads both files and calls ``lmolt_hub.metrics.score`` for each
-direction, first with empty caches (``cold``), then with the per-evaluation-set caches (FCD reference
-statistics/activations, reference InChI/fingerprints) filled by an earlier run (``cached refs``), as
-when many models are scored on the same evaluation set. Both use the METEOR synonym table that
+Ours: one cold process that reads both files and scores both directions at once, as
+``lmolt_hub.metrics.score_many`` does (a thread per direction over the shared process pool of
+``lmolt_hub.metrics.parallel``: text pairs, molecule descriptions and ChemNet batches in chunks on
+every core), first with empty caches (``cold``), then with the per-evaluation-set caches (FCD
+reference statistics/activations, reference InChI/fingerprints/canonical SMILES) filled by an earlier
+run (``cached refs``), as when many models are scored on the same evaluation set. Then the same,
+cold, on one core with the families one after the other (``LMOLT_METRICS_WORKERS=1``): the slowest
+family there is the floor of a 2-core run. All use the METEOR synonym table that
 ``lmolt-hub setup-wordnet`` builds at install time.
 
 Every measurement is a fresh process, run ``--repeat`` times (default 2); the fastest counts, as the
 build machines are shared. Prints per-family times, the end-to-end ratio and checks that the values
 are identical.
-Usage: python bench/metrics.py [--fcd-convention fcd_1.1|fcd_1.2] [--skip-cached] [--repeat N]
+Prints the load average (the build machines are shared).
+Usage: python bench/metrics.py [--fcd-convention fcd_1.1|fcd_1.2] [--skip-cached] [--skip-one-core] [--repeat N]
 """
 
 from __future__ import annotations
@@ -204,29 +209,51 @@ def baseline_fcd(convention: str) -> dict:
 
 
 def ours(convention: str) -> dict:
-    """Per-reference-set caches live in $LMOLT_CACHE, which the driver points at an empty folder
-    (cold) or at one filled by an earlier run (cached)."""
+    """Both directions at once, as ``lmolt_hub.metrics.score_many`` runs them (one thread per
+    direction over the shared process pool), each direction timed. Per-reference-set caches live in
+    $LMOLT_CACHE, which the driver points at an empty folder (cold) or at one filled by an earlier
+    run (cached)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lmolt_hub.formats.predictions import read_predictions
+    from lmolt_hub.metrics import parallel, score
+    from lmolt_hub.resources import molt5_predictions
+
+    rows = {d: read_predictions(molt5_predictions(SIZE, d), d) for d in ("smiles2caption", "caption2smiles")}
+    started = time.perf_counter()
+
+    def run(direction: str) -> tuple[dict, float]:
+        s = score(direction, rows[direction].predictions, rows[direction].references, fcd_convention=convention)
+        return s.corpus, time.perf_counter() - started
+
+    parallel.pool()
+    with ThreadPoolExecutor(2) as threads:
+        text, mols = threads.map(run, ("smiles2caption", "caption2smiles"))
+    times = {"text (M->L)": text[1], "molecules + fcd (L->M)": mols[1]}
+    return {"values": {**text[0], **mols[0]}, "times": times, "workers": parallel.cores()}
+
+
+def ours_one_core(convention: str) -> dict:
+    """The families one after the other on one core (LMOLT_METRICS_WORKERS=1 set by the driver):
+    the slowest of them is the floor of a 2-core run."""
     from lmolt_hub.formats.predictions import read_predictions
     from lmolt_hub.metrics import score
+    from lmolt_hub.metrics.fcd import fcd_score
     from lmolt_hub.resources import molt5_predictions
 
     times, values = {}, {}
-    for direction in ("smiles2caption", "caption2smiles"):
-        t = time.perf_counter()
-        rows = read_predictions(molt5_predictions(SIZE, direction), direction)
-        if direction == "smiles2caption":
-            values.update(score(direction, rows.predictions, rows.references).corpus)
-            times["text"] = time.perf_counter() - t
-        else:
-            s = score(direction, rows.predictions, rows.references, fcd=False)
-            times["molecules (mol + fingerprints)"] = time.perf_counter() - t
-            values.update(s.corpus)
-            t = time.perf_counter()
-            from lmolt_hub.metrics.fcd import fcd_score
-
-            values["fcd"] = fcd_score(rows.predictions, rows.references, convention=convention)
-            times["fcd"] = time.perf_counter() - t
-    return {"values": values, "times": times}
+    t = time.perf_counter()
+    rows = read_predictions(molt5_predictions(SIZE, "smiles2caption"), "smiles2caption")
+    values.update(score("smiles2caption", rows.predictions, rows.references).corpus)
+    times["text"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = read_predictions(molt5_predictions(SIZE, "caption2smiles"), "caption2smiles")
+    values.update(score("caption2smiles", rows.predictions, rows.references, fcd=False).corpus)
+    times["molecules"] = time.perf_counter() - t
+    t = time.perf_counter()
+    values["fcd"] = fcd_score(rows.predictions, rows.references, convention=convention)
+    times["fcd"] = time.perf_counter() - t
+    return {"values": values, "times": times, "workers": 1}
 
 
 # ---------------------------------------------------------------- driver
@@ -235,14 +262,16 @@ def ours(convention: str) -> dict:
 REPEAT = 2
 
 
-def _run(args: list[str], cache: str | None = None, repeat: int | None = None) -> tuple[float, dict]:
+def _run(
+    args: list[str], cache: str | None = None, repeat: int | None = None, env: dict | None = None
+) -> tuple[float, dict]:
     """Wall time of a fresh process (the fastest of ``repeat`` runs: the build machines are shared,
     so the minimum is the least disturbed) and what it printed. ``cache=None``: a new empty
     $LMOLT_CACHE for every run."""
     best, out = float("inf"), {}
     for _ in range(repeat or REPEAT):
         with tempfile.TemporaryDirectory() as fresh:
-            env = {**os.environ, "LMOLT_CACHE": cache or fresh}
+            env = {**os.environ, **(env or {}), "LMOLT_CACHE": cache or fresh}
             t = time.perf_counter()
             proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
             wall = time.perf_counter() - t
@@ -257,6 +286,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fcd-convention", default="fcd_1.1", choices=["fcd_1.1", "fcd_1.2"])
     parser.add_argument("--skip-cached", action="store_true", help="skip the run with cached reference stats")
+    parser.add_argument("--skip-one-core", action="store_true", help="skip the one-core run (the floor)")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="runs per measurement; the fastest counts")
     parser.add_argument("--_family", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -264,6 +294,8 @@ def main() -> int:
         fam = args._family
         if fam == "ours":
             out = ours(args.fcd_convention)
+        elif fam == "ours1":
+            out = ours_one_core(args.fcd_convention)
         elif fam == "fcd":
             out = baseline_fcd(args.fcd_convention)
         else:
@@ -273,6 +305,7 @@ def main() -> int:
 
     conv = ["--fcd-convention", args.fcd_convention]
     print(f"MolT5-{SIZE} files, 3,300 rows per direction; FCD convention {args.fcd_convention}")
+    print(f"{os.cpu_count()} cores; load average {_load()} at the start (the machine may be shared)")
     rep = args.repeat
     base_times, base_values = {}, {}
     for fam in ("text", "mol", "fingerprints", "fcd"):
@@ -287,7 +320,7 @@ def main() -> int:
         )
 
     wall, res = _run(["--_family", "ours", *conv], repeat=rep)  # cold: empty reference caches
-    show("ours (one process)", wall, res)
+    show(f"ours, {res['workers']} workers", wall, res)
     rows = [("cold, no caches", wall)]
     if not args.skip_cached:
         with tempfile.TemporaryDirectory() as cache:
@@ -296,6 +329,12 @@ def main() -> int:
         show("ours, cached refs", wall_c, res_c)
         rows.append(("cold process, reference statistics/fingerprints cached per eval set", wall_c))
         assert res_c["values"] == res["values"], "cached run changed a value"
+    if not args.skip_one_core:
+        wall_1, res_1 = _run(["--_family", "ours1", *conv], repeat=rep, env={"LMOLT_METRICS_WORKERS": "1"})
+        show("ours, one core", wall_1, res_1)
+        slowest = max(res_1["times"], key=res_1["times"].get)
+        print(f"    floor of a 2-core run: the slowest family on one core, {slowest} {res_1['times'][slowest]:.1f} s")
+        assert res_1["values"] == res["values"], "one core and the pool differ"
 
     ok = True
     for k, v in base_values.items():
@@ -307,7 +346,12 @@ def main() -> int:
     print(f"baseline total {base_total:.1f} s")
     for label, wall in rows:
         print(f"ratio ({label}): {base_total / wall:.2f}x  ({base_total:.1f} s / {wall:.1f} s)")
+    print(f"load average {_load()} at the end")
     return 0 if ok else 1
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -135,6 +135,52 @@ def test_hub_model_end_to_end_then_fully_cached(hub):
     assert again["results"] == doc["results"]
 
 
+def test_a_fully_cached_rescore_loads_no_weights(hub, tiny_llama_dir, monkeypatch):
+    """Re-scoring from the generation cache reads no weights (nor the tokenizer, nor accelerate's
+    probe): with the model's safetensors file corrupted after the first run, the cached run still
+    scores, with the same results and model block; a run that must generate fails on that file."""
+    from huggingface_hub import HfApi
+    from safetensors.torch import load_file
+
+    from lmolt_hub.generation.loading import resolve
+
+    tmp, repo = hub["tmp"], "evalorg/e2e-corruptible"
+    HfApi().create_repo(repo, exist_ok=True)
+    HfApi().upload_folder(repo_id=repo, folder_path=str(tiny_llama_dir))
+    cfg = _config(tmp, directions=["caption2smiles"], bootstrap_resamples=0, cache_dir=str(tmp / "rescore"))
+    first = evaluate_model(repo, cfg)
+    assert first["generation"]["generated"] == {"caption2smiles": N_ROWS}
+    weights = resolve(repo).path / "model.safetensors"
+    assert first["model"]["parameters"] == sum(t.numel() for t in load_file(str(weights)).values())
+    assert (first["model"]["architecture"], first["model"]["dtype_used"]) == ("LlamaForCausalLM", "float32")
+    data = weights.read_bytes()  # keep the header, drop the tensors: loading the weights now fails
+    weights.resolve().write_bytes(data[: 8 + int.from_bytes(data[:8], "little") + 16])
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("a cached single-process re-score loaded the tokenizer or probed accelerate")
+
+    monkeypatch.setattr("accelerate.PartialState", no_probe)
+    monkeypatch.setattr("lmolt_hub.generation.engine.load_tokenizer", no_probe)  # stop strings: cached
+    again = evaluate_model(repo, cfg)
+    assert again["generation"]["generated"] == {"caption2smiles": 0}
+    assert (again["results"], again["model"]) == (first["results"], first["model"])
+    with pytest.raises(Exception):  # noqa: B017 - the corruption is real: generating needs the weights
+        evaluate_model(repo, _config(tmp, directions=["caption2smiles"], bootstrap_resamples=0,
+                                     cache_dir=str(tmp / "rescore-fresh")))  # fmt: skip
+
+
+def test_eval_set_shards_read_without_datasets_equal_datasets(hub, monkeypatch):
+    from lmolt_hub.formats import eval_set as eval_tasks
+
+    fast = eval_tasks.load_eval_set(EVAL_REPO)
+    monkeypatch.setattr(eval_tasks, "_parquet_shards", lambda *args: None)  # force `datasets`
+    slow = eval_tasks.load_eval_set(EVAL_REPO)
+    assert fast.rows == slow.rows and len(fast.rows) == N_ROWS and fast.sha == slow.sha
+    card = "---\nconfigs:\n- config_name: default\n  default: true\n  data_files:\n"
+    assert eval_tasks._card_maps_split_to_data_dir(card + "  - split: test\n    path: data/test-*\n---\n", "test")
+    assert not eval_tasks._card_maps_split_to_data_dir(card + "  - split: test\n    path: other/*\n---\n", "test")
+
+
 def test_adapter_evaluates_the_same_as_its_merged_model(hub):
     tmp = hub["tmp"]
     cfg = dict(directions=["caption2smiles"], bootstrap_resamples=0, metric_options={"fcd": False})

@@ -344,3 +344,63 @@ def test_setup_wordnet_without_sources_names_the_fix(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1
     assert "wordnet-base" in proc.stderr and "lmolt-hub setup-wordnet" in proc.stderr
+
+
+# ---------------------------------------------------------------- speed: pool, caches, concurrency
+
+
+def _molt5_rows(direction: str, n: int):
+    from lmolt_hub.resources import molt5_predictions
+
+    rows = read_predictions(molt5_predictions("large", direction), direction)
+    return rows.predictions[:n], rows.references[:n]
+
+
+def test_reference_cache_is_filled_by_a_cold_run_and_holds_canonical_smiles(tmp_path):
+    from lmolt_hub.metrics import molecules
+
+    preds, refs = ["OCC", "c1ccccc1", "xx", ""], ["CCO", "C1=CC=CC=C1", "CC", "N#N"]
+    path = molecules.references_cache_path(refs, tmp_path)
+    cold = score("caption2smiles", preds, refs, fcd=False, reference_cache_dir=tmp_path)
+    assert path.is_file()  # the cold run wrote it
+    fresh = molecules.MoleculeCache()
+    assert fresh.load_references(path)
+    assert fresh._canon["C1=CC=CC=C1"] == "c1ccccc1" and fresh._inchi["CCO"] == "InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3"
+    # a second run seeded from the file scores the same
+    again = molecules.molecule_stats(preds, refs, cache=fresh, cache_dir=tmp_path)
+    assert molecules.corpus_from_stats(again) == cold.corpus
+
+
+def test_score_many_equals_score_one_by_one():
+    from lmolt_hub.metrics import score_many
+
+    s2c, c2s = _molt5_rows("smiles2caption", 40), _molt5_rows("caption2smiles", 40)
+    requests = [
+        {"direction": "smiles2caption", "predictions": s2c[0], "references": s2c[1]},
+        {"direction": "caption2smiles", "predictions": c2s[0], "references": c2s[1], "reference_cache_dir": False},
+    ]
+    together = score_many(requests)
+    alone = [score(**r) for r in requests]
+    assert [s.corpus for s in together] == [s.corpus for s in alone]
+    assert [s.per_sample for s in together] == [s.per_sample for s in alone]
+
+
+@pytest.mark.slow
+def test_the_pool_gives_the_values_of_one_process(monkeypatch):
+    """600 rows: text pairs, molecule descriptions, character BLEU and ChemNet batches go to the pool
+    (over every threshold); one process (LMOLT_METRICS_WORKERS=1) must give identical values."""
+    from lmolt_hub.metrics import fcd, molecules, parallel
+
+    def run(workers: str) -> list[dict]:
+        monkeypatch.setenv(parallel.ENV_WORKERS, workers)
+        molecules.CACHE.__init__()  # no memo carried from the other run
+        fcd._ACTS.clear()
+        fcd._MEMORY.clear()
+        return [
+            score(d, *_molt5_rows(d, 600), reference_cache_dir=False).corpus
+            for d in ("smiles2caption", "caption2smiles")
+        ]
+
+    pooled = run("2")
+    assert parallel._POOL is not None  # the work did go through the pool
+    assert run("1") == pooled

@@ -134,9 +134,14 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
         show_progress=cfg.show_progress,
     )
     prompt_format = resolve_prompt_format(cfg.prompt_format, ref.is_seq2seq)
-    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format, engine.tokenizer)
-    # loaded up front (also when all is cached): the results record the architecture and dtype used
-    engine.start([p for t in tasks for p in t.prompts], cfg.generation.max_new_tokens)
+    # the tokenizer only where the prompts need it (chat templates); a cached run never loads it
+    tasks = build_tasks(eval_set, list(cfg.directions), prompt_format,
+                        engine.tokenizer if prompt_format == "chat" else None)  # fmt: skip
+    # weights only when something must be generated (the results' model block comes from the files);
+    # then up front, so vLLM's context is sized for the longest prompt of every direction
+    prompts = [p for t in tasks for p in t.prompts]
+    if engine.pending(prompts, cfg.generation):
+        engine.start(prompts, cfg.generation.max_new_tokens)
     generated: dict[str, list[str]] = {}
     cleaned: dict[str, list[str]] = {}
     n_generated: dict[str, int] = {}

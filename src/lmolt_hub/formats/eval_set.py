@@ -180,15 +180,63 @@ def _load_hub(repo: str, revision: str | None, split: str) -> EvalSet:
         return _load_offline(repo, revision, split)
     hint = "build and push it with `lmolt-hub data build`, or pass --eval-dataset <org>/<name> or a local file"
     info = repo_info(repo, revision, repo_type="dataset", what="evaluation dataset", hint=hint, error=EvalSetError)
-    import datasets
+    names = [s.rfilename for s in (info.siblings or [])]
+    shards = _parquet_shards(repo, info.sha, names, split)
+    if shards is not None:  # the layout lmolt-hub publishes: read the shards, without `datasets` (~2 s)
+        import pyarrow.parquet as pq
 
-    try:
-        ds = datasets.load_dataset(repo, revision=info.sha, split=split)
-    except ValueError as exc:  # unknown split
-        raise EvalSetError(f"evaluation dataset {repo}: {exc}") from exc
-    files = [s.rfilename for s in (info.siblings or []) if s.rfilename.startswith(FCD_STATS_DIR + "/")]
-    rows = _normalise(ds.to_list(), f"{repo}@{revision or 'main'} split {split}")
+        table_rows = [r for path in shards for r in pq.read_table(path).to_pylist()]
+    else:
+        import datasets
+
+        try:
+            table_rows = datasets.load_dataset(repo, revision=info.sha, split=split).to_list()
+        except ValueError as exc:  # unknown split
+            raise EvalSetError(f"evaluation dataset {repo}: {exc}") from exc
+    files = [n for n in names if n.startswith(FCD_STATS_DIR + "/")]
+    rows = _normalise(table_rows, f"{repo}@{revision or 'main'} split {split}")
     return EvalSet(id=repo, revision=revision, sha=info.sha, split=split, rows=rows, fcd_stats_files=files)
+
+
+def _parquet_shards(repo: str, sha: str, names: list[str], split: str) -> list[str] | None:
+    """Local paths of ``split``'s shards when the repo is in ``push_to_hub``'s layout
+    (``data/<split>-00000-of-00001.parquet``) and its card maps the split to nothing else; else None
+    (``datasets`` then reads whatever layout it is)."""
+    import re
+
+    from huggingface_hub import hf_hub_download
+
+    shard = re.compile(rf"data/{re.escape(split)}-\d{{5}}-of-\d{{5}}\.parquet")
+    found = sorted(n for n in names if shard.fullmatch(n))
+    if not found or any(n.startswith(f"data/{split}-") and n not in found for n in names):
+        return None  # other files the split's pattern would also read
+    if "README.md" in names:
+        card = Path(hf_hub_download(repo, "README.md", repo_type="dataset", revision=sha)).read_text("utf-8")
+        if not _card_maps_split_to_data_dir(card, split):
+            return None
+    return [hf_hub_download(repo, n, repo_type="dataset", revision=sha) for n in found]
+
+
+def _card_maps_split_to_data_dir(card: str, split: str) -> bool:
+    """Whether the card's ``configs`` (if any) read ``split`` from ``data/<split>-*`` by default."""
+    import yaml
+
+    if not card.startswith("---"):
+        return True
+    try:
+        meta = yaml.safe_load(card.split("---", 2)[1]) or {}
+    except (yaml.YAMLError, IndexError):
+        return False
+    configs = meta.get("configs") if isinstance(meta, dict) else None
+    if not configs:
+        return True
+    default = [c for c in configs if isinstance(c, dict) and (c.get("default") or c.get("config_name") == "default")]
+    if len(default) != 1:
+        return False
+    files = default[0].get("data_files")
+    entry = next((f for f in files or [] if isinstance(f, dict) and f.get("split") == split), None)
+    path = entry.get("path") if entry else None
+    return path in (f"data/{split}-*", [f"data/{split}-*"])
 
 
 def load_eval_set(

@@ -106,6 +106,11 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "load_in_4bit": {"type": "boolean"},
                 "is_adapter": {"type": "boolean"},
                 "architecture": _NULLABLE_STR,
+                "parameters": {
+                    "type": ["integer", "null"],
+                    "minimum": 0,
+                    "description": "weights in the checkpoint's safetensors files (base + adapter)",
+                },
                 "local_path": _NULLABLE_STR,
             },
         },

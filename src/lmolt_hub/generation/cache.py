@@ -83,6 +83,17 @@ class GenerationCache:
                 out[p] = entries[h]
         return out
 
+    def extra(self, name: str) -> Any:
+        """A small JSON file kept beside the generations (None when absent or unreadable)."""
+        try:
+            return json.loads((self.dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put_extra(self, name: str, value: Any) -> None:
+        self._ensure_dir()
+        write_json(self.dir / name, value)
+
     def append(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Add (prompt, raw) pairs durably (flush + fsync) before returning."""
         pairs = list(pairs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from lmolt_hub.generation.postprocess import postprocess, stop_strings
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 2  # bump when the meaning of a cached raw output changes
+STOPS_FILE = "stop_strings.json"  # beside the generations: the tokenizer's EOS/pad texts
 
 
 @dataclass
@@ -92,7 +94,8 @@ class Engine:
         self.cache_dir, self.use_cache, self.show_progress = cache_dir, use_cache, show_progress
         self.backend_name = self._choose(backend)
         self.notes: list[str] = []  # e.g. why vLLM was not used
-        self.info = model_info_block(ref, self.load)  # completed by ``start`` (architecture, dtype used)
+        # from config.json and the safetensors headers: complete without loading any weights
+        self.info = model_info_block(ref, self.load, backend=self.backend_name)
         self._backend: Backend | None = None
         self._tokenizer: Any = None
         self._caches: dict[str, GenerationCache] = {}
@@ -143,7 +146,7 @@ class Engine:
                 warn(self.notes[-1])
                 self.backend_name = "hf"
         net = load_network(self.ref, self.load)
-        self.info = model_info_block(self.ref, self.load, net)
+        self.info = model_info_block(self.ref, self.load, net, backend=self.backend_name)
         self._backend = HFBackend(net, self.tokenizer, self.batch_size, self.max_input_tokens)
 
     def _vllm(self, prompts: Sequence[str], max_new_tokens: int) -> Backend:
@@ -205,20 +208,35 @@ class Engine:
     def stop_strings(self) -> tuple[str, ...]:
         return stop_strings(self.tokenizer)
 
+    def _stops(self, cache: GenerationCache | None) -> tuple[str, ...]:
+        """``stop_strings``, kept with the cache: they depend only on the tokenizer, which the key
+        pins, so a fully cached run cleans its outputs without loading the tokenizer."""
+        saved = cache.extra(STOPS_FILE) if cache is not None and self._tokenizer is None else None
+        if isinstance(saved, list) and all(isinstance(x, str) for x in saved):
+            return tuple(saved)
+        stops = self.stop_strings()
+        if cache is not None and cache.extra(STOPS_FILE) != list(stops):
+            cache.put_extra(STOPS_FILE, list(stops))
+        return stops
+
+    def pending(self, prompts: Sequence[str], params: GenerationParams) -> int:
+        """How many distinct ``prompts`` have no cached output (all of them without a cache)."""
+        unique = list(dict.fromkeys(prompts))
+        cache = self._cache(params)
+        return len(unique) - (len(cache.get(unique)) if cache is not None else 0)
+
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, desc: str = "generating"
     ) -> Generations:
         """Raw and post-processed outputs of ``prompts``, in order (cached ones are not regenerated)."""
         cache = self._cache(params)
-        if self._backend is None:
-            cached = cache.get(list(dict.fromkeys(prompts))) if cache is not None else {}
-            if any(p not in cached for p in prompts):
-                self.start(prompts, params.max_new_tokens)
+        if self._backend is None and self.pending(prompts, params):
+            self.start(prompts, params.max_new_tokens)
         backend = self._backend if self._backend is not None else _Unused()
         raws, generated = generate_all(
             backend, prompts, params, cache=cache, desc=desc, show_progress=self.show_progress
         )
-        stops = self.stop_strings()
+        stops = self._stops(cache)
         outputs = [postprocess(raw, prompt, stops) for raw, prompt in zip(raws, prompts, strict=True)]
         return Generations(raws, outputs, generated, len(set(prompts)), list(self.notes))
 
@@ -234,12 +252,27 @@ class _Unused:
         return []
 
 
+# What launchers (torchrun, accelerate launch, MPI) set; the sizes accelerate itself reads.
+_WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_processes() -> int:
+    """How many processes a launcher started this run with (1 for a plain ``python`` run)."""
+    sizes = [os.environ.get(v, "").strip() for v in _WORLD_SIZE_VARS]
+    return max([int(s) for s in sizes if s.isdigit()], default=1)
+
+
 def distributed_state():
-    """accelerate's process state (rank, world size, device), or None without accelerate.
+    """accelerate's process state (rank, world size, device); None in a single process or
+    without accelerate.
 
     Works under ``accelerate launch`` (GPUs) and under ``torchrun`` on CPU: accelerate only
-    sets up a multi-process CPU group when told it runs on CPU.
+    sets up a multi-process CPU group when told it runs on CPU. A single process never builds
+    it: importing accelerate and probing the devices costs ~2 s, which a cached re-score would
+    otherwise spend on nothing.
     """
+    if launched_processes() <= 1:
+        return None
     try:
         import torch
         from accelerate import PartialState

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,15 +263,90 @@ def load_tokenizer(ref: ModelRef, opt: LoadOptions):
     return tok
 
 
-def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None) -> dict[str, Any]:
-    """The results' ``model`` block."""
-    arch, used = None, None
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file (names, dtypes, shapes); no tensor data is read."""
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        size = int.from_bytes(raw, "little") if len(raw) == 8 else -1
+        if not 0 < size <= _MAX_HEADER:
+            raise ValueError(f"{path.name}: not a safetensors file (header size {size})")
+        header = json.loads(f.read(size))
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name}: not a safetensors file (header is not an object)")
+    header.pop("__metadata__", None)
+    return header
+
+
+_MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
+# safetensors dtype codes -> torch names (the floating ones: they decide "auto")
+_ST_FLOAT = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+             "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}  # fmt: skip
+
+
+def _weights_facts(path: Path) -> tuple[int | None, str | None]:
+    """(number of weights, dtype of the first floating tensor) of the top-level safetensors files of
+    a checkpoint, from their headers; (None, None) when a header cannot be read."""
+    files = sorted(path.glob("*.safetensors"))
+    total, first_float = 0, None
+    try:
+        for f in files:
+            for t in safetensors_header(f).values():
+                total += math.prod(t["shape"])
+                first_float = first_float or _ST_FLOAT.get(t["dtype"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None  # a damaged file: only loading it would fail, reading the facts need not
+    return (total if files else None), first_float
+
+
+def _config(path: Path) -> dict[str, Any]:
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _architecture(cfg: dict[str, Any], seq2seq: bool) -> str | None:
+    """What ``from_pretrained`` builds: the config's first architecture, else the auto class's pick."""
+    archs = cfg.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        return archs[0]
+    try:
+        from transformers.models.auto import modeling_auto as auto
+
+        table = auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES if seq2seq else auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        return table.get(cfg.get("model_type"))
+    except ImportError:
+        return None
+
+
+def _stored_dtype(cfg: dict[str, Any], first_float: str | None) -> str | None:
+    """``dtype="auto"`` as transformers resolves it: the config's dtype, else the first floating weight's."""
+    stored = cfg.get("dtype") or cfg.get("torch_dtype")
+    return str(stored).removeprefix("torch.") if stored else first_float
+
+
+def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None, backend: str = "hf") -> dict[str, Any]:
+    """The results' ``model`` block, from the checkpoint's files: architecture from config.json,
+    parameter count and stored dtype from the safetensors headers, dtype from the load options, so a
+    run that generates nothing (all cached) records the same block without loading weights. A loaded
+    ``model`` only fills what the files leave open."""
+    net_ref = ref.base if ref.is_adapter and ref.base is not None else ref
+    cfg = _config(net_ref.path)
+    n_weights, first_float = _weights_facts(net_ref.path)
+    if ref.is_adapter and n_weights is not None:
+        n_adapter = _weights_facts(ref.path)[0]
+        n_weights = None if n_adapter is None else n_weights + n_adapter
+    arch = _architecture(cfg, ref.is_seq2seq)
+    if opt.dtype == "auto":
+        # vLLM resolves "auto" itself (half precision for F32 checkpoints): not knowable from the files
+        used = None if backend == "vllm" else _stored_dtype(cfg, first_float)
+    else:
+        used = None if opt.dtype == "default" else opt.dtype
     if model is not None:
         archs = getattr(getattr(model, "config", None), "architectures", None)
-        arch = archs[0] if archs else type(model).__name__
-        used = str(getattr(model, "dtype", "") or "").removeprefix("torch.") or None
-    elif opt.dtype not in ("auto", "default"):
-        used = opt.dtype  # vLLM loads its own weights in the dtype it is given
+        arch = arch or (archs[0] if archs else type(model).__name__)
+        used = used or str(getattr(model, "dtype", "") or "").removeprefix("torch.") or None
     return {
         "id": ref.id,
         "revision": ref.revision,
@@ -283,6 +359,7 @@ def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None) -> dict
         "load_in_4bit": opt.load_in_4bit,
         "is_adapter": ref.is_adapter,
         "architecture": arch,
+        "parameters": n_weights,  # weights in the safetensors files (base + adapter); None if unreadable
         "local_path": str(ref.path) if ref.sha is None else None,
         "content_sha256": ref.content_sha256,
         "base_content_sha256": ref.base.content_sha256 if ref.base else None,

@@ -5,7 +5,8 @@
 >>> s = score("caption2smiles", ["CCO"], ["OCC"])          # doctest: +SKIP
 >>> s.corpus["exact_match"], s.per_sample[0]["levenshtein"]  # doctest: +SKIP
 
-``METRIC_INFO`` describes every metric (label, direction, higher_is_better, paper table);
+``score_many`` scores several directions at once (their metric families run concurrently, in one
+process pool over all cores: ``parallel``). ``METRIC_INFO`` describes every metric (label, direction, higher_is_better, paper table);
 ``METRICS_VERSION`` changes whenever a definition changes, so results record which code made them.
 Definitions and conventions: ``text`` (M->L), ``molecules`` and ``fcd`` (L->M), ``hallucination``
 (section 3.4), ``bootstrap`` (confidence intervals); docs/metrics.md has the user guide.
@@ -192,8 +193,27 @@ def score(
     return result
 
 
+def score_many(requests: list[dict[str, Any]]) -> list[Scores]:
+    """``score(**request)`` for each request, concurrently: e.g. both directions of a model, whose
+    metric families (text, molecules, FCD) then share the process pool instead of taking turns.
+
+    Each request is the keyword arguments of :func:`score` (``direction``, ``predictions``,
+    ``references`` and options). Results in the order of the requests; an error in one is raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lmolt_hub.metrics import parallel
+
+    if len(requests) < 2:
+        return [score(**r) for r in requests]
+    parallel.pool()  # workers are forked now, before any thread starts
+    with ThreadPoolExecutor(len(requests), thread_name_prefix="lmolt-score") as threads:
+        futures = [threads.submit(score, **r) for r in requests]
+        return [f.result() for f in futures]
+
+
 def _none_if_nan(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
-__all__ = ["METRICS_VERSION", "METRIC_INFO", "TABLE_METRICS", "Scores", "score", "DIRECTIONS"]
+__all__ = ["METRICS_VERSION", "METRIC_INFO", "TABLE_METRICS", "Scores", "score", "score_many", "DIRECTIONS"]

@@ -21,14 +21,14 @@ From `fingerprint_metrics.py`:
 Rows whose *reference* does not parse (the official scripts crash on them) get no fingerprint
 similarity: 0 under ``lpm24``, dropped under ``molt5``.
 
-Speed: each distinct SMILES string is InChI-converted and fingerprinted once per process, in forked
-worker processes on all cores for large batches (references are shared by every model scored on the
-same evaluation set, and cached on disk per reference set).
+Speed: each distinct SMILES string is parsed once per process, in the metrics' process pool on all
+cores for large batches (``metrics.parallel``), which returns its InChI, fingerprints and canonical
+SMILES (FCD's input); the references are shared by every model scored on the same evaluation set, so
+their part is cached on disk per reference set, written by the first (cold) run.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +37,7 @@ import numpy as np
 
 FINGERPRINT_CONVENTIONS = ("lpm24", "molt5")
 MORGAN_RADIUS = 2
-REFERENCES_CACHE_FORMAT = 2  # JSON (format 1 was a pickle: never read)
+REFERENCES_CACHE_FORMAT = 3  # JSON with canonical SMILES (2 had none; 1 was a pickle: never read)
 
 
 def max_smiles_chars() -> int:
@@ -91,6 +91,7 @@ class MoleculeCache:
         self._mols: dict[str, object] = {}
         self._inchi: dict[str, str | None] = {}
         self._fps: dict[str, tuple] = {}
+        self._canon: dict[str, str | None] = {}
 
     def mol(self, smiles: str):
         if smiles not in self._mols:
@@ -110,33 +111,34 @@ class MoleculeCache:
             self.prefetch([smiles])
         return self._fps[smiles]
 
-    def prefetch(self, smiles: list[str], workers: int | None = None) -> None:
-        """InChI-convert and fingerprint the new SMILES in bulk, on all cores.
+    def canonical(self, smiles: str) -> str | None:
+        """``MolToSmiles(MolFromSmiles(s))`` (FCD's canonical form), or None when it does not parse."""
+        if smiles not in self._canon:
+            self.prefetch([smiles])
+        return self._canon[smiles]
 
-        RDKit holds the GIL in these calls (threads do not help), so large batches go to forked
-        worker processes that parse each string themselves and send back InChI and fingerprints
-        (through multiprocessing's pipe, never a file); small batches, and platforms without fork,
+    def prefetch(self, smiles: list[str]) -> None:
+        """Parse, InChI-convert, fingerprint and canonicalise the new SMILES in bulk, on all cores.
+
+        RDKit holds the GIL in these calls (threads do not help), so large batches go to the
+        metrics' process pool, whose workers parse each string themselves and send back InChI,
+        fingerprints and canonical SMILES (through the pool's pipe, never a file); small batches
         run here.
         """
-        todo = [s for s in dict.fromkeys(smiles) if s not in self._fps or s not in self._inchi]
+        from lmolt_hub.metrics import parallel
+
+        todo = [s for s in dict.fromkeys(smiles) if s not in self._fps or s not in self._canon]
         if not todo:
             return
         if len(self._fps) + len(todo) > self.max_items:
             self._fps.clear()
             self._inchi.clear()
-        workers = workers or _threads()
-        if workers > 1 and len(todo) >= 512 and _fork_available():
-            import multiprocessing as mp
-
-            size = -(-len(todo) // (workers * 4))
-            chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
-            with mp.get_context("fork").Pool(workers) as pool:
-                results = [r for part in pool.map(_describe, chunks) for r in part]
-        else:
-            results = _describe(todo, self.mol)
-        for s, (inchi, fps) in zip(todo, results, strict=True):
+            self._canon.clear()
+        parts = parallel.gather(parallel.submit_chunks(_describe, todo, min_parallel=512))
+        for s, (inchi, fps, canon) in zip(todo, (r for part in parts for r in part), strict=True):
             self._inchi[s] = inchi
             self._fps[s] = fps
+            self._canon[s] = canon
 
     def save_references(self, references: list[str], path: Path) -> None:
         """Persist InChI and fingerprints of ``references`` (an evaluation set is scored many times).
@@ -152,7 +154,7 @@ class MoleculeCache:
         for r in dict.fromkeys(references):
             fps = self.fingerprints(r)
             enc = None if fps is None else [base64.b64encode(fp.ToBinary()).decode() for fp in fps]
-            rows[r] = [self.inchi(r), enc]
+            rows[r] = [self.inchi(r), enc, self.canonical(r)]
         write_json(path, {"format": REFERENCES_CACHE_FORMAT, "rows": rows}, newline=False)
 
     def load_references(self, path: Path) -> bool:
@@ -167,7 +169,7 @@ class MoleculeCache:
             if doc.get("format") != REFERENCES_CACHE_FORMAT:
                 return False
             loaded = {}
-            for smiles, (inchi, enc) in doc["rows"].items():
+            for smiles, (inchi, enc, canon) in doc["rows"].items():
                 fps = None
                 if enc is not None:
                     maccs, rdk, morgan = (base64.b64decode(e) for e in enc)
@@ -176,12 +178,14 @@ class MoleculeCache:
                         DataStructs.ExplicitBitVect(rdk),
                         DataStructs.ULongSparseIntVect(morgan),
                     )
-                loaded[str(smiles)] = (inchi if isinstance(inchi, str) else None, fps)
+                text = (lambda x: x if isinstance(x, str) else None)  # noqa: E731
+                loaded[str(smiles)] = (text(inchi), fps, text(canon))
         except Exception:  # noqa: BLE001 - a cache: a damaged file is recomputed
             return False
-        for smiles, (inchi, fps) in loaded.items():
+        for smiles, (inchi, fps, canon) in loaded.items():
             self._inchi[smiles] = inchi
             self._fps[smiles] = fps
+            self._canon[smiles] = canon
         return True
 
 
@@ -200,37 +204,27 @@ def references_cache_path(references: list[str], cache_dir: Path | str | None = 
     return base / f"references_{h.hexdigest()[:20]}.json"
 
 
-def _describe(smiles: list[str], parse=None) -> list[tuple[str | None, tuple | None]]:
-    """(InChI, (MACCS, RDKit, Morgan-count)) of each SMILES; (None, None) when it does not parse."""
+def _describe(smiles: list[str]) -> list[tuple[str | None, tuple | None, str | None]]:
+    """(InChI, (MACCS, RDKit, Morgan-count), canonical SMILES) of each SMILES; (None, None, None)
+    when it does not parse (each string is parsed once, here)."""
     from rdkit import Chem
     from rdkit.Chem import MACCSkeys
 
     _quiet_rdkit()
-    parse = parse or parse_smiles
     rdk, morgan = _rdkit_generator(), _morgan_generator()
     out = []
     for s in smiles:
-        m = parse(s)
+        m = parse_smiles(s)
         if m is None:
-            out.append((None, None))
-        else:
-            fps = (MACCSkeys.GenMACCSKeys(m), rdk.GetFingerprint(m), morgan.GetSparseCountFingerprint(m))
-            out.append((Chem.MolToInchi(m), fps))
+            out.append((None, None, None))
+            continue
+        try:  # fcd.canonical maps any failure to None
+            canon = Chem.MolToSmiles(m)
+        except Exception:  # noqa: BLE001
+            canon = None
+        fps = (MACCSkeys.GenMACCSKeys(m), rdk.GetFingerprint(m), morgan.GetSparseCountFingerprint(m))
+        out.append((Chem.MolToInchi(m), fps, canon))
     return out
-
-
-def _fork_available() -> bool:
-    import multiprocessing as mp
-
-    # daemonic processes (e.g. inside a multiprocessing pool) may not have children
-    return "fork" in mp.get_all_start_methods() and not mp.current_process().daemon
-
-
-def _threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=1)
@@ -286,9 +280,11 @@ def molecule_stats(
     from Levenshtein import distance
     from rdkit import DataStructs
 
-    from lmolt_hub.metrics.text import bleu_stats_matrix
+    from lmolt_hub.metrics import parallel
 
     _quiet_rdkit()
+    # character BLEU needs no RDKit: its chunks run in the pool while the molecules are described
+    bleu_parts = parallel.submit_chunks(_char_bleu_stats, list(zip(predictions, references, strict=True)))
     n = len(predictions)
     exact = np.zeros(n, dtype=bool)
     valid = np.zeros(n, dtype=bool)
@@ -306,15 +302,15 @@ def molecule_stats(
         inchi_out, inchi_gt = cache.inchi(out), cache.inchi(gt)
         valid[i] = inchi_out is not None and inchi_gt is not None
         exact[i] = valid[i] and inchi_out == inchi_gt
-        parses[i] = cache.mol(out) is not None
         fp_out, fp_gt = cache.fingerprints(out), cache.fingerprints(gt)
+        parses[i] = fp_out is not None  # fingerprints exist exactly when the SMILES parses
         if fp_out is not None and fp_gt is not None:
             sims[:, i] = [tanimoto(a, b) for a, b in zip(fp_gt, fp_out, strict=True)]
     if ref_path is not None and not ref_path.is_file():
-        cache.save_references(references, ref_path)
+        cache.save_references(references, ref_path)  # the first (cold) run fills the cache
     lev = np.fromiter((distance(o, g) for o, g in zip(predictions, references, strict=True)), np.int64, n)
     return MoleculeStats(
-        bleu=bleu_stats_matrix([list(p) for p in predictions], [list(r) for r in references]),
+        bleu=_stack(parallel.gather(bleu_parts)),
         exact=exact,
         levenshtein=lev,
         valid=valid,
@@ -324,6 +320,18 @@ def molecule_stats(
         morgan=sims[2],
         output_ids=output_ids,
     )
+
+
+def _char_bleu_stats(pairs: list[tuple[str, str]]) -> np.ndarray:
+    from lmolt_hub.metrics.text import bleu_stats_matrix
+
+    return bleu_stats_matrix([list(p) for p, _ in pairs], [list(r) for _, r in pairs])
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    from lmolt_hub.metrics.text import MAX_ORDER
+
+    return np.concatenate(parts) if parts else np.zeros((0, 2 * MAX_ORDER + 2), dtype=np.int64)
 
 
 def _fts(values: np.ndarray, parses: np.ndarray, convention: str) -> float:

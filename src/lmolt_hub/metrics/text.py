@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
@@ -271,6 +271,22 @@ class TextStats:
 
 
 def text_stats(predictions: list[str], references: list[str]) -> TextStats:
+    """Per-pair statistics; large inputs are scored in chunks on every core (``metrics.parallel``)
+    and merged in order (every value is a function of its own pair)."""
+    from lmolt_hub.metrics import parallel
+
+    pairs = list(zip(predictions, references, strict=True))
+    parts = parallel.gather(parallel.submit_chunks(_text_stats_chunk, pairs))
+    if not parts:
+        return _text_stats([], [])
+    return TextStats(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(TextStats)))
+
+
+def _text_stats_chunk(pairs: list[tuple[str, str]]) -> TextStats:
+    return _text_stats([p for p, _ in pairs], [r for _, r in pairs])
+
+
+def _text_stats(predictions: list[str], references: list[str]) -> TextStats:
     predictions = [strip_cls(p) for p in predictions]
     hyp = wordpiece_tokens(predictions)
     ref = wordpiece_tokens(references)
