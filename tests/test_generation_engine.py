@@ -44,7 +44,7 @@ def test_a_fully_cached_run_loads_no_weights(tiny_llama_dir: Path, tmp_path: Pat
 
 
 def test_spot_check_regenerates_in_memory(tiny_llama_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    from lmolt_hub.leaderboard.harness import regenerator
+    from lmolt_hub.leaderboard.validate import regenerator
 
     monkeypatch.chdir(tmp_path)
     results = {

@@ -253,7 +253,7 @@ def test_push_during_review_is_never_merged(board):
     check). The pushed commit forges a number and overwrites another team's accepted results."""
     from huggingface_hub import CommitOperationAdd
 
-    from lmolt_hub.leaderboard.harness import regenerator
+    from lmolt_hub.leaderboard.validate import regenerator
 
     api, mallory = board["api"], _user("mallory")
     before = _main_files(api)

@@ -75,9 +75,9 @@ def _repo(args: argparse.Namespace) -> str:
 def _harness_hooks(args: argparse.Namespace):
     """The spot check's generation, and the evaluation-request runner the top level wired in
     (``args.evaluator``, set by ``lmolt_hub.cli``: the leaderboard never imports the evaluation stage)."""
-    from lmolt_hub.leaderboard import harness
+    from lmolt_hub.leaderboard.validate import regenerator
 
-    regenerate = harness.regenerator(device=args.device) if args.spot_check else None
+    regenerate = regenerator(device=args.device) if args.spot_check else None
     evaluate = None
     if args.evaluate:
         make = getattr(args, "evaluator", None)

@@ -12,11 +12,12 @@ limit counts PRs by their author, not by the namespace a title or folder claims.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,6 @@ from lmolt_hub.leaderboard.validate import (
     Regenerate,
     ReviewerSetupError,
     SubmissionError,
-    check_duplicate,
-    check_rate_limit,
     check_sizes_remote,
     results_sha256,
     validate_request,
@@ -111,6 +110,30 @@ def _new_files(
     if f"{folder}/{VERIFICATION_FILE}" in added:
         raise SubmissionError(f"{VERIFICATION_FILE} is written by the reviewer, not by a submission")
     return added
+
+
+def check_duplicate(record: Record, accepted: Sequence[Record]) -> None:
+    """Same key (model at its commit sha, eval set sha, versions) as an accepted record: refused."""
+    for other in accepted:
+        if other.key() == record.key():
+            raise SubmissionError(
+                f"duplicate: {record.model}@{(record.revision or '')[:12]} on {record.eval_dataset}"
+                f"@{(record.eval_revision or '')[:12]} (template {record.template_version}, metrics "
+                f"{record.metrics_version}) is already on the leaderboard ({other.source})"
+            )
+
+
+def check_rate_limit(
+    who: str, this_time: _dt.datetime, earlier: Sequence[_dt.datetime], limit: int, window_hours: float
+) -> None:
+    """At most ``limit`` submissions per PR author (``who``) within ``window_hours`` (counting this one)."""
+    start = this_time - _dt.timedelta(hours=window_hours)
+    recent = [t for t in earlier if start <= t <= this_time]
+    if len(recent) + 1 > limit:
+        raise SubmissionError(
+            f"rate limit: {who!r} already opened {len(recent)} submission(s) in the last "
+            f"{window_hours:g} h (limit {limit}); try again later"
+        )
 
 
 def accepted_records(api: Any, repo_id: str, main: dict[str, tuple[str | None, int]]) -> list[Record]:
@@ -388,7 +411,7 @@ def review(
     """
     policy = (policy or ReviewPolicy()).with_overrides(**policy_fields)
     if policy.spot_check_n > 0 and regenerate is None:
-        from lmolt_hub.leaderboard.harness import regenerator
+        from lmolt_hub.leaderboard.validate import regenerator
 
         regenerate = regenerator(device=policy.device)
     api = layout.hub_api(api)

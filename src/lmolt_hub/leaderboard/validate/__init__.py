@@ -1,0 +1,180 @@
+"""Validation of a leaderboard submission (a results file + its samples, or an evaluation request).
+
+Trust model: the submission is data, never configuration. The reviewer reads the scoring options
+(NLI model and revision, FCD and fingerprint conventions, FCD reference statistics, hallucination,
+bootstrap settings, the split) from the eval set's pinned configuration
+(``lmolt_hub.metrics.metric_config.load_metric_config``) and recomputes every reported number
+from the submitted outputs. ``metric_options`` in a results file is ignored.
+
+Every check raises :class:`SubmissionError` with a reason a submitter can act on; the reviewer
+posts that reason as the PR comment. The checks, in order:
+
+1. size (before anything is read), strict JSON (no NaN/Infinity), nothing "not computed", the
+   results schema (``lmolt_hub.formats.results.validate_results``);
+2. versions: the template and metric-code versions are the installed ones;
+3. the model: exists on the Hub at that revision (resolved to a commit sha), its config files are
+   JSON, it loads without remote code and without pickle weights, its card declares a licence;
+   an adapter's base model exists;
+4. the eval set is ours (``<org>/lmolt-eval-3k``) at an existing revision, the whole pinned split;
+5. samples: one file per direction, each matching the eval set row for row by id and by a hash of
+   (source, reference), in any order, none missing or extra;
+6. "re-scored": points, confidence intervals (the eval set's bootstrap settings) and hallucination
+   values recomputed from the submitted outputs equal the submitted ones;
+7. "reproduced" (spot check, on by default in the reviewer): ``n`` random pairs per direction are
+   regenerated greedily with the submitted model at its sha and must equal the submitted outputs.
+
+Duplicates and the per-author rate limit depend on the other submissions and are checked by the
+reviewer (``review.review``).
+
+Modules, one per kind of check: ``basic`` (1, 2, 4, 5), ``model`` (3: the only part that calls the
+Hub about the model), ``scores`` (6), ``spot`` (7, with the regenerator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmolt_hub.hub.ref import pinned_revision
+from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE
+from lmolt_hub.leaderboard.records import Record, verified_record
+from lmolt_hub.leaderboard.validate.basic import (
+    MAX_SUBMISSION_BYTES,
+    ReviewerSetupError,
+    SubmissionError,
+    check_complete,
+    check_eval_dataset,
+    check_samples,
+    check_sizes,
+    check_sizes_remote,
+    check_versions,
+    load_eval_set,
+    load_results,
+    pair_hash,
+    strict_json,
+)
+from lmolt_hub.leaderboard.validate.model import check_model
+from lmolt_hub.leaderboard.validate.scores import check_metrics, check_options
+from lmolt_hub.leaderboard.validate.spot import (
+    DEFAULT_SPOT_CHECK,
+    Regenerate,
+    regenerator,
+    spot_check,
+    spot_check_settings,
+)
+
+__all__ = [
+    "DEFAULT_SPOT_CHECK",
+    "MAX_SUBMISSION_BYTES",
+    "Regenerate",
+    "ReviewerSetupError",
+    "SubmissionError",
+    "Verdict",
+    "check_complete",
+    "check_eval_dataset",
+    "check_metrics",
+    "check_model",
+    "check_options",
+    "check_samples",
+    "check_sizes",
+    "check_sizes_remote",
+    "check_versions",
+    "load_eval_set",
+    "load_results",
+    "pair_hash",
+    "regenerator",
+    "results_sha256",
+    "spot_check",
+    "spot_check_settings",
+    "strict_json",
+    "validate_request",
+    "validate_results_submission",
+]
+
+RESCORED, REPRODUCED = "re-scored", "reproduced"  # the two verification statuses
+
+
+@dataclass
+class Verdict:
+    record: Record
+    results: dict[str, Any]
+    checks: list[str] = field(default_factory=list)
+    verification: dict[str, Any] = field(default_factory=dict)
+
+
+
+def results_sha256(data: bytes) -> str:
+    """The hash that binds a verification record to the exact results.json bytes it verified."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def validate_results_submission(
+    directory: Path,
+    *,
+    api: Any,
+    org: str,
+    max_bytes: int = MAX_SUBMISSION_BYTES,
+    regenerate: Regenerate | None = None,
+    spot_check_n: int = 0,
+    seed: int = 0,
+) -> Verdict:
+    """All per-submission checks on a downloaded submission folder; raises SubmissionError."""
+    check_sizes([p for p in directory.rglob("*") if p.is_file()], max_bytes)
+    path = directory / RESULTS_FILE
+    if not path.is_file():
+        raise SubmissionError(f"the submission has no {RESULTS_FILE}")
+    raw = path.read_bytes()
+    results = load_results(path)
+    checks = ["size", "json", "complete", "schema"]
+    check_versions(results)
+    checks.append("versions")
+    model = results["model"]
+    facts = check_model(api, model["id"], pinned_revision(model))
+    if model.get("sha") and facts["sha"] != model["sha"]:
+        raise SubmissionError(f"model {model['id']}: revision {model['sha']} resolves to {facts['sha']}")
+    checks.append("model")
+    cfg = check_eval_dataset(results, org, api)
+    eval_set = load_eval_set(cfg.eval_dataset, cfg.eval_revision, cfg.split)
+    checks.append("eval_set")
+    samples = check_samples(directory, results, eval_set.rows, f"{cfg.eval_dataset}@{cfg.eval_revision[:12]}")
+    checks.append("samples")
+    check_metrics(results, samples, cfg, api)
+    checks.append("metrics")
+    statuses = [RESCORED]
+    verification: dict[str, Any] = {
+        "results_sha256": results_sha256(raw),
+        "statuses": statuses,
+        "checks": checks,
+        "license": facts["license"],
+        "model_sha": facts["sha"],
+        "eval_revision": cfg.eval_revision,
+        "metric_config": cfg.to_dict(),
+        "spot_check": None,
+    }
+    if spot_check_n > 0:
+        if regenerate is None:  # the reviewer's set-up, not the submitter's fault
+            raise ValueError("spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.validate.regenerator)")
+        verification["spot_check"] = spot_check(
+            results, samples, regenerate, spot_check_n, seed, facts["sha"]
+        )
+        checks.append("spot_check")
+        statuses.append(REPRODUCED)
+    record = verified_record(results, verification=verification)
+    record.revision, record.eval_revision = facts["sha"], cfg.eval_revision  # shas: one model, one row
+    return Verdict(record=record, results=results, checks=checks, verification=verification)
+
+
+def validate_request(directory: Path, *, api: Any, max_bytes: int = MAX_SUBMISSION_BYTES) -> dict[str, Any]:
+    """An evaluation request: ``request.json`` = {"model": id, "revision": rev or null}."""
+    check_sizes([p for p in directory.rglob("*") if p.is_file()], max_bytes)
+    path = directory / REQUEST_FILE
+    request = strict_json(path.read_bytes(), REQUEST_FILE)
+    if not isinstance(request, dict) or not isinstance(request.get("model"), str) or not request["model"]:
+        raise SubmissionError(f"{REQUEST_FILE} must be an object with a string 'model'")
+    revision = request.get("revision") or "main"
+    if not isinstance(revision, str):
+        raise SubmissionError(f"{REQUEST_FILE}: 'revision' must be a string")
+    facts = check_model(api, request["model"], revision)
+    return {"model": request["model"], "revision": facts["sha"], "license": facts["license"]}
