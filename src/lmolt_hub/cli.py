@@ -13,6 +13,7 @@ import importlib
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class _Evaluator:
+    """The harness for one evaluation request; a module-level class (not a closure) so the reviewer
+    can run it in a child process (``lmolt_hub.leaderboard.sandbox``)."""
+
+    org: str | None
+    device: str | None
+    output_dir: str | None
+    options: tuple[tuple[str, Any], ...]
+
+    def __call__(self, model_id: str, revision: str) -> Path:
+        from lmolt_hub.eval_tasks import default_eval_dataset
+        from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
+        from lmolt_hub.generation.loading import LoadOptions
+
+        eval_dataset = f"{self.org}/lmolt-eval-3k" if self.org else default_eval_dataset()
+        out = Path(self.output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
+        cfg = EvalConfig(revision=revision, eval_dataset=eval_dataset, load=LoadOptions(device=self.device),
+                         output_dir=str(out), **dict(self.options))  # fmt: skip
+        doc = evaluate_model(model_id, cfg)
+        return Path(doc["results_path"]).parent
+
+
 def evaluator(org: str | None = None, device: str | None = "cpu", output_dir: str | Path | None = None,
               **options: Any) -> Callable[[str, str], Path]:  # fmt: skip
     """(model_id, revision) -> folder with the harness's results file and samples: how the
@@ -45,25 +69,7 @@ def evaluator(org: str | None = None, device: str | None = "cpu", output_dir: st
     bootstrap: the harness reads them from the eval set), so the results pass the reviewer's re-score.
     It lives here, at the top level, because the leaderboard stage never imports the evaluation stage.
     """
-
-    def evaluate(model_id: str, revision: str) -> Path:
-        from lmolt_hub.eval_tasks import default_eval_dataset
-        from lmolt_hub.evaluation.run import EvalConfig, evaluate_model
-        from lmolt_hub.generation.loading import LoadOptions
-
-        eval_dataset = f"{org}/lmolt-eval-3k" if org else default_eval_dataset()
-        out = Path(output_dir or tempfile.mkdtemp(prefix="lmolt-request-"))
-        cfg = EvalConfig(
-            revision=revision,
-            eval_dataset=eval_dataset,
-            load=LoadOptions(device=device),
-            output_dir=str(out),
-            **options,
-        )
-        doc = evaluate_model(model_id, cfg)
-        return Path(doc["results_path"]).parent
-
-    return evaluate
+    return _Evaluator(org, device, str(output_dir) if output_dir else None, tuple(sorted(options.items())))
 
 
 # What the top level hands a stage's command that needs another stage's work (argparse defaults).

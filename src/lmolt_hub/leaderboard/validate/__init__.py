@@ -55,7 +55,7 @@ from lmolt_hub.leaderboard.validate.basic import (
     pair_hash,
     strict_json,
 )
-from lmolt_hub.leaderboard.validate.model import check_model
+from lmolt_hub.leaderboard.validate.model import MAX_DOWNLOAD_BYTES, MAX_PARAMS, check_model
 from lmolt_hub.leaderboard.validate.scores import check_metrics, check_options
 from lmolt_hub.leaderboard.validate.spot import (
     DEFAULT_SPOT_CHECK,
@@ -67,6 +67,8 @@ from lmolt_hub.leaderboard.validate.spot import (
 
 __all__ = [
     "DEFAULT_SPOT_CHECK",
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_PARAMS",
     "MAX_SUBMISSION_BYTES",
     "Regenerate",
     "ReviewerSetupError",
@@ -104,6 +106,15 @@ class Verdict:
     verification: dict[str, Any] = field(default_factory=dict)
 
 
+def check_declared_files(directory: Path, files: list[Path], declared: set[str]) -> None:
+    """A submission folder holds the declared files only (results + its samples, or a request)."""
+    extra = sorted(p.relative_to(directory).as_posix() for p in files if p.relative_to(directory).as_posix() not in declared)
+    if extra:
+        raise SubmissionError(
+            f"the submission folder holds files it does not declare ({', '.join(extra[:5])}); submit only "
+            f"{', '.join(sorted(declared))}"
+        )
+
 
 def results_sha256(data: bytes) -> str:
     """The hash that binds a verification record to the exact results.json bytes it verified."""
@@ -118,20 +129,27 @@ def validate_results_submission(
     max_bytes: int = MAX_SUBMISSION_BYTES,
     regenerate: Regenerate | None = None,
     spot_check_n: int = 0,
-    seed: int = 0,
+    spot_check_full: bool = False,
+    model_options: dict[str, Any] | None = None,
+    requested: bool = False,
 ) -> Verdict:
-    """All per-submission checks on a downloaded submission folder; raises SubmissionError."""
-    check_sizes([p for p in directory.rglob("*") if p.is_file()], max_bytes)
+    """All per-submission checks on a downloaded submission folder; raises SubmissionError.
+
+    ``model_options`` go to :func:`check_model` (``limits``, ``max_params``, ``max_download_bytes``);
+    ``requested``: the reviewer evaluated an evaluation request into this folder (its request stays)."""
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    check_sizes(files, max_bytes)
     path = directory / RESULTS_FILE
     if not path.is_file():
         raise SubmissionError(f"the submission has no {RESULTS_FILE}")
     raw = path.read_bytes()
     results = load_results(path)
+    check_declared_files(directory, files, {RESULTS_FILE, *results["samples"].values(), *([REQUEST_FILE] if requested else [])})
     checks = ["size", "json", "complete", "schema"]
     check_versions(results)
     checks.append("versions")
     model = results["model"]
-    facts = check_model(api, model["id"], pinned_revision(model))
+    facts = check_model(api, model["id"], pinned_revision(model), **(model_options or {}))
     if model.get("sha") and facts["sha"] != model["sha"]:
         raise SubmissionError(f"model {model['id']}: revision {model['sha']} resolves to {facts['sha']}")
     checks.append("model")
@@ -149,6 +167,9 @@ def validate_results_submission(
         "checks": checks,
         "license": facts["license"],
         "model_sha": facts["sha"],
+        "weights_sha256": facts.get("weights_sha256"),
+        "samples_sha256": {name: results_sha256((directory / name).read_bytes())
+                           for name in sorted(results["samples"].values())},
         "eval_revision": cfg.eval_revision,
         "metric_config": cfg.to_dict(),
         "spot_check": None,
@@ -157,7 +178,7 @@ def validate_results_submission(
         if regenerate is None:  # the reviewer's set-up, not the submitter's fault
             raise ValueError("spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.validate.regenerator)")
         verification["spot_check"] = spot_check(
-            results, samples, regenerate, spot_check_n, seed, facts["sha"]
+            results, samples, regenerate, spot_check_n, facts["sha"], full=spot_check_full
         )
         checks.append("spot_check")
         statuses.append(REPRODUCED)
@@ -166,9 +187,13 @@ def validate_results_submission(
     return Verdict(record=record, results=results, checks=checks, verification=verification)
 
 
-def validate_request(directory: Path, *, api: Any, max_bytes: int = MAX_SUBMISSION_BYTES) -> dict[str, Any]:
+def validate_request(
+    directory: Path, *, api: Any, max_bytes: int = MAX_SUBMISSION_BYTES, model_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An evaluation request: ``request.json`` = {"model": id, "revision": rev or null}."""
-    check_sizes([p for p in directory.rglob("*") if p.is_file()], max_bytes)
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    check_sizes(files, max_bytes)
+    check_declared_files(directory, files, {REQUEST_FILE})
     path = directory / REQUEST_FILE
     request = strict_json(path.read_bytes(), REQUEST_FILE)
     if not isinstance(request, dict) or not isinstance(request.get("model"), str) or not request["model"]:
@@ -176,5 +201,5 @@ def validate_request(directory: Path, *, api: Any, max_bytes: int = MAX_SUBMISSI
     revision = request.get("revision") or "main"
     if not isinstance(revision, str):
         raise SubmissionError(f"{REQUEST_FILE}: 'revision' must be a string")
-    facts = check_model(api, request["model"], revision)
+    facts = check_model(api, request["model"], revision, **(model_options or {}))
     return {"model": request["model"], "revision": facts["sha"], "license": facts["license"]}

@@ -121,9 +121,17 @@ def load_results(path: Path) -> dict[str, Any]:
 
 
 def check_versions(results: dict[str, Any]) -> None:
+    from lmolt_hub.eval_tasks import template_version
     from lmolt_hub.metrics import METRICS_VERSION
     from lmolt_hub.prompts import TEMPLATE_VERSION
 
+    fmt = results.get("prompt_format")  # the format the harness resolved and used (null: older results)
+    used = template_version(fmt) if fmt else results["template_version"]
+    if results["template_version"] != used:
+        raise SubmissionError(
+            f"template_version {results['template_version']!r} is not the one prompt_format "
+            f"{results.get('prompt_format')!r} uses ({used!r}): record the template the prompts were built with"
+        )
     if results["template_version"] != TEMPLATE_VERSION:
         raise SubmissionError(
             f"template_version {results['template_version']!r} is not this leaderboard's {TEMPLATE_VERSION!r}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +28,106 @@ def _card_license(api: Any, repo_id: str, revision: str, info: Any) -> str | Non
         return None
 
 
-def _check_loads(model_id: str, revision: str) -> None:
-    """transformers must know the architecture without remote code (the config is enough to tell)."""
-    from transformers import AutoConfig
+# Stated limits (docs/leaderboard.md): what one submission may make the reviewer download and build.
+MAX_PARAMS = 14_000_000_000  # a 7B model in any of the paper's set-ups fits with room to spare
+MAX_DOWNLOAD_BYTES = 40 * 1024**3
+
+
+def _text_config(cfg: Any) -> Any:
+    getter = getattr(cfg, "get_text_config", None)
+    return getter() if callable(getter) else cfg
+
+
+def _int(cfg: Any, *names: str) -> int:
+    for name in names:
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
+def estimate_params(cfg: Any) -> int:
+    """A transformer's parameter count from its config's sizes, before anything is built: the
+    embedding plus per layer attention (4 h^2) and a gated MLP (3 h i). Exact for nothing, within
+    a small factor for every decoder and encoder-decoder the harness loads."""
+    text = _text_config(cfg)
+    hidden = _int(text, "hidden_size", "d_model", "n_embd")
+    layers = _int(text, "num_hidden_layers", "num_layers", "n_layer") + _int(text, "num_decoder_layers")
+    inner = _int(text, "intermediate_size", "d_ff", "n_inner", "ffn_dim") or 4 * hidden
+    vocab = _int(text, "vocab_size")
+    return vocab * hidden + layers * (4 * hidden * hidden + 3 * hidden * inner)
+
+
+def _declared_shapes(cfg: Any) -> tuple[dict[str, tuple[int, ...]], int, str]:
+    """(parameter name -> shape, parameter count, base-model prefix), built on the meta device
+    (no memory is allocated for the weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    auto = AutoModelForSeq2SeqLM if getattr(cfg, "is_encoder_decoder", False) else AutoModelForCausalLM
+    with torch.device("meta"):
+        model = auto.from_config(cfg)
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    return shapes, sum(p.numel() for p in model.parameters()), str(getattr(model, "base_model_prefix", ""))
+
+
+def _stored_shapes(model_id: str, revision: str) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from the safetensors headers (HTTP range reads, not the weights)."""
+    from huggingface_hub import get_safetensors_metadata
+    from huggingface_hub.errors import NotASafetensorsRepoError
 
     try:
-        AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=False)
+        meta = get_safetensors_metadata(model_id, revision=revision)
+    except NotASafetensorsRepoError:
+        return {}
+    return {name: tuple(info.shape) for f in meta.files_metadata.values() for name, info in f.tensors.items()}
+
+
+def inspect_model(model_id: str, revision: str, max_params: int = MAX_PARAMS) -> dict[str, int]:
+    """Run in a child (``sandbox.run_limited``): the config loads without remote code, the declared
+    and the stored parameter counts are within ``max_params`` (the declared one estimated before
+    anything is built), and every stored tensor has its declared shape."""
+    from transformers import AutoConfig
+
+    from lmolt_hub.leaderboard.sandbox import stage
+
+    stage("reading config.json")
+    try:
+        cfg = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001 - whatever a hostile config.json makes transformers raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SubmissionError(f"model {model_id} does not load without remote code: {first}") from None
+        raise SubmissionError(f"model {model_id} does not load without remote code: {_first_line(exc)}") from None
+    limit = f"over the reviewer's limit of {max_params:,}"
+    if estimate_params(cfg) > max_params:
+        raise SubmissionError(f"model {model_id}: config.json declares ~{estimate_params(cfg):,} parameters, {limit}")
+    stage("building the declared shapes on the meta device")
+    declared, n_declared, prefix = _declared_shapes(cfg)
+    if n_declared > max_params:
+        raise SubmissionError(f"model {model_id}: config.json declares {n_declared:,} parameters, {limit}")
+    stage("reading the safetensors headers")
+    stored = _stored_shapes(model_id, revision)
+    n_stored = sum(math.prod(shape) for shape in stored.values())
+    if n_stored > max_params:
+        raise SubmissionError(f"model {model_id}: its safetensors files hold {n_stored:,} parameters, {limit}")
+    for name, shape in sorted(stored.items()):
+        bare = name.removeprefix(f"{prefix}.") if prefix else name
+        want = declared.get(name) or declared.get(f"{prefix}.{name}") or declared.get(bare)
+        if want is not None and want != shape:
+            raise SubmissionError(
+                f"model {model_id}: tensor {name} is stored with shape {list(shape)}, but config.json "
+                f"declares {list(want)}"
+            )
+    return {"params": n_declared, "stored_params": n_stored}
+
+
+def weights_sha256(siblings: list[Any]) -> str | None:
+    """One hash of a model's weights: the files' content hashes (LFS sha256), not their names, so
+    the same weights under another id or file name hash the same."""
+    hashes = sorted(
+        (getattr(s, "lfs", None) and getattr(s.lfs, "sha256", None)) or s.blob_id
+        for s in siblings
+        if s.rfilename.endswith(SAFE_WEIGHTS)
+    )
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest() if hashes else None
 
 
 def _repo_json(api: Any, model_id: str, name: str, revision: str, max_bytes: int = 1024 * 1024) -> dict:
@@ -58,13 +151,25 @@ def _check_weights(model_id: str, names: list[str]) -> None:
         )
 
 
-def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
+def check_model(
+    api: Any,
+    model_id: str,
+    revision: str,
+    *,
+    limits: Any = None,
+    max_params: int = MAX_PARAMS,
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> dict[str, Any]:
     """Existence at ``revision`` (-> its commit sha), no remote code, no pickle-only weights, a
-    licence, and an adapter's base. Returns facts (``sha``, ``license``, ``base_model``...)."""
+    download within ``max_download_bytes``, parameters within ``max_params`` with the declared shapes
+    (checked in a child under ``limits``, a ``sandbox.Limits``), a licence, and an adapter's base.
+    Returns facts (``sha``, ``license``, ``weights_sha256``, ``base_model``...)."""
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
+    from lmolt_hub.leaderboard.sandbox import Limits, SandboxError, run_limited
+
     try:
-        info = api.model_info(model_id, revision=revision)
+        info = api.model_info(model_id, revision=revision, files_metadata=True)
     except (HfHubHTTPError, HFValidationError) as exc:
         raise SubmissionError(
             f"model {model_id} not found at revision {revision} on the Hub ({_first_line(exc)})"
@@ -75,7 +180,12 @@ def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
             f"model {model_id} ships Python files: models needing remote code are not accepted"
         )
     sha = info.sha
-    facts: dict[str, Any] = {"sha": sha}
+    size = sum(s.size or 0 for s in info.siblings or [])
+    if size > max_download_bytes:
+        raise SubmissionError(
+            f"model {model_id} is {size:,} bytes, over the reviewer's download limit of {max_download_bytes:,}"
+        )
+    facts: dict[str, Any] = {"sha": sha, "weights_sha256": weights_sha256(list(info.siblings or []))}
     if "adapter_config.json" in names:
         cfg = _repo_json(api, model_id, "adapter_config.json", sha)
         base = cfg.get("base_model_name_or_path")
@@ -95,7 +205,11 @@ def check_model(api: Any, model_id: str, revision: str) -> dict[str, Any]:
         cfg = _repo_json(api, model_id, "config.json", sha)
         if cfg.get("auto_map"):
             raise SubmissionError(f"model {model_id} needs remote code (config.json has auto_map)")
-        _check_loads(model_id, sha)
+        try:
+            facts |= run_limited(inspect_model, model_id, sha, max_params, limits=limits or Limits(),
+                                 what=f"model check of {model_id}")  # fmt: skip
+        except SandboxError as exc:
+            raise SubmissionError(str(exc)) from None
     else:
         raise SubmissionError(f"model {model_id}@{revision} has neither config.json nor adapter_config.json")
     _check_weights(model_id, names)

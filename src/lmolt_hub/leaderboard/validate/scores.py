@@ -65,6 +65,35 @@ def _compare(block: str, direction: str, submitted: Any, recomputed: dict[str, A
         raise SubmissionError(f"{block}.{direction} has values the reviewer does not compute: {extra}")
 
 
+def check_per_sample(direction: str, rows: list[dict[str, Any]], recomputed: list[dict[str, Any]]) -> None:
+    """Each row's ``metrics`` (they feed the published figures) must equal the recomputed ones:
+    exactly, but for the NLI entailment (neural tolerance) and as many M->L win flips as the
+    win-rate tolerance allows."""
+    n = len(rows)
+    flips, allowed = 0, int(n * min(1.0 / max(n, 1), 1e-3))
+    for row, want in zip(rows, recomputed, strict=True):
+        got = row.get("metrics")
+        if not isinstance(got, dict) or set(got) != set(want):
+            raise SubmissionError(
+                f"samples {direction}, row {row['id']}: per-sample metrics {sorted(got or {})} are not the "
+                f"recomputed {sorted(want)}; submit the harness's samples files unchanged"
+            )
+        for name, value in want.items():
+            if name == "win" and direction == Direction.SMILES2CAPTION and got[name] != value:
+                flips += 1
+                continue
+            tol = (NEURAL_TOL, NEURAL_TOL) if name == "entailment" else (REL_TOL, ABS_TOL)
+            if not _same(got[name], value, tol):
+                raise SubmissionError(
+                    f"samples {direction}, row {row['id']}: metrics.{name} = {got[name]!r}, but recomputing "
+                    f"it from the output gives {value!r} (per-sample values feed the published figures)"
+                )
+    if flips > allowed:
+        raise SubmissionError(
+            f"samples {direction}: {flips} per-sample 'win' values differ from the recomputed ones"
+        )
+
+
 PINNED_OPTIONS = ("hallucination", "fcd", "fcd_convention", "fingerprint_convention")
 
 
@@ -143,6 +172,7 @@ def check_metrics(
             "confidence_intervals", direction,
             (results.get("confidence_intervals") or {}).get(direction) or {}, scores.confidence_intervals, n,
         )  # fmt: skip
+        check_per_sample(direction, rows, scores.per_sample)
         recomputed[direction] = scores.corpus
     return recomputed
 
