@@ -188,11 +188,18 @@ def _still_open(api: Any, repo_id: str, num: int) -> str:
     return str(api.get_discussion_details(repo_id, num, repo_type="dataset").status)
 
 
-def _reject(api: Any, repo_id: str, num: int, reason: str, folder: str | None = None) -> Outcome:
+class MergeReverted(SubmissionError):
+    """This reviewer's own merge brought in unvalidated changes and was reverted: the PR is merged,
+    and the rejection must still be posted on it."""
+
+
+def _reject(
+    api: Any, repo_id: str, num: int, reason: str, folder: str | None = None, check_state: bool = True
+) -> Outcome:
     reason = reason.replace("\r", " ").strip()[:2000]
     from huggingface_hub.errors import HfHubHTTPError
 
-    now = _still_open(api, repo_id, num)
+    now = _still_open(api, repo_id, num) if check_state else "open"
     if now != "open":  # merged or closed meanwhile (by another reviewer): its outcome stands
         return Outcome(pr_num=num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder)
 
@@ -365,7 +372,7 @@ def _review(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
                 verdict.record.verification = verdict.verification
         return _accept(api, repo_id, pr, folder, verdict, ctx.accepted, head)
     except SubmissionError as exc:
-        return _reject(api, repo_id, pr.num, str(exc), folder)
+        return _reject(api, repo_id, pr.num, str(exc), folder, check_state=not isinstance(exc, MergeReverted))
 
 
 def _request(api: Any, repo_id: str, pr: Any, folder: str, local: Path, ctx: _Context) -> Outcome:
@@ -477,22 +484,27 @@ def _audit_merge(api: Any, repo_id: str, main_before: str, verified: str, folder
         repo_id, ops, commit_message=f"Revert an unvalidated merge ({folder})", repo_type="dataset"
     )
     changed = sorted(p for p in set(after) | set(want) if after.get(p) != want.get(p))
-    raise SubmissionError(
+    raise MergeReverted(
         f"the merge brought in changes that were not validated ({', '.join(changed[:3])}); main was "
         "restored and nothing was accepted: open a new PR and do not push to it while it is reviewed"
     )
 
 
 def _network_error(exc: BaseException) -> bool:
-    import httpx
+    extra: list[type[BaseException]] = []
+    try:
+        import httpx
 
+        extra.append(httpx.TransportError)
+    except ImportError:  # huggingface_hub may use another HTTP client
+        pass
     try:
         import requests
 
-        extra: tuple[type[BaseException], ...] = (requests.ConnectionError, requests.Timeout)
+        extra += [requests.ConnectionError, requests.Timeout]
     except ImportError:
-        extra = ()
-    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError, *extra))
+        pass
+    return isinstance(exc, (ConnectionError, TimeoutError, *extra))
 
 
 def review(
@@ -547,9 +559,9 @@ def _review_safely(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
     except ReviewerSetupError as exc:
         log.warning("PR #%s stays pending: %s", pr.num, exc)
         return Outcome(pr_num=pr.num, state="pending", reason=f"reviewer cannot run: {exc}")
-    except (KeyboardInterrupt, SystemExit):
-        raise
     except BaseException as exc:  # noqa: BLE001 - one broken review (even a Rust panic) must not stop the others
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise  # KeyboardInterrupt, SystemExit, a test's timeout: not the submission's doing
         if _network_error(exc):  # the reviewer's connection, not the submission: retried next time
             log.warning("PR #%s stays pending (network): %s", pr.num, exc)
             return Outcome(pr_num=pr.num, state="pending", reason=f"review failed, will retry: {exc!r}")

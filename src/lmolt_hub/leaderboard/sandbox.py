@@ -3,7 +3,7 @@
 A submitted model is untrusted input: its tokenizer can panic in Rust (``pyo3_runtime.PanicException``
 is a BaseException, which ``except Exception`` misses), its chat template can loop or build a huge
 string, its config can declare 70B parameters. So every such step (the spot check, ``--evaluate``,
-the model check's loading) runs in a fresh ``spawn`` child with
+the model check's loading) runs in a fresh child process (forked from a clean ``forkserver``) with
 
 * a wall-clock timeout (the child is killed, its process group included);
 * an address-space cap (``RLIMIT_AS``) where the device is the CPU (CUDA reserves far more address
@@ -90,10 +90,26 @@ def _set_limits(memory_bytes: int | None, file_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
 
 
-def _child(conn: Any, fn: Callable[..., Any], args: tuple, memory_bytes: int | None, file_bytes: int | None) -> None:
+def _adopt_environment(env: dict[str, str]) -> None:
+    """The reviewer's environment now (the fork server kept the one it started with); the Hub
+    clients it preloaded read HF_ENDPOINT at import, so they are re-pointed when it changed."""
+    before = os.environ.get("HF_ENDPOINT")
+    os.environ.clear()
+    os.environ.update(env)
+    if env.get("HF_ENDPOINT") and env.get("HF_ENDPOINT") != before:
+        from lmolt_hub.localhub import _patch_clients
+
+        _patch_clients(env["HF_ENDPOINT"])
+
+
+def _child(
+    conn: Any, fn: Callable[..., Any], args: tuple, memory_bytes: int | None, file_bytes: int | None,
+    env: dict[str, str],
+) -> None:  # fmt: skip
     global _PIPE
     _PIPE = conn
     try:
+        _adopt_environment(env)
         _set_limits(memory_bytes, file_bytes)
         result = ("ok", fn(*args))
     except BaseException as exc:  # noqa: BLE001 - a panic, MemoryError, SystemExit: all are reasons
@@ -110,7 +126,10 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple, memory_bytes: int | N
     try:
         conn.send(result)
     except BaseException as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-        conn.send(("error", f"result could not be returned: {one_line(exc)}"))
+        try:
+            conn.send(("error", f"result could not be returned: {one_line(exc)}"))
+        except OSError:  # the parent is gone (it gave up on this child)
+            pass
     conn.close()
 
 
@@ -131,15 +150,29 @@ def _kill(proc: Any) -> None:
     proc.join(10)
 
 
+_PRELOAD = ["torch", "transformers", "lmolt_hub.generation", "lmolt_hub.leaderboard.validate"]
+
+
+def _context() -> Any:
+    """``forkserver`` where there is one (POSIX): a server process imports torch and transformers
+    once, and each child is a fresh fork of it (a fraction of a second instead of seconds of imports,
+    and no state of the reviewer's process); ``spawn`` elsewhere."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
 def run_limited(fn: Callable[..., Any], *args: Any, limits: Limits, what: str) -> Any:
-    """``fn(*args)`` in a spawned child under ``limits``; its result, or SandboxError (one line).
+    """``fn(*args)`` in a fresh child under ``limits``; its result, or SandboxError (one line).
 
     ``fn`` and ``args`` must be picklable (module-level functions, plain data)."""
     from lmolt_hub.leaderboard.validate.basic import ReviewerSetupError, SubmissionError
 
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _context()
     parent, child_end = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child_end, fn, args, limits.memory_bytes, limits.file_bytes),
+    proc = ctx.Process(target=_child, args=(child_end, fn, args, limits.memory_bytes, limits.file_bytes, dict(os.environ)),
                        daemon=True)  # fmt: skip
     proc.start()
     child_end.close()

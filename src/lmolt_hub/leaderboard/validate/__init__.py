@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.hub.ref import pinned_revision
-from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE
+from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE, SUBMISSION_FILE
 from lmolt_hub.leaderboard.records import Record, verified_record
 from lmolt_hub.leaderboard.validate.basic import (
     MAX_SUBMISSION_BYTES,
@@ -107,7 +107,9 @@ class Verdict:
 
 
 def check_declared_files(directory: Path, files: list[Path], declared: set[str]) -> None:
-    """A submission folder holds the declared files only (results + its samples, or a request)."""
+    """A submission folder holds the declared files only (results + its samples, or a request, and
+    the ``submission.json`` that ``submit`` writes)."""
+    declared = declared | {SUBMISSION_FILE}
     extra = sorted(p.relative_to(directory).as_posix() for p in files if p.relative_to(directory).as_posix() not in declared)
     if extra:
         raise SubmissionError(

@@ -31,6 +31,7 @@ def _card_license(api: Any, repo_id: str, revision: str, info: Any) -> str | Non
 # Stated limits (docs/leaderboard.md): what one submission may make the reviewer download and build.
 MAX_PARAMS = 14_000_000_000  # a 7B model in any of the paper's set-ups fits with room to spare
 MAX_DOWNLOAD_BYTES = 40 * 1024**3
+_INSPECTED: dict[tuple[str, str, int], dict[str, int]] = {}  # (model, commit sha, limit) -> counts that passed
 
 
 def _text_config(cfg: Any) -> Any:
@@ -205,11 +206,14 @@ def check_model(
         cfg = _repo_json(api, model_id, "config.json", sha)
         if cfg.get("auto_map"):
             raise SubmissionError(f"model {model_id} needs remote code (config.json has auto_map)")
-        try:
-            facts |= run_limited(inspect_model, model_id, sha, max_params, limits=limits or Limits(),
-                                 what=f"model check of {model_id}")  # fmt: skip
-        except SandboxError as exc:
-            raise SubmissionError(str(exc)) from None
+        key = (model_id, sha, max_params)  # a commit's content never changes: inspect it once
+        if key not in _INSPECTED:
+            try:
+                _INSPECTED[key] = run_limited(inspect_model, model_id, sha, max_params, limits=limits or Limits(),
+                                              what=f"model check of {model_id}")  # fmt: skip
+            except SandboxError as exc:
+                raise SubmissionError(str(exc)) from None
+        facts |= _INSPECTED[key]
     else:
         raise SubmissionError(f"model {model_id}@{revision} has neither config.json nor adapter_config.json")
     _check_weights(model_id, names)
