@@ -246,7 +246,7 @@ def test_hostile_model_repos_end_as_one_line_rejections_and_the_queue_moves_on(r
 def test_forged_per_sample_metrics_are_recomputed(reviewed):
     """Issue 21.3: `win: true` everywhere with honest corpus numbers forged the figures on main."""
     out = _outcome(reviewed, "per-sample")
-    assert out.state == "rejected" and "metrics.win" in out.reason, out.reason
+    assert out.state == "rejected" and "'win' values differ from the recomputed" in out.reason, out.reason
 
 
 def test_only_the_namespace_owner_creates_the_row(reviewed):
