@@ -10,21 +10,26 @@ Every check raises :class:`SubmissionError` with a reason a submitter can act on
 posts that reason as the PR comment. The checks, in order:
 
 1. size (before anything is read), strict JSON (no NaN/Infinity), nothing "not computed", the
-   results schema (``lmolt_hub.formats.results.validate_results``);
-2. versions: the template and metric-code versions are the installed ones;
+   results schema (``lmolt_hub.formats.results.validate_results``), no undeclared file;
+2. versions: the template (the one the recorded prompt format uses) and metric-code versions are
+   the installed ones;
 3. the model: exists on the Hub at that revision (resolved to a commit sha), its config files are
-   JSON, it loads without remote code and without pickle weights, its card declares a licence;
-   an adapter's base model exists;
+   JSON, within the download and parameter limits with its declared shapes (checked in a limited
+   child process), it loads without remote code and without pickle weights, its card declares a
+   licence; an adapter's base model exists;
 4. the eval set is ours (``<org>/lmolt-eval-3k``) at an existing revision, the whole pinned split;
 5. samples: one file per direction, each matching the eval set row for row by id and by a hash of
    (source, reference), in any order, none missing or extra;
-6. "re-scored": points, confidence intervals (the eval set's bootstrap settings) and hallucination
-   values recomputed from the submitted outputs equal the submitted ones;
-7. "reproduced" (spot check, on by default in the reviewer): ``n`` random pairs per direction are
-   regenerated greedily with the submitted model at its sha and must equal the submitted outputs.
+6. "re-scored": points, confidence intervals (the eval set's bootstrap settings), hallucination
+   values and every row's per-sample metrics recomputed from the submitted outputs equal the
+   submitted ones;
+7. "reproduced" (spot check, on by default in the reviewer): ``n`` pairs per direction, drawn from
+   a secret source (90: a 5% forged share is caught with probability >= 99%), are regenerated
+   greedily with the submitted model at its sha in a limited child and must equal the submitted
+   outputs.
 
-Duplicates and the per-author rate limit depend on the other submissions and are checked by the
-reviewer (``review.review``).
+Ownership, duplicates and the per-author rate limit depend on who opened the PR and on the other
+submissions and are checked by the reviewer (``review.review``).
 
 Modules, one per kind of check: ``basic`` (1, 2, 4, 5), ``model`` (3: the only part that calls the
 Hub about the model), ``scores`` (6), ``spot`` (7, with the regenerator).
