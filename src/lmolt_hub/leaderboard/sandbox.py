@@ -75,9 +75,16 @@ def time_budget(seconds: float, what: str) -> Iterator[None]:
 
 
 def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0][:300] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    """``Type: first line`` of an exception, and of its root cause where it has one."""
+    def line(e: BaseException) -> str:
+        text = str(e).strip()
+        first = text.splitlines()[0][:200] if text else ""
+        return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    return line(exc) if root is exc else f"{line(exc)} (caused by {line(root)})"
 
 
 def _set_limits(memory_bytes: int | None, file_bytes: int | None) -> None:
@@ -91,8 +98,8 @@ def _set_limits(memory_bytes: int | None, file_bytes: int | None) -> None:
 
 
 def _adopt_environment(env: dict[str, str]) -> None:
-    """The reviewer's environment now (the fork server kept the one it started with); the Hub
-    clients it preloaded read HF_ENDPOINT at import, so they are re-pointed when it changed."""
+    """The reviewer's environment now (the fork server kept the one it started with); Hub clients
+    already imported read HF_ENDPOINT at import, so they are re-pointed when it changed."""
     before = os.environ.get("HF_ENDPOINT")
     os.environ.clear()
     os.environ.update(env)
@@ -150,7 +157,9 @@ def _kill(proc: Any) -> None:
     proc.join(10)
 
 
-_PRELOAD = ["torch", "transformers", "lmolt_hub.generation", "lmolt_hub.leaderboard.validate"]
+# torch is most of the import time; transformers is imported fresh in each child (a child forked
+# from a server that preloaded it once failed a lazy import after a tokenizer panic)
+_PRELOAD = ["torch"]
 
 
 def _context() -> Any:
