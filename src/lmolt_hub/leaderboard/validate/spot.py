@@ -130,10 +130,11 @@ def _render(
     from lmolt_hub.leaderboard.sandbox import time_budget
 
     prompts = []
+    tokenizer = engine.tokenizer  # loaded (lazily, imports and all) before the budget starts
     with time_budget(seconds, "rendering the model's chat template"):
         for direction, rows in rows_by_direction.items():
             for row in rows:
-                prompt = format_prompt(direction, str(row["source"]), fmt, engine.tokenizer)
+                prompt = format_prompt(direction, str(row["source"]), fmt, tokenizer)
                 if len(prompt) > MAX_PROMPT_CHARS:
                     raise SubmissionError(
                         f"the model's chat template renders a {len(prompt):,}-character prompt "
@@ -161,6 +162,7 @@ def regenerate_in_process(
                        trust_remote_code=False, allow_pickle=False)  # fmt: skip
     stage("loading the model and its tokenizer")
     engine = Engine.for_model(model["id"], pinned_revision(model), load, use_cache=False, show_progress=False)
+    _ = engine.tokenizer  # loaded here, not inside the template's time budget
     stage("rendering prompts with the model's chat template")
     fmt = resolve_prompt_format(settings["prompt_format"], engine.is_seq2seq)
     prompts = _render(engine, fmt, rows_by_direction, template_seconds)
