@@ -98,15 +98,10 @@ def _set_limits(memory_bytes: int | None, file_bytes: int | None) -> None:
 
 
 def _adopt_environment(env: dict[str, str]) -> None:
-    """The reviewer's environment now (the fork server kept the one it started with); Hub clients
-    already imported read HF_ENDPOINT at import, so they are re-pointed when it changed."""
-    before = os.environ.get("HF_ENDPOINT")
+    """The reviewer's environment now (the fork server kept the one it started with). The server
+    preloads torch only, so the Hub clients, which read HF_ENDPOINT at import, see this one."""
     os.environ.clear()
     os.environ.update(env)
-    if env.get("HF_ENDPOINT") and env.get("HF_ENDPOINT") != before:
-        from lmolt_hub.localhub import _patch_clients
-
-        _patch_clients(env["HF_ENDPOINT"])
 
 
 def _child(
