@@ -44,7 +44,7 @@ def test_a_fully_cached_run_loads_no_weights(tiny_llama_dir: Path, tmp_path: Pat
 
 
 def test_spot_check_regenerates_in_memory(tiny_llama_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    from lmolt_hub.leaderboard.harness import regenerator
+    from lmolt_hub.leaderboard.validate import regenerator
 
     monkeypatch.chdir(tmp_path)
     results = {
@@ -53,7 +53,7 @@ def test_spot_check_regenerates_in_memory(tiny_llama_dir: Path, tmp_path: Path, 
         "generation": {"params": {"max_new_tokens": 5, "do_sample": False, "num_beams": 1}},
     }
     rows = [{"id": str(i), "source": s, "reference": "x"} for i, s in enumerate(SOURCES)]
-    outputs = regenerator(device="cpu")(results, "smiles2caption", rows)
+    outputs = regenerator(device="cpu")(results, {"smiles2caption": rows})["smiles2caption"]
     engine = Engine.for_model(str(tiny_llama_dir), load=LoadOptions(dtype="float32"), use_cache=False,
                               show_progress=False)  # fmt: skip
     prompts = [build_prompt("smiles2caption", s) for s in SOURCES]

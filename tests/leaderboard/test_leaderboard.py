@@ -22,6 +22,7 @@ from lmolt_hub.leaderboard.records import (
     reported_records,
     verified_record,
 )
+from lmolt_hub.leaderboard.review import check_duplicate, check_rate_limit
 from lmolt_hub.naming import default_org
 from lmolt_hub.prompts import source_target
 from lmolt_hub.resources import PAPER_TABLES, chebi20_split
@@ -382,13 +383,13 @@ def test_check_samples_rejects_path_traversal_and_missing_files(tmp_path):
 def test_rate_limit_and_duplicates_and_size():
     now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     recent = [now - dt.timedelta(hours=h) for h in (1, 2)]
-    V.check_rate_limit("org", now, recent + [now - dt.timedelta(hours=30)], limit=3, window_hours=24)
+    check_rate_limit("org", now, recent + [now - dt.timedelta(hours=30)], limit=3, window_hours=24)
     with pytest.raises(V.SubmissionError, match="rate limit"):
-        V.check_rate_limit("org", now, recent, limit=2, window_hours=24)
+        check_rate_limit("org", now, recent, limit=2, window_hours=24)
     record = verified_record(synthetic_results("o/lmolt-cpo", "a" * 40, 0.5, 0))
-    V.check_duplicate(record, [verified_record(synthetic_results("o/lmolt-cpo", "b" * 40, 0.5, 0))])
+    check_duplicate(record, [verified_record(synthetic_results("o/lmolt-cpo", "b" * 40, 0.5, 0))])
     with pytest.raises(V.SubmissionError, match="duplicate"):
-        V.check_duplicate(record, [verified_record(synthetic_results("o/lmolt-cpo", "a" * 40, 0.7, 1))])
+        check_duplicate(record, [verified_record(synthetic_results("o/lmolt-cpo", "a" * 40, 0.7, 1))])
     with pytest.raises(V.SubmissionError, match="1,073,741,824 bytes"):
         V.check_sizes_remote({"submissions/o/x/samples.jsonl": 1024**3, "submissions/o/x/results.json": 0})
 

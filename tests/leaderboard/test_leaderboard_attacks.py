@@ -63,7 +63,8 @@ def board(local_hub, tiny_llama_dir, tmp_path_factory):
     from lmolt_hub.tiny import save_tiny_nli
 
     for token, name in USERS.items():  # second (and third) users of the same local Hub
-        local_hub.httpd.config.auth.users[token] = User(name)
+        # lbx-team is a member of the org lbx (the models' namespace); mallory and spoofer are not
+        local_hub.httpd.config.auth.users[token] = User(name, orgs=("lbx",) if name == "lbx-team" else ())
     api = HfApi()  # the reviewer (the session's admin token)
     tmp = tmp_path_factory.mktemp("attacks")
     licence = b"---\nlicense: apache-2.0\n---\n# tiny\n"
@@ -131,8 +132,8 @@ def _files(folder: str, results: dict, samples: dict[str, list[dict]]) -> dict[s
 
 
 def _rescore(results: dict, samples: dict[str, list[dict]]) -> dict:
-    """What a careful forger does: recompute every number for the forged outputs with the harness's
-    own scoring, so that only the checks that look beyond the numbers can catch it."""
+    """What a careful forger does: recompute every number (corpus and per-sample, in place) for the
+    forged outputs with the harness's own scoring, so only the checks beyond the numbers can catch it."""
     from lmolt_hub.metrics.scoring import score_direction
 
     out = copy.deepcopy(results)
@@ -146,6 +147,8 @@ def _rescore(results: dict, samples: dict[str, list[dict]]) -> dict:
             s.hallucination,
         )
         out["n_samples"][d] = len(rows)
+        for row, metrics in zip(rows, s.per_sample, strict=True):  # the per-sample values too
+            row["metrics"] = json.loads(json.dumps(metrics, allow_nan=True).replace("NaN", "null"))
     return json.loads(json.dumps(out, allow_nan=True).replace("NaN", "null"))
 
 
@@ -252,12 +255,13 @@ def test_forged_results_are_rejected_and_the_honest_one_is_verified(board):
 
 def test_push_during_review_is_never_merged(board):
     """TOCTOU: the author pushes to refs/pr/N while the reviewer is busy (here: during the spot
-    check). The pushed commit forges a number and overwrites another team's accepted results."""
+    check). The pushed commit forges a number and overwrites another team's accepted results.
+    (The attacker is a member of the org: a non-member's PR is refused before the merge anyway.)"""
     from huggingface_hub import CommitOperationAdd
 
-    from lmolt_hub.leaderboard.harness import regenerator
+    from lmolt_hub.leaderboard.validate import regenerator
 
-    api, mallory = board["api"], _user("mallory")
+    api, mallory = board["api"], _user("lbx-team")
     before = _main_files(api)
     victim = next(p for p in sorted(before) if p.endswith("/results.json"))  # another team's row
     honest, samples = _honest(board)
@@ -269,13 +273,13 @@ def test_push_during_review_is_never_merged(board):
     forged["results"]["smiles2caption"]["bleu2"] = 0.99
     real, pushed = regenerator(device="cpu"), []
 
-    def regenerate_while_attacker_pushes(results, direction, rows):
+    def regenerate_while_attacker_pushes(results, rows):
         if not pushed:
             ops = [CommitOperationAdd(f"{folder}/results.json", json.dumps(forged).encode()),
                    CommitOperationAdd(victim, b'{"results": "gone"}')]  # fmt: skip
             pushed.append(mallory.create_commit(REPO, ops, commit_message="late change", repo_type="dataset",
                                                 revision=f"refs/pr/{num}").oid)  # fmt: skip
-        return real(results, direction, rows)
+        return real(results, rows)
 
     (outcome,) = S.review(REPO, org=ORG, api=api, rate_limit=100, regenerate=regenerate_while_attacker_pushes)
     assert pushed, "the attack did not run"
@@ -358,10 +362,11 @@ def test_duplicate_by_branch_name_and_malformed_main_do_not_pass_or_crash(board)
 
 def test_push_racing_the_merge_is_reverted_where_the_hub_does_not_pin_the_head(board):
     """On a Hub that ignores ``expectedHeadOid`` (huggingface.co), a push landing between the
-    reviewer's last head check and the merge is merged; the audit after the merge restores main."""
+    reviewer's last head check and the merge is merged; the audit after the merge restores main.
+    (The attacker is a member of the org, as above.)"""
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    api, mallory = board["api"], _user("mallory")
+    api, mallory = board["api"], _user("lbx-team")
     before = _main_files(api)
     victim = next(p for p in sorted(before) if p.endswith("/results.json"))
     honest, samples = _honest(board)

@@ -148,7 +148,7 @@ def _comments(api, num: int) -> list[str]:
 
 def test_good_and_malformed_submissions_review_build(board, tmp_path):
     from lmolt_hub.cli import main
-    from lmolt_hub.leaderboard.harness import regenerator
+    from lmolt_hub.leaderboard.validate import regenerator
 
     api, hub = board["api"], board["hub"]
     # The good one goes through the CLI, exactly as a user would submit it.

@@ -247,6 +247,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     return evaluate_model(args.model, cfg)
 
 
+def is_rust_panic(exc: BaseException) -> bool:
+    """A panic inside a Rust extension (tokenizers, safetensors) raised as pyo3's PanicException."""
+    return type(exc).__name__ == "PanicException"
+
+
 def main(args: argparse.Namespace) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -273,6 +278,15 @@ def main(args: argparse.Namespace) -> int:
         return 2
     except HfHubHTTPError as exc:  # e.g. --push-results without write access
         print(f"error: the Hub refused a request: {exc}", file=sys.stderr)
+        return 2
+    except BaseException as exc:
+        if not is_rust_panic(exc):
+            raise
+        # pyo3_runtime.PanicException is a BaseException: a hostile tokenizer.json (e.g. a pre-tokenizer
+        # regex that backtracks past Oniguruma's retry limit) ends here, with one line
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"error: the model's tokenizer panicked in Rust ({first}); this model cannot be evaluated "
+              "as published: fix its tokenizer.json", file=sys.stderr)  # fmt: skip
         return 2
     if doc:  # {} on non-main accelerate processes
         _print_summary(doc)

@@ -3,11 +3,12 @@
 Modules: ``layout`` (the repo's id, folders, card, reading it), ``protocol`` (the review
 comment on a PR and whose comments count), ``submit`` / ``review`` (with ``ReviewPolicy``) /
 ``status`` (pull requests on ``<org>/lmolt-leaderboard``), ``validate`` (checks on one
-submission), ``records`` (data model), ``aggregate`` (aggregate score and CI ranks), ``build``
+submission, with the spot check's generation), ``records`` (data model), ``aggregate`` (aggregate score and CI ranks), ``build``
 (``leaderboard.json``, page, plots), ``plots`` (the paper's Figures 1-2), ``report`` (verified
-rows next to the paper's tables), ``harness`` (the spot check's generation), ``run`` (the
-stage's entry: review then build), ``space`` (the page as a static Hub Space), ``schedule`` (the
-scheduled reviewer: its commands, the Hugging Face scheduled Job), ``cli``.
+rows next to the paper's tables), ``sandbox`` (child processes for every step that touches a
+submitted model), ``run`` (the stage's entry: review then build), ``space`` (the page as a static
+Hub Space), ``schedule`` (the scheduled reviewer: its commands, the Hugging Face scheduled Job),
+``cli``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from lmolt_hub.prompts import DIRECTIONS
 from lmolt_hub.provenance import file_sha256
 from lmolt_hub.resources import PAPER_TABLES
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 STATIC_DIR = Path(str(files("lmolt_hub") / "leaderboard" / "static"))
 SUBMISSIONS_DIR = "submissions"
@@ -127,13 +130,62 @@ def load_accepted(root: Path | str) -> list[tuple[Record, Path]]:
     return [(a.record, a.path) for a in load_verified(root)[0]]
 
 
-def load_samples(record: Record, results_path: Path) -> dict[str, list[dict[str, Any]]]:
-    """direction -> sample rows of an accepted record (missing files give no rows)."""
+# Per-sample values the figures plot, and the range a real one lies in: a value outside (1e308 as a
+# dLen, a chrF of 7) or not finite is skipped with a warning, never plotted, never fatal.
+SAMPLE_BOUNDS = {"dlen": 1e6, "chrf": 1.0 + 1e-9, "nli": 1.0 + 1e-9}
+
+
+def _sane_row(row: Any) -> str | None:
+    """Why a sample row cannot be plotted (None: it can)."""
+    if not isinstance(row, dict):
+        return "not an object"
+    for name, bound in SAMPLE_BOUNDS.items():
+        value = plots.sample_value(row, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name} is not a number ({value!r:.40})"
+        if not math.isfinite(value) or abs(value) > bound:
+            return f"{name} = {value!r} is not finite or outside [-{bound:g}, {bound:g}]"
+    win = plots.sample_value(row, "win")
+    if win is not None and not isinstance(win, bool):
+        return f"win is not true/false ({win!r:.40})"
+    return None
+
+
+def load_samples(
+    record: Record, results_path: Path, warnings: list[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """direction -> sample rows of an accepted record (missing files give no rows).
+
+    A file whose sha256 differs from the one its verification binds is skipped, and so is a row
+    with a non-finite or absurd value; each skip is a line in ``warnings``."""
+    warnings = warnings if warnings is not None else []
+    bound = record.verification.get("samples_sha256") or {}
     rows: dict[str, list[dict[str, Any]]] = {}
     for direction, name in sorted(record.samples.items()):
         path = results_path.parent / name
-        if Path(name).name == name and path.is_file():  # a plain file next to results.json only
-            rows[direction] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if Path(name).name != name or not path.is_file():  # a plain file next to results.json only
+            continue
+        data = path.read_bytes()
+        if name in bound and bound[name] != hashlib.sha256(data).hexdigest():
+            warnings.append(f"{record.source}: {name} is not the file its verification binds; skipped")
+            continue
+        kept = []
+        for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                why: str | None = f"not JSON ({exc})"
+            else:
+                why = _sane_row(row)
+            if why:
+                warnings.append(f"{record.source}: {name} line {n} skipped: {why}")
+            else:
+                kept.append(row)
+        rows[direction] = kept
     return rows
 
 
@@ -225,9 +277,16 @@ def build(
         "not_counted": refused,
     }
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    warnings: list[str] = []
     for a in accepted:
         if a.record.row_id not in samples:  # duplicates: the first accepted one counts
-            samples[a.record.row_id] = load_samples(a.record, a.path)
+            try:  # one row never aborts a build
+                samples[a.record.row_id] = load_samples(a.record, a.path, warnings)
+            except (OSError, ValueError, TypeError) as exc:
+                warnings.append(f"{a.record.source}: samples skipped: {exc}")
+    for line in warnings:
+        log.warning("leaderboard build: %s", line)
+    inputs["sample_warnings"] = warnings
     plot_files = plots.write_plots(records, samples, output_dir)
     doc = leaderboard_document(records, spec, inputs, plot_files)
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"

@@ -42,8 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-limit", type=int, default=5, help="submissions per PR author per window")
     p.add_argument("--window-hours", type=float, default=24.0)
     p.add_argument("--spot-check", type=int, default=DEFAULT_SPOT_CHECK, metavar="N",
-                   help=f"regenerate N random pairs per direction with the submitted model; outputs must match "
-                        f"exactly (default {DEFAULT_SPOT_CHECK}; 0: off, results then count as re-scored only)")  # fmt: skip
+                   help=f"regenerate N secretly drawn pairs per direction with the submitted model; outputs must "
+                        f"match exactly (default {DEFAULT_SPOT_CHECK}: catches a 5%% forged share with prob >= 99%%; "
+                        "0: off, results then count as re-scored only)")  # fmt: skip
+    p.add_argument("--full", action="store_true",
+                   help="regenerate every pair, not a random draw (for rows that would rank first)")
+    p.add_argument("--timeout", type=float, default=900.0, metavar="S",
+                   help="wall-clock limit of each step that runs a submitted model (child process)")
+    p.add_argument("--memory-gib", type=float, default=16.0,
+                   help="address-space cap of that child on the CPU (GiB)")
     p.add_argument("--evaluate", action="store_true", help="run the harness for evaluation requests")
     p.add_argument("--device", default="cpu", help="device for --spot-check / --evaluate")
 
@@ -78,12 +85,18 @@ def _repo(args: argparse.Namespace) -> str:
     return args.repo or leaderboard_repo(args.org)
 
 
+def _limits(args: argparse.Namespace):
+    from lmolt_hub.leaderboard.sandbox import GIB, Limits
+
+    return Limits(timeout_s=args.timeout, memory_bytes=int(args.memory_gib * GIB))
+
+
 def _harness_hooks(args: argparse.Namespace):
     """The spot check's generation, and the evaluation-request runner the top level wired in
     (``args.evaluator``, set by ``lmolt_hub.cli``: the leaderboard never imports the evaluation stage)."""
-    from lmolt_hub.leaderboard import harness
+    from lmolt_hub.leaderboard.validate import regenerator
 
-    regenerate = harness.regenerator(device=args.device) if args.spot_check else None
+    regenerate = regenerator(device=args.device, limits=_limits(args)) if args.spot_check else None
     evaluate = None
     if args.evaluate:
         make = getattr(args, "evaluator", None)
@@ -120,6 +133,8 @@ def _build(args: argparse.Namespace) -> int:
           f"index.html and plots {', '.join(doc['plots'].values())}")  # fmt: skip
     for skipped in doc["inputs"].get("not_counted", []):
         print(f"not counted: {skipped['source']}: {skipped['reason']}")
+    for warning in doc["inputs"].get("sample_warnings", []):
+        print(f"warning: {warning}")
     _warn_missing_baseline(doc)
     if args.push_space is not None:
         _push_space(args)
@@ -181,7 +196,7 @@ def main(args: argparse.Namespace) -> int:
         regenerate, evaluate = _harness_hooks(args)
         policy = leaderboard.ReviewPolicy(
             spot_check_n=args.spot_check, max_bytes=args.max_bytes, rate_limit=args.rate_limit,
-            window_hours=args.window_hours, device=args.device,
+            window_hours=args.window_hours, device=args.device, spot_check_full=args.full, limits=_limits(args),
         )  # fmt: skip
         outcomes = leaderboard.review(
             repo, org=args.org, policy=policy, regenerate=regenerate, evaluate=evaluate

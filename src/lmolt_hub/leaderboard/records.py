@@ -61,6 +61,9 @@ class Record:
     verification: dict[str, Any] = field(default_factory=dict)
     # direction -> metric -> reason, for metrics the run could not compute (the row is incomplete)
     not_computed: dict[str, dict[str, str]] = field(default_factory=dict)
+    # generation settings the eval set does not pin (a row with other settings is another row)
+    settings: dict[str, Any] = field(default_factory=dict)
+    copy_of: str | None = None  # the model whose weights (content hash) this row's model has
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -74,8 +77,9 @@ class Record:
                 raise ValueError(f"record {self.model!r}: unknown direction {direction!r}")
 
     def key(self) -> tuple[str | None, ...]:
-        """The identity of a record; duplicates of a key are refused."""
-        return (
+        """The identity of a record; duplicates of a key are refused. A verified row's generation
+        settings are part of it: someone else's run with crippled settings is not the owner's row."""
+        key: tuple[str | None, ...] = (
             self.kind,
             self.model,
             self.revision,
@@ -84,6 +88,7 @@ class Record:
             self.template_version,
             self.metrics_version,
         )
+        return key + (json.dumps(self.settings, sort_keys=True),) if self.settings else key
 
     @property
     def row_id(self) -> str:
@@ -241,7 +246,26 @@ def verified_record(
             d: {m: str(reason) for m, reason in metrics.items()}
             for d, metrics in (results.get("not_computed") or {}).items()
         },
+        settings=generation_settings(results),
+        copy_of=(verification or {}).get("copy_of"),
     )
+
+
+# What changes outputs but is not pinned by the eval set (sampling is refused by the spot check).
+SETTING_KEYS = ("max_new_tokens", "num_beams", "repetition_penalty", "length_penalty", "no_repeat_ngram_size")
+
+
+def generation_settings(results: dict[str, Any]) -> dict[str, Any]:
+    """The generation settings that are part of a verified row's key (prompt format, dtype, and the
+    generation parameters that change outputs)."""
+    params = (results.get("generation") or {}).get("params") or {}
+    model = results.get("model") or {}
+    settings = {k: params[k] for k in SETTING_KEYS if k in params}
+    for key, value in (("prompt_format", results.get("prompt_format")), ("dtype", model.get("dtype")),
+                       ("load_in_4bit", model.get("load_in_4bit"))):  # fmt: skip
+        if value is not None:
+            settings[key] = value
+    return settings
 
 
 def paper_table_metrics(path: Path | str = PAPER_TABLES) -> dict[str, list[str]]:

@@ -12,11 +12,13 @@ limit counts PRs by their author, not by the namespace a title or folder claims.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import json
 import logging
 import os
+import pickle
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +26,15 @@ from typing import Any
 from lmolt_hub.leaderboard import layout, protocol
 from lmolt_hub.leaderboard.layout import REQUEST_FILE, RESULTS_FILE, SUBMISSIONS_DIR, VERIFICATION_FILE
 from lmolt_hub.leaderboard.records import Record, verified_record
+from lmolt_hub.leaderboard.sandbox import Limits, SandboxError, run_limited
 from lmolt_hub.leaderboard.validate import (
     DEFAULT_SPOT_CHECK,
+    MAX_DOWNLOAD_BYTES,
+    MAX_PARAMS,
     MAX_SUBMISSION_BYTES,
     Regenerate,
     ReviewerSetupError,
     SubmissionError,
-    check_duplicate,
-    check_rate_limit,
     check_sizes_remote,
     results_sha256,
     validate_request,
@@ -48,13 +51,27 @@ Evaluate = Callable[[str, str], Path]
 class ReviewPolicy:
     """The reviewer's settings. ``spot_check_n``: pairs regenerated per direction (0: off);
     ``max_bytes``: per submission; ``rate_limit`` PRs per author per ``window_hours``;
-    ``device``: where the default spot check generates."""
+    ``device``: where the default spot check generates; ``spot_check_full``: regenerate every pair;
+    ``limits``: the child process of every step that touches a submitted model; ``max_params`` and
+    ``max_download_bytes``: the largest model the reviewer builds and downloads."""
 
     spot_check_n: int = DEFAULT_SPOT_CHECK
     max_bytes: int = MAX_SUBMISSION_BYTES
     rate_limit: int = 5
     window_hours: float = 24.0
     device: str | None = "cpu"
+    spot_check_full: bool = False
+    limits: Limits = field(default_factory=Limits)
+    max_params: int = MAX_PARAMS
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES
+
+    def model_options(self) -> dict[str, Any]:
+        """``check_model``'s limits (its loading runs on the CPU: the memory cap applies)."""
+        return {"limits": self.limits, "max_params": self.max_params, "max_download_bytes": self.max_download_bytes}
+
+    def device_limits(self) -> Limits:
+        """The child's limits on ``device``: CUDA reserves far more address space than it uses."""
+        return self.limits if self.device in (None, "cpu") else dataclasses.replace(self.limits, memory_bytes=None)
 
     def with_overrides(self, **overrides: Any) -> ReviewPolicy:
         """This policy with some fields replaced (an unknown name is a TypeError)."""
@@ -113,6 +130,31 @@ def _new_files(
     return added
 
 
+def check_duplicate(record: Record, accepted: Sequence[Record]) -> None:
+    """Same key (model at its commit sha, eval set sha, versions) as an accepted record: refused."""
+    for other in accepted:
+        if other.key() == record.key():
+            raise SubmissionError(
+                f"duplicate: {record.model}@{(record.revision or '')[:12]} on {record.eval_dataset}"
+                f"@{(record.eval_revision or '')[:12]} (template {record.template_version}, metrics "
+                f"{record.metrics_version}) is already on the leaderboard ({other.source})"
+            )
+
+
+def check_rate_limit(
+    who: str, this_time: _dt.datetime, earlier: Sequence[_dt.datetime], limit: int, window_hours: float
+) -> None:
+    """At most ``limit`` reviews of PRs by one author (``who``) within ``window_hours`` (counting this
+    one): reviews, not PRs, so reopening a closed PR buys no extra review."""
+    start = this_time - _dt.timedelta(hours=window_hours)
+    recent = [t for t in earlier if start <= t <= this_time]
+    if len(recent) + 1 > limit:
+        raise SubmissionError(
+            f"rate limit: submissions by {who!r} were already reviewed {len(recent)} time(s) in the last "
+            f"{window_hours:g} h (limit {limit}); try again later"
+        )
+
+
 def accepted_records(api: Any, repo_id: str, main: dict[str, tuple[str | None, int]]) -> list[Record]:
     """Records of every verified submission on main (for the duplicate check).
 
@@ -141,9 +183,25 @@ def accepted_records(api: Any, repo_id: str, main: dict[str, tuple[str | None, i
     return records
 
 
-def _reject(api: Any, repo_id: str, num: int, reason: str, folder: str | None = None) -> Outcome:
+def _still_open(api: Any, repo_id: str, num: int) -> str:
+    """The PR's state now (a second reviewer's snapshot may predate a merge or a close)."""
+    return str(api.get_discussion_details(repo_id, num, repo_type="dataset").status)
+
+
+class MergeReverted(SubmissionError):
+    """This reviewer's own merge brought in unvalidated changes and was reverted: the PR is merged,
+    and the rejection must still be posted on it."""
+
+
+def _reject(
+    api: Any, repo_id: str, num: int, reason: str, folder: str | None = None, check_state: bool = True
+) -> Outcome:
     reason = reason.replace("\r", " ").strip()[:2000]
     from huggingface_hub.errors import HfHubHTTPError
+
+    now = _still_open(api, repo_id, num) if check_state else "open"
+    if now != "open":  # merged or closed meanwhile (by another reviewer): its outcome stands
+        return Outcome(pr_num=num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder)
 
     api.comment_discussion(repo_id, num, protocol.review_comment("rejected", reason), repo_type="dataset")
     try:
@@ -154,13 +212,26 @@ def _reject(api: Any, repo_id: str, num: int, reason: str, folder: str | None = 
     return Outcome(pr_num=num, state="rejected", reason=reason, folder=folder)
 
 
+def _run_evaluate(evaluate: Evaluate, model: str, revision: str, limits: Limits) -> Path:
+    """The harness on a submitted model, in a child under ``limits``: a panic, a timeout or a crash is
+    the submission's rejection. (A test's in-process hook that cannot be pickled runs in process.)"""
+    try:
+        pickle.dumps(evaluate)
+    except Exception:  # noqa: BLE001 - a closure: only tests hand one in
+        return evaluate(model, revision)
+    try:
+        return run_limited(evaluate, model, revision, limits=limits, what=f"evaluation of {model}")
+    except SandboxError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
 def _evaluate_into_pr(
-    api: Any, repo_id: str, pr: Any, folder: str, request: dict, evaluate: Evaluate
+    api: Any, repo_id: str, pr: Any, folder: str, request: dict, evaluate: Evaluate, limits: Limits
 ) -> Path:
     """Run the harness for a request and push its results + samples onto the PR branch."""
     from huggingface_hub import CommitOperationAdd
 
-    out = Path(evaluate(request["model"], request["revision"]))
+    out = Path(_run_evaluate(evaluate, request["model"], request["revision"], limits))
     results_file = sorted(out.glob("results*.json"))[-1]
     results = json.loads(results_file.read_text())
     if results.get("not_computed"):  # the reviewer's machine lacks the eval set's NLI model
@@ -195,13 +266,54 @@ class _Context:
     policy: ReviewPolicy = field(default_factory=ReviewPolicy)
     regenerate: Regenerate | None = None
     evaluate: Evaluate | None = None
+    evaluated: bool = False  # the reviewer itself ran the harness for this PR's request
+    reviews: dict[str, list[Any]] = field(default_factory=dict)  # author -> times of reviews of their PRs
 
 
-def _check_rate(pr: Any, ctx: _Context) -> None:
-    """Rate limit by the PR's author (the Hub account that opened it), whatever it claims to be."""
+def _review_times(api: Any, repo_id: str, author: str, ctx: _Context) -> list[Any]:
+    """When the reviewers reviewed (verified or rejected) PRs by ``author``: read once per run from the
+    PRs' comments, then kept up to date as this run reviews."""
+    if author not in ctx.reviews:
+        times = []
+        for d in ctx.history:
+            if getattr(d, "author", None) != author:
+                continue
+            for e in api.get_discussion_details(repo_id, d.num, repo_type="dataset").events:
+                text = getattr(e, "content", "") or ""
+                if getattr(e, "type", "") == "comment" and getattr(e, "author", None) in ctx.reviewers and \
+                        protocol.last_review([text])[0] in ("verified", "rejected"):  # fmt: skip
+                    times.append(e.created_at)
+        ctx.reviews[author] = times
+    return ctx.reviews[author]
+
+
+def _check_rate(api: Any, repo_id: str, pr: Any, ctx: _Context) -> None:
+    """Rate limit by the PR's author (the Hub account that opened it), whatever it claims to be,
+    counting reviews (a reopened PR is reviewed again, and counts again)."""
     author = getattr(pr, "author", None) or "<unknown>"
-    earlier = [d.created_at for d in ctx.history if d.num < pr.num and getattr(d, "author", None) == author]
-    check_rate_limit(author, pr.created_at, earlier, ctx.policy.rate_limit, ctx.policy.window_hours)
+    earlier = _review_times(api, repo_id, author, ctx)
+    check_rate_limit(author, layout.now(), earlier, ctx.policy.rate_limit, ctx.policy.window_hours)
+    earlier.append(layout.now())
+
+
+def _owners(api: Any, namespace: str) -> set[str]:
+    """Who may create rows for models in ``namespace``: the account itself, or the org's members."""
+    try:
+        return {namespace} | {m.username for m in api.list_organization_members(namespace)}
+    except Exception:  # noqa: BLE001 - not an org (or the Hub lists no members): the account alone
+        return {namespace}
+
+
+def check_owner(api: Any, pr: Any, namespace: str, ctx: _Context) -> None:
+    """Only the namespace's owner (or a member of the org), a reviewer, or the reviewer's own run of
+    an evaluation request creates a row for a model: nobody squats another team's model."""
+    author = getattr(pr, "author", None) or "<unknown>"
+    if ctx.evaluated or author in ctx.reviewers or author in _owners(api, namespace):
+        return
+    raise SubmissionError(
+        f"{author!r} is not {namespace!r} nor a member of it: only the model's owner submits its results; "
+        f"anyone may ask for an evaluation instead (lmolt-hub leaderboard submit --model MODEL)"
+    )
 
 
 def review_one(
@@ -230,7 +342,7 @@ def review_one(
 def _review(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
     folder = None
     try:
-        _check_rate(pr, ctx)
+        _check_rate(api, repo_id, pr, ctx)
         head = layout.head(api, repo_id, pr.git_reference)  # validated and merged: this sha, nothing else
         added = _new_files(api, repo_id, head, ctx.main)
         folder = os.path.dirname(next(iter(added)))
@@ -243,28 +355,47 @@ def _review(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
                 return _request(api, repo_id, pr, folder, local, ctx)
             verdict = validate_results_submission(
                 local, api=api, org=ctx.org, max_bytes=ctx.policy.max_bytes, regenerate=ctx.regenerate,
-                spot_check_n=ctx.policy.spot_check_n, seed=pr.num,
+                spot_check_n=ctx.policy.spot_check_n, spot_check_full=ctx.policy.spot_check_full,
+                model_options=ctx.policy.model_options(), requested=ctx.evaluated,
             )  # fmt: skip
             if not verdict.results["model"]["id"].startswith(f"{namespace}/"):
                 raise SubmissionError(
                     f"folder namespace {namespace!r} does not match model {verdict.record.model}"
                 )
+            check_owner(api, pr, namespace, ctx)
             check_duplicate(verdict.record, ctx.accepted)
+            verdict.verification["pr_author"] = getattr(pr, "author", None)
+            verdict.verification["evaluated_by_reviewer"] = ctx.evaluated
+            copy_of = _copy_of(verdict, ctx.accepted)
+            if copy_of:
+                verdict.verification["copy_of"] = copy_of
+                verdict.record.verification = verdict.verification
         return _accept(api, repo_id, pr, folder, verdict, ctx.accepted, head)
     except SubmissionError as exc:
-        return _reject(api, repo_id, pr.num, str(exc), folder)
+        return _reject(api, repo_id, pr.num, str(exc), folder, check_state=not isinstance(exc, MergeReverted))
 
 
 def _request(api: Any, repo_id: str, pr: Any, folder: str, local: Path, ctx: _Context) -> Outcome:
-    request = validate_request(local, api=api, max_bytes=ctx.policy.max_bytes)
+    request = validate_request(local, api=api, max_bytes=ctx.policy.max_bytes,
+                               model_options=ctx.policy.model_options())  # fmt: skip
     if ctx.evaluate is None:
         msg = f"evaluation of {request['model']}@{request['revision'][:12]} queued for a maintainer"
         if protocol.last_review(protocol.pr_comments(api, repo_id, pr.num, ctx.reviewers))[0] != "running":  # say it once
             api.comment_discussion(repo_id, pr.num, protocol.review_comment("running", msg), repo_type="dataset")
         return Outcome(pr_num=pr.num, state="running", reason=msg, folder=folder)
-    _evaluate_into_pr(api, repo_id, pr, folder, request, ctx.evaluate)
-    again = dataclasses.replace(ctx, evaluate=None, history=[d for d in ctx.history if d.num != pr.num])
+    _evaluate_into_pr(api, repo_id, pr, folder, request, ctx.evaluate, ctx.policy.device_limits())
+    again = dataclasses.replace(ctx, evaluate=None, evaluated=True, reviews={})
+    again.reviews[getattr(pr, "author", None) or "<unknown>"] = []  # one review, not two
     return _review(api, repo_id, pr, again)  # the results now on the PR, validated like any others
+
+
+def _copy_of(verdict: Any, accepted: list[Record]) -> str | None:
+    """The model of an accepted row with the same weights (content hash) under another id, if any."""
+    mine = verdict.verification.get("weights_sha256")
+    for other in accepted:
+        if mine and other.model != verdict.record.model and other.verification.get("weights_sha256") == mine:
+            return other.verification.get("copy_of") or other.model
+    return None
 
 
 def _merge_validated(api: Any, repo_id: str, num: int, sha: str) -> None:
@@ -291,6 +422,9 @@ def _accept(
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
 
+    now = _still_open(api, repo_id, pr.num)
+    if now != "open":  # another reviewer decided it meanwhile
+        return Outcome(pr_num=pr.num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder)
     verification = {**verdict.verification, "reviewed_at": layout.now().isoformat(), "pr": pr.num,
                     "validated_commit": validated}  # fmt: skip
     main_before = layout.head(api, repo_id, "main")
@@ -350,22 +484,27 @@ def _audit_merge(api: Any, repo_id: str, main_before: str, verified: str, folder
         repo_id, ops, commit_message=f"Revert an unvalidated merge ({folder})", repo_type="dataset"
     )
     changed = sorted(p for p in set(after) | set(want) if after.get(p) != want.get(p))
-    raise SubmissionError(
+    raise MergeReverted(
         f"the merge brought in changes that were not validated ({', '.join(changed[:3])}); main was "
         "restored and nothing was accepted: open a new PR and do not push to it while it is reviewed"
     )
 
 
 def _network_error(exc: BaseException) -> bool:
-    import httpx
+    extra: list[type[BaseException]] = []
+    try:
+        import httpx
 
+        extra.append(httpx.TransportError)
+    except ImportError:  # huggingface_hub may use another HTTP client
+        pass
     try:
         import requests
 
-        extra: tuple[type[BaseException], ...] = (requests.ConnectionError, requests.Timeout)
+        extra += [requests.ConnectionError, requests.Timeout]
     except ImportError:
-        extra = ()
-    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError, *extra))
+        pass
+    return isinstance(exc, (ConnectionError, TimeoutError, *extra))
 
 
 def review(
@@ -388,9 +527,9 @@ def review(
     """
     policy = (policy or ReviewPolicy()).with_overrides(**policy_fields)
     if policy.spot_check_n > 0 and regenerate is None:
-        from lmolt_hub.leaderboard.harness import regenerator
+        from lmolt_hub.leaderboard.validate import regenerator
 
-        regenerate = regenerator(device=policy.device)
+        regenerate = regenerator(device=policy.device, limits=policy.limits)
     api = layout.hub_api(api)
     org = org or layout.default_org()
     repo_id = repo_id or layout.leaderboard_repo(org)
@@ -420,7 +559,9 @@ def _review_safely(api: Any, repo_id: str, pr: Any, ctx: _Context) -> Outcome:
     except ReviewerSetupError as exc:
         log.warning("PR #%s stays pending: %s", pr.num, exc)
         return Outcome(pr_num=pr.num, state="pending", reason=f"reviewer cannot run: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+    except BaseException as exc:  # noqa: BLE001 - one broken review (even a Rust panic) must not stop the others
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise  # KeyboardInterrupt, SystemExit, a test's timeout: not the submission's doing
         if _network_error(exc):  # the reviewer's connection, not the submission: retried next time
             log.warning("PR #%s stays pending (network): %s", pr.num, exc)
             return Outcome(pr_num=pr.num, state="pending", reason=f"review failed, will retry: {exc!r}")

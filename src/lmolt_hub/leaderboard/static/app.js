@@ -150,6 +150,9 @@
         if (col.key === "model") {
           td.classList.add("model");
           td.title = row.citation ? row.model + " \u2014 " + row.citation : row.model + " @ " + (row.revision || "");
+          if (row.copy_of) {  // the same weights (content hash) as an earlier row's model
+            td.appendChild(el("span", "copy of " + row.copy_of, "ci"));
+          }
         }
         if (col.key === "kind") {
           td.classList.add("kind-" + row.kind);

@@ -26,6 +26,16 @@ def whoami(req: HubHandler) -> None:
     )
 
 
+def org_members(req: HubHandler, org: str) -> None:
+    """``HfApi.list_organization_members``: the users whose tokens name ``org`` among their orgs
+    (the leaderboard's reviewer asks who may submit rows for an org's models)."""
+    req.user(required=False)
+    names = sorted({u.name for u in req.cfg.auth.users.values() if org in u.orgs})
+    if not names:
+        raise HubError(404, f"organization {org} not found")
+    req.json([{"user": n, "fullname": n, "type": "user", "avatarUrl": ""} for n in names])
+
+
 def validate_yaml(req: HubHandler) -> None:
     """A card's metadata checked as the Hub does: 400 with the errors (as text when the client asks
     for ``text/plain``, as ``RepoCard.validate`` does), else 200 with any warnings."""
@@ -55,6 +65,7 @@ def telemetry(req: HubHandler, rest: str) -> None:
 
 ROUTES = [
     Route("GET", "/api/whoami-v2", whoami),
+    Route("GET", "/api/organizations/{org}/members", org_members),
     Route("POST", "/api/validate-yaml", validate_yaml),
     Route("GET", "/api/agent-harnesses", agent_harnesses),
     Route("GET", "/api/telemetry/{rest*}", telemetry),
