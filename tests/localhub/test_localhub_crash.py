@@ -18,6 +18,8 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from lmolt_hub.localhub import storage as st
+from lmolt_hub.localhub.entries import FileEntry, git_blob_sha1
+from lmolt_hub.localhub.errors import HubError
 
 pytestmark = pytest.mark.adversarial
 
@@ -168,7 +170,7 @@ def test_gc_refuses_a_root_a_live_server_holds(tmp_path):
     hub, api = _start(root)
     try:
         api.create_repo("org/live")
-        with pytest.raises(st.HubError, match="live lmolt-hub server"):
+        with pytest.raises(HubError, match="live lmolt-hub server"):
             st.Storage(root).gc(grace_s=0)
         proc = subprocess.run(
             [sys.executable, "-m", "lmolt_hub.cli", "serve", "--root", str(root), "--gc"],
@@ -202,11 +204,11 @@ def test_gc_cannot_delete_a_blob_a_concurrent_commit_references(tmp_path, monkey
     gc = threading.Thread(target=lambda: results.setdefault("gc", store.gc()))
     gc.start()
     assert scanned.wait(10)
-    entry = st.FileEntry(sha, st.git_blob_sha1(data), len(data), False)
+    entry = FileEntry(sha, git_blob_sha1(data), len(data), False)
     try:
         store.apply_commit("model", "org/gc", "main", {}, [("file", "x.txt", entry)], "t")
         results["commit"] = "ok"
-    except st.HubError as e:
+    except HubError as e:
         results["commit"] = e.status
     gc.join(10)
     # either the commit waited for gc and was refused (blob gone), or it kept the blob: never a commit

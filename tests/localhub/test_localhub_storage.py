@@ -10,9 +10,10 @@ import threading
 
 import pytest
 
-from lmolt_hub.localhub import names, wire
+from lmolt_hub.localhub import entries, names, wire
 from lmolt_hub.localhub import storage as st
-from lmolt_hub.localhub.storage import HubError, Storage
+from lmolt_hub.localhub.errors import HubError
+from lmolt_hub.localhub.storage import Storage
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def store(tmp_path) -> Storage:
 
 
 def _add(store: Storage, path: str, data: bytes, parent: str | None = None, revision: str = "main"):
-    entry = st.regular_entry(store, base64.b64encode(data).decode())
+    entry = entries.regular_entry(store, base64.b64encode(data).decode())
     header = {"summary": f"add {path}", **({"parentCommit": parent} if parent else {})}
     return store.apply_commit("model", "org/m", revision, header, [("file", path, entry)], "tester")
 
@@ -130,13 +131,13 @@ def test_commit_to_unknown_revision_and_missing_blob(store):
     with pytest.raises(HubError) as err:
         _add(store, "x.txt", b"x", revision="nope")
     assert err.value.code == "RevisionNotFound"
-    ghost = st.lfs_entry("0" * 64, 10)
+    ghost = entries.lfs_entry("0" * 64, 10)
     with pytest.raises(HubError, match="not uploaded"):
         store.apply_commit("model", "org/m", "main", {}, [("lfsFile", "w.bin", ghost)], "tester")
 
 
 def test_git_oids_match_git():
-    assert st.git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+    assert entries.git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
 
 
 def test_gc_removes_only_unreferenced_old_blobs(store):

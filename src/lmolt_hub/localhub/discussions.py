@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.localhub import storage as st
+from lmolt_hub.localhub.entries import FileEntry
 from lmolt_hub.localhub.errors import HubError
-from lmolt_hub.localhub.storage import FileEntry, Storage, now_iso
+from lmolt_hub.localhub.storage import Storage, now_iso
 
 Operation = tuple[str, str, FileEntry | None]
 

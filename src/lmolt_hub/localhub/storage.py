@@ -16,25 +16,24 @@ Layout under ``root``::
 Why it loses nothing: blobs are written to ``tmp/`` and renamed into place only
 after their sha256 is verified; a commit object is written before the ref that
 points at it, and every JSON file is replaced atomically (``write_json_atomic``, through
-``lmolt_hub.io``: temp file + fsync + ``os.replace``; ``discussions`` writes through it too).
+``lmolt_hub.io``: temp file + fsync + ``os.replace``; ``discussions`` and ``repo_ops`` write
+through it too).
 A crash at any point leaves the previous revision readable. Writers to one repository serialise on an ``flock`` of its
 ``.lock`` file (which also serialises threads: each operation opens its own file description).
 
 Pull requests, discussions and merges, and the repair of their crash windows (``recover``),
-live in ``discussions``, on top of this module.
+live in ``discussions``, on top of this module; moves, squashes, likes and the LFS listing in
+``repo_ops``. The blob methods come from ``blobs.BlobStore``; file-table values from ``entries``.
 """
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
-import queue
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,6 +42,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lmolt_hub import io as atomic_io
+from lmolt_hub.localhub.blobs import BlobStore
+from lmolt_hub.localhub.entries import FileEntry, check_no_file_folder_clash, initial_files, stored_entry
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.names import (
     SHA1_RE,
@@ -52,15 +53,6 @@ from lmolt_hub.localhub.names import (
     validate_repo_type,
     validate_revision,
     validate_sha256,
-)
-
-UPLOAD_CHUNK = 4 << 20
-GITATTRIBUTES = (
-    "*.bin filter=lfs diff=lfs merge=lfs -text\n"
-    "*.parquet filter=lfs diff=lfs merge=lfs -text\n"
-    "*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
-    "*.pt filter=lfs diff=lfs merge=lfs -text\n"
-    "*.arrow filter=lfs diff=lfs merge=lfs -text\n"
 )
 
 
@@ -73,14 +65,6 @@ def now_iso() -> str:
 # ---------------------------------------------------------------- helpers
 
 
-def git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Every JSON file of the store is written here (crash tests inject their faults here)."""
     atomic_io.write_json(path, obj, newline=False, indent=1, sort_keys=True)
@@ -89,28 +73,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 def read_json(path: Path) -> Any:
     with open(path) as f:
         return json.load(f)
-
-
-@dataclass
-class FileEntry:
-    """One file of a commit: content sha256, git oid (blob sha1, or of the LFS pointer), size."""
-
-    sha256: str
-    oid: str
-    size: int
-    lfs: bool
-
-    def to_json(self) -> dict:
-        return {"sha256": self.sha256, "oid": self.oid, "size": self.size, "lfs": self.lfs}
-
-    def lfs_info(self) -> dict | None:
-        if not self.lfs:
-            return None
-        return {
-            "oid": self.sha256,
-            "size": self.size,
-            "pointerSize": len(lfs_pointer(self.sha256, self.size)),
-        }
 
 
 @dataclass(frozen=True)
@@ -126,49 +88,10 @@ class Staged:
     message: str
 
 
-class _Pipeline:
-    """Feeds each chunk, in order, to every consumer, each consumer in its own thread."""
-
-    def __init__(self, consumers: list, depth: int = 4):
-        self.queues = [queue.Queue(maxsize=depth) for _ in consumers]
-        self.errors: list[BaseException] = []
-        self.threads = [
-            threading.Thread(target=self._run, args=(q, fn), daemon=True)
-            for q, fn in zip(self.queues, consumers, strict=True)
-        ]
-
-    def _run(self, q: queue.Queue, fn) -> None:
-        while (chunk := q.get()) is not None:
-            if not self.errors:
-                try:
-                    fn(chunk)
-                except BaseException as e:  # re-raised in the receiving thread
-                    self.errors.append(e)
-
-    def put(self, chunk: bytes) -> None:
-        if self.errors:
-            raise self.errors[0]
-        for q in self.queues:
-            q.put(chunk)
-
-    def __enter__(self) -> _Pipeline:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for q in self.queues:
-            q.put(None)
-        for t in self.threads:
-            t.join()
-        if self.errors and exc[0] is None:
-            raise self.errors[0]
-
-
 # ---------------------------------------------------------------- storage
 
 
-class Storage:
+class Storage(BlobStore):
     """Repositories on disk. All public methods are safe to call from many threads."""
 
     def __init__(self, root: str | os.PathLike):
@@ -240,60 +163,6 @@ class Storage:
                 n += 1
         return n
 
-    # ---- blobs
-    def blob_path(self, sha256: str) -> Path:
-        validate_sha256(sha256)
-        return self.root / "blobs" / sha256[:2] / sha256
-
-    def has_blob(self, sha256: str, size: int | None = None) -> bool:
-        p = self.blob_path(sha256)
-        return p.is_file() and (size is None or p.stat().st_size == size)
-
-    def touch_blob(self, sha256: str) -> None:
-        """Restart gc's grace period: an existing blob is about to be referenced again."""
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(self.blob_path(sha256))
-
-    def put_bytes(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        if self.has_blob(sha, len(data)):
-            self.touch_blob(sha)
-        else:
-            self._install(sha, lambda f: f.write(data))
-        return sha
-
-    def put_stream(self, read_chunk, size: int, expected_sha256: str) -> None:
-        """Stream ``size`` bytes from ``read_chunk(n)`` into a blob, verifying the sha256.
-
-        Raises HubError on a short body (client died) or a hash mismatch; the
-        partial temp file is removed and nothing becomes visible.
-        """
-        validate_sha256(expected_sha256)
-
-        def fill(f: BinaryIO) -> None:
-            h = hashlib.sha256()
-            # Hashing and writing run in their own threads (both release the GIL) while
-            # this one receives: the three stages overlap instead of adding up.
-            with _Pipeline([h.update, f.write]) as pipe:
-                left = size
-                while left > 0:
-                    chunk = read_chunk(min(UPLOAD_CHUNK, left))
-                    if not chunk:
-                        raise HubError(400, f"Upload body ended after {size - left} of {size} bytes")
-                    pipe.put(chunk)
-                    left -= len(chunk)
-            if h.hexdigest() != expected_sha256:
-                raise HubError(400, f"sha256 mismatch: got {h.hexdigest()}, expected {expected_sha256}")
-
-        self._install(expected_sha256, fill)
-
-    def _install(self, sha: str, fill) -> None:
-        target = self.blob_path(sha)
-        atomic_io.write_with(target, fill, tmp_dir=self.root / "tmp")  # partial uploads stay in tmp/
-
-    def open_blob(self, sha256: str) -> BinaryIO:
-        return open(self.blob_path(sha256), "rb")
-
     # ---- repos
     def repo_dir(self, repo_type: str, repo_id: str) -> Path:
         validate_repo_type(repo_type)
@@ -358,13 +227,8 @@ class Storage:
             if (d / "repo.json").is_file():
                 return False
             (d / "commits").mkdir(parents=True, exist_ok=True)
-            initial = {".gitattributes": GITATTRIBUTES.encode()}
-            if repo_type == "space":
-                initial.update(space_initial_files(repo_id, sdk or "static"))
-            files = {
-                path: FileEntry(self.put_bytes(data), git_blob_sha1(data), len(data), False)
-                for path, data in initial.items()
-            }
+            initial = initial_files(repo_type, repo_id, sdk)
+            files = {path: stored_entry(self, data) for path, data in initial.items()}
             sha = self.write_commit(d, [], files, "initial commit", "", author)
             self.save_refs(d, {"heads": {"main": sha}, "tags": {}, "pr": {}})
             meta = {
@@ -439,16 +303,6 @@ class Storage:
             with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
                 referenced.update(e["sha256"] for e in read_json(commit_path)["files"].values())
         return referenced
-
-    def _delete_unreferenced(self, referenced: set[str], cutoff: float) -> tuple[int, int]:
-        removed = freed = 0
-        for blob in (self.root / "blobs").glob("*/*"):
-            with contextlib.suppress(FileNotFoundError):
-                stat = blob.stat()  # fresh: a re-upload or a dedup touch restarts the grace period
-                if blob.name not in referenced and stat.st_mtime < cutoff:
-                    blob.unlink()
-                    removed, freed = removed + 1, freed + stat.st_size
-        return removed, freed
 
     # ---- which LFS objects a repo may reference
     def mark_upload(self, repo_type: str, repo_id: str, sha256: str) -> None:
@@ -617,7 +471,7 @@ class Storage:
                     raise HubError(404, f"{what} {path!r} not found at {revision!r}", "EntryNotFound")
                 for p in doomed:
                     del files[p]
-        _check_no_file_folder_clash(files)
+        check_no_file_folder_clash(files)
         title = str(header.get("summary") or "Upload files")[:1000]
         message = str(header.get("description") or "")
         if files == self.files(repo_type, repo_id, head):
@@ -625,72 +479,7 @@ class Storage:
         sha = self.write_commit(d, [head], files, title, message, author)
         return Staged(kind, name, head, sha, title, message)
 
-    # ---- moving, squashing, likes, LFS files
-    def move_repo(self, repo_type: str, src: str, dst: str) -> None:
-        """Rename ``src`` to ``dst`` (both locked); its discussions follow. 409 if ``dst`` exists."""
-        a, b = sorted([src, dst])  # a fixed lock order: two opposite moves cannot deadlock
-        with self._gc_lock(False), self.lock(repo_type, a), self.lock(repo_type, b):
-            self.repo_meta(repo_type, src)
-            if self.canonical_id(repo_type, dst) != dst or self.repo_exists(repo_type, dst):
-                raise HubError(409, f"Repository {repo_type} {dst!r} already exists")
-            old, new = self.repo_dir(repo_type, src), self.repo_dir(repo_type, dst)
-            new.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(old, new)  # the move itself: one rename
-            meta = self.repo_meta(repo_type, dst)
-            meta["id"] = dst
-            write_json_atomic(new / "repo.json", meta)
-            for p in (new / "discussions").glob("*.json"):
-                disc = read_json(p)
-                disc["repo"] = {"name": dst, "type": repo_type}
-                write_json_atomic(p, disc)
-
-    def squash(self, repo_type: str, repo_id: str, branch: str, message: str, author: str) -> str:
-        """Replace ``branch``'s history by one commit of its current files; returns its sha."""
-        with self.committing(repo_type, repo_id) as d:
-            refs = self.refs(repo_type, repo_id)
-            kind, name = ref_slot(refs, branch, prs=False)
-            files = self.files(repo_type, repo_id, refs[kind][name])
-            sha = self.write_commit(d, [], files, message or "Super-squash branch", "", author)
-            refs[kind][name] = sha
-            self.save_refs(d, refs)
-            return sha
-
-    def likes(self, repo_type: str, repo_id: str) -> dict[str, str]:
-        """user -> when they liked the repo."""
-        try:
-            return read_json(self.repo_dir(repo_type, repo_id) / "likes.json")
-        except FileNotFoundError:
-            return {}
-
-    def set_like(self, repo_type: str, repo_id: str, user: str, like: bool) -> None:
-        with self.lock(repo_type, repo_id):
-            self.repo_meta(repo_type, repo_id)
-            likes = self.likes(repo_type, repo_id)
-            if like:
-                likes.setdefault(user, now_iso())
-            else:
-                likes.pop(user, None)
-            write_json_atomic(self.repo_dir(repo_type, repo_id) / "likes.json", likes)
-
-    def lfs_files(self, repo_type: str, repo_id: str) -> list[dict]:
-        """Every LFS object any commit of the repo references, with where and when it first came."""
-        d = self.repo_dir(repo_type, repo_id)
-        commits = [read_json(p) for p in (d / "commits").glob("*.json")]
-        commits.sort(key=lambda c: (c.get("generation", 0), c["date"]))
-        out: dict[str, dict] = {}
-        for c in commits:
-            for path, e in c["files"].items():
-                if e["lfs"] and e["sha256"] not in out:
-                    out[e["sha256"]] = {
-                        "fileOid": e["sha256"],
-                        "oid": e["sha256"],
-                        "filename": path,
-                        "pushedAt": c["date"],
-                        "ref": None,
-                        "size": e["size"],
-                    }
-        return list(out.values())
-
+    # ---- deleting LFS objects (blobs too: gc's lock alone)
     def delete_lfs_files(self, repo_type: str, repo_id: str, shas: set[str]) -> int:
         """Drop the files with these LFS objects from every commit of the repo (history rewritten in
         place: commit ids stay), and delete each object no other repo references. Returns how many
@@ -763,25 +552,6 @@ class _LazyBlobs:
         return sha256 in self.rest
 
 
-def space_initial_files(repo_id: str, sdk: str) -> dict[str, bytes]:
-    """What the Hub commits into a new Space: a README whose front matter configures it, and for
-    a ``static`` Space a placeholder page."""
-    name = repo_id.split("/")[1]
-    readme = (
-        f"---\ntitle: {name}\nemoji: 🚀\ncolorFrom: blue\ncolorTo: indigo\nsdk: {sdk}\npinned: false\n---\n\n"
-        "Check out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference\n"
-    )
-    files = {"README.md": readme.encode()}
-    if sdk == "static":
-        files["index.html"] = (
-            b'<!doctype html>\n<html>\n<head>\n<meta charset="utf-8" />\n<title>My static Space</title>\n'
-            b'<link rel="stylesheet" href="style.css" />\n</head>\n<body>\n<div class="card">\n'
-            b"<h1>Welcome to your static Space!</h1>\n</div>\n</body>\n</html>\n"
-        )
-        files["style.css"] = b"body {\n\tpadding: 2rem;\n\tfont-family: -apple-system, sans-serif;\n}\n"
-    return files
-
-
 def lookup_ref(refs: dict, revision: str) -> str | None:
     if revision in refs["heads"]:
         return refs["heads"][revision]
@@ -803,31 +573,3 @@ def ref_slot(refs: dict, revision: str, prs: bool = True) -> tuple[str, str]:
         return "pr", revision[8:]
     what = "a branch or pull request" if prs else "a branch"
     raise HubError(404, f"Revision {revision!r} is not {what} of this repo", "RevisionNotFound")
-
-
-def _check_no_file_folder_clash(files: dict[str, FileEntry]) -> None:
-    """A path cannot be both a file and a folder (``a`` and ``a/b``): git and snapshots break."""
-    for path in files:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in files:
-                raise HubError(
-                    409,
-                    f"{'/'.join(parts[:i])!r} is a file, so {path!r} cannot be created under it; "
-                    "delete one of them in the same commit",
-                )
-
-
-def regular_entry(storage: Storage, content_b64: str) -> FileEntry:
-    if not isinstance(content_b64, str):
-        raise HubError(400, "A regular file's 'content' must be a base64 string")
-    try:  # strict, and straight from the str (b64decode would first copy it to bytes)
-        data = binascii.a2b_base64(content_b64, strict_mode=True)
-    except (binascii.Error, ValueError) as e:
-        raise HubError(400, f"A regular file's 'content' is not valid base64: {e}") from None
-    return FileEntry(storage.put_bytes(data), git_blob_sha1(data), len(data), False)
-
-
-def lfs_entry(sha256: str, size: int) -> FileEntry:
-    validate_sha256(sha256)
-    return FileEntry(sha256, git_blob_sha1(lfs_pointer(sha256, size)), int(size), True)

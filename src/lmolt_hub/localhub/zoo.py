@@ -8,6 +8,8 @@ import re
 from lmolt_hub.localhub import storage as st
 from lmolt_hub.localhub.cardmeta import card_data, split_card
 from lmolt_hub.localhub.discussions import Discussions
+from lmolt_hub.localhub.entries import FileEntry
+from lmolt_hub.localhub.errors import HubError
 
 LEADERBOARD_PATH = "/site/leaderboard/index.html"
 LEADERBOARD_SPACE = "lmolt-leaderboard"  # naming.LEADERBOARD_DATASET (localhub imports no lmolt_hub stage)
@@ -55,9 +57,9 @@ def _summary(storage: st.Storage, repo_type: str, repo_id: str) -> tuple[str, st
     try:
         sha = storage.resolve(repo_type, repo_id, "main")
         commit = storage.commit(repo_type, repo_id, sha)
-    except st.HubError:
+    except HubError:
         return "", "", "", None
-    files = {p: st.FileEntry(**e) for p, e in commit["files"].items()}
+    files = {p: FileEntry(**e) for p, e in commit["files"].items()}
     text = storage.readme_text(files)
     card = card_data(text) or {}
     _, body = split_card(text)  # the body only: the YAML was parsed (bounded) by card_data

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+from lmolt_hub.localhub import repo_ops
 from lmolt_hub.localhub.auth import Auth, User
+from lmolt_hub.localhub.entries import FileEntry, lfs_entry, regular_entry
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.gitignore import GitIgnore
 from lmolt_hub.localhub.handler import IO_TIMEOUT, LARGE_COMMIT, HubHandler, release_free_memory
 from lmolt_hub.localhub.names import is_commit_sha, validate_path, validate_revision, validate_sha256
 from lmolt_hub.localhub.router import Route
-from lmolt_hub.localhub.storage import FileEntry, lfs_entry, regular_entry
 from lmolt_hub.localhub.wire import CHUNK, attachment, dict_list, int_field, ndjson_item, parse_range
 
 TREE_PAGE = 1000
@@ -312,7 +313,7 @@ def _verify_stream(read_chunk, size: int, oid: str) -> None:  # noqa: ANN001
 def lfs_files(req: HubHandler, repo_type: str, repo_id: str) -> None:
     """``list_lfs_files``: the repo's LFS objects (writers only, as on the Hub's settings page)."""
     req.check_write(repo_type, repo_id, "list the LFS files of")
-    req.json(req.store.lfs_files(repo_type, repo_id))
+    req.json(repo_ops.lfs_files(req.store, repo_type, repo_id))
 
 
 def delete_lfs_files(req: HubHandler, repo_type: str, repo_id: str) -> None:

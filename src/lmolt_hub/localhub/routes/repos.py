@@ -7,13 +7,14 @@ import html
 import logging
 from typing import Any
 
+from lmolt_hub.localhub import repo_ops
 from lmolt_hub.localhub.auth import Auth, User
 from lmolt_hub.localhub.cardmeta import card_data
+from lmolt_hub.localhub.entries import FileEntry, lfs_pointer
 from lmolt_hub.localhub.errors import HubError
 from lmolt_hub.localhub.handler import HubHandler
 from lmolt_hub.localhub.names import REPO_TYPES, validate_repo_id, validate_repo_type
 from lmolt_hub.localhub.router import Route
-from lmolt_hub.localhub.storage import FileEntry, lfs_pointer
 
 log = logging.getLogger("lmolt_hub.localhub")
 SPACE_SDKS = {"gradio", "docker", "static", "streamlit"}
@@ -88,7 +89,7 @@ def move_repo(req: HubHandler) -> None:
     req.check_write(repo_type, src, "move")
     if not user.owns_namespace(dst.split("/")[0]):
         raise HubError(403, f"User {user.name!r} may not create repos in namespace {dst.split('/')[0]!r}")
-    req.store.move_repo(repo_type, src, dst)
+    repo_ops.move_repo(req.store, repo_type, src, dst)
     req.json({"url": req.repo_url(repo_type, dst)})
 
 
@@ -97,7 +98,7 @@ def squash(req: HubHandler, repo_type: str, repo_id: str, branch: str) -> None:
     message = req.read_json().get("message") or "Super-squash branch"
     if not isinstance(message, str):
         raise HubError(400, "'message' must be a string")
-    sha = req.store.squash(repo_type, repo_id, branch, message[:1000], user.name)
+    sha = repo_ops.squash(req.store, repo_type, repo_id, branch, message[:1000], user.name)
     req.json({"commitId": sha})
 
 
@@ -116,13 +117,13 @@ def like(req: HubHandler, repo_type: str, repo_id: str) -> None:
     """POST likes, DELETE unlikes (idempotent); anyone who can read the repo, with a token."""
     user = req.writer()
     req.check_read(repo_type, repo_id)
-    req.store.set_like(repo_type, repo_id, user.name, req.command == "POST")
+    repo_ops.set_like(req.store, repo_type, repo_id, user.name, req.command == "POST")
     req.json({})
 
 
 def likers(req: HubHandler, repo_type: str, repo_id: str) -> None:
     req.check_read(repo_type, repo_id)
-    likes = req.store.likes(repo_type, repo_id)
+    likes = repo_ops.likes(req.store, repo_type, repo_id)
     req.json([{"user": u, "fullname": u, "avatarUrl": "", "type": "user"} for u in sorted(likes)])
 
 
@@ -134,7 +135,7 @@ def user_likes(req: HubHandler, user: str) -> None:
         for meta in req.store.list_repos(repo_type):
             if not Auth.can_read(caller, meta["id"], meta):
                 continue
-            when = req.store.likes(repo_type, meta["id"]).get(user)
+            when = repo_ops.likes(req.store, repo_type, meta["id"]).get(user)
             if when is not None:
                 out.append({"createdAt": when, "repo": {"name": meta["id"], "type": repo_type}})
     req.json(sorted(out, key=lambda x: x["createdAt"], reverse=True))
@@ -175,7 +176,7 @@ def info_dict(req: HubHandler, repo_type: str, meta: dict, sha: str, full: bool 
         "gated": False,
         "disabled": False,
         "downloads": 0,
-        "likes": len(req.store.likes(repo_type, repo_id)),
+        "likes": len(repo_ops.likes(req.store, repo_type, repo_id)),
         "tags": tags,
         "cardData": card,
     }
