@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lmolt_hub import study, study_report
+from lmolt_hub.pipelines.study import report as study_report
+from lmolt_hub.pipelines.study import run as study_run
 
 VERDICTS = {
     "holds", "fails", "mixed", "inside the noise", "not measured",
@@ -73,7 +74,7 @@ def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
     for item in summary["results"]:
         doc = json.loads(Path(item["results"]).read_text())
         assert set(doc["directions"]) == {"smiles2caption", "caption2smiles"}
-        assert all(n == study.TINY.eval_n for n in doc["n_samples"].values())
+        assert all(n == study_run.TINY.eval_n for n in doc["n_samples"].values())
     # the merges went through the chain, their CPO trained on the merge just pushed
     for name in ("lmolt-cpu-slerp-cpo", "lmolt-cpu-ties-cpo"):
         chain = summary["trained"][name]
@@ -83,7 +84,7 @@ def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
         ]
         assert chain["train"]["hub_model_id"] == f"lmolt-cpu/{name}"
     # bases: best epoch by validation loss, recorded
-    for name in study.BASES.values():
+    for name in study_run.BASES.values():
         sel = summary["trained"][name]["selection"]
         assert sel["metric"] == "eval_loss" and sel["kept_epoch"] is not None
     # every float in the summary and results is a real number
@@ -112,7 +113,7 @@ def test_tiny_study_report_and_figures_are_well_formed(tiny_run):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(cpu-study/{fig})" in text
     track = json.loads((Path(summary["leaderboard"]["site"]) / "track.json").read_text())
-    assert track["track"] == study.TRACK
+    assert track["track"] == study_run.TRACK
 
 
 def test_tiny_study_results_go_on_their_own_leaderboard_track(tiny_run):

@@ -42,7 +42,7 @@ def save_init_model(
         f"# lmolt cpu-study random init\n\nA random-initialised {num_layers}-layer, {hidden_size}-wide Llama "
         f"({n_params:,} parameters, seed {seed}) with a {len(tokenizer)}-token byte-level BPE tokenizer "
         "trained on ChEBI-20 test.txt (the study's training text; MolT5 licence) plus the fixed parts of the "
-        "two instruction templates as whole tokens. Built by `lmolt_hub.study_model.save_init_model`. "
+        "two instruction templates as whole tokens. Built by `lmolt_hub.pipelines.study.model.save_init_model`. "
         "The common ancestor of the study's two base models; it has learnt nothing.\n",
         encoding="utf-8",
     )
