@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip both DPO runs (full scale runs them; --tiny never does)")  # fmt: skip
     parser.add_argument("--docs", type=Path, default=None,
                         help="also copy the report and figures here (e.g. docs/ writes docs/cpu-study.md)")  # fmt: skip
+    parser.add_argument("--ancestor", action="store_true",
+                        help="train and push the generalist ancestor only (the study then reuses it from the same --root)")  # fmt: skip
     parser.add_argument("--port", type=int, default=0, help="port of the in-process local Hub")
     parser.add_argument("--fresh", action="store_true", help="delete DIR and start over")
 
@@ -43,5 +45,6 @@ def main(args: argparse.Namespace) -> int:
         dpo=args.dpo,
         docs=args.docs,
         port=args.port,
+        ancestor_only=args.ancestor,
     )
     return 0

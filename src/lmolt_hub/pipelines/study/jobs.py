@@ -141,10 +141,12 @@ def run_jobs(
             spec_path, out_path = logs / f"{stage}-{name}.json", logs / f"{stage}-{name}.out.json"
             spec_path.write_text(json.dumps(jobs[name]), encoding="utf-8")
             out_path.unlink(missing_ok=True)
+            # each worker gets its share of the cores: more threads than cores only thrash
+            env = os.environ | {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
             with open(logs / f"{stage}-{name}.log", "w", encoding="utf-8") as f:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "lmolt_hub.pipelines.study.jobs", "--worker", str(spec_path), str(out_path)],
-                    stdout=f, stderr=subprocess.STDOUT,
+                    stdout=f, stderr=subprocess.STDOUT, env=env,
                 )  # fmt: skip
             running[name] = (proc, time.perf_counter(), out_path)
             log(f"[study] {stage}/{name} started (pid {proc.pid}, log {logs / f'{stage}-{name}.log'})")

@@ -5,18 +5,23 @@ Meditron path (``recipes/cpu-study/``); only model size and data differ. Stages 
 resumable through ``DIR/study_state.json``; ``--fresh`` starts over):
 
 1. ``hub``: the local Hub in-process on ``DIR/hub``; the NLI stand-in for the hallucination metric;
-2. ``init``: a random-init small Llama with a BPE tokenizer trained on the training text
-   (``${org}/lmolt-cpu-init``), the common ancestor of both bases;
+2. ``ancestor``: the generalist ancestor (``ancestor.py``): a small Llama pretrained on unpaired
+   English (WordNet) and unpaired SMILES (ZINC, ChEBI-20 test.txt), pushed as
+   ``${org}/lmolt-cpu-ancestor`` with its random init (``${org}/lmolt-cpu-init``, the "learnt
+   nothing" reference); ``--ancestor`` runs this stage alone, and the study reuses it;
 3. ``datasets``: all test.txt triples, the preference slice, the held-out set (validation.txt minus
    every training molecule), each pushed;
-4. ``bases``: one base per direction trained from scratch on all training pairs, best epoch by
+4. ``bases``: one full fine-tune of the ancestor per direction on all training pairs, best epoch by
    validation loss (``recipes/cpu-study/base/*.yaml``), the analogs of the LPM24 Meditrons;
 5. ``methods``: SFT, CPO (and both DPO losses) on the slice, and the SLERP/TIES 19:1 chains with
-   CPO on the merge (``recipes/cpu-study/*-cpo/chain.yaml``);
+   CPO on the merge (``recipes/cpu-study/*-cpo*/chain.yaml``: SLERP with our and the authors' CPO
+   schedule, TIES with normalize true and false);
 6. ``evaluate``: the harness on every model, bases included, with CIs and hallucination metrics;
+   at most as many new tokens as the longest references need (``token_cap``);
 7. ``leaderboard``: results go in as pull requests, are reviewed, and a leaderboard of this track
    alone ("cpu-scale, ChEBI-20") is built into ``DIR/hub/site/leaderboard-cpu-study``;
-8. ``report``: ``DIR/cpu-study.md`` and its figures (``lmolt_hub.pipelines.study.report``).
+8. ``report``: ``DIR/cpu-study.md`` and its figures (``lmolt_hub.pipelines.study.report``), claims
+   decided by a paired bootstrap with a Holm correction (``paired.py``).
 
 Independent jobs of a stage run as ``--jobs`` worker processes (``lmolt_hub.pipelines.study.jobs``);
 each finished job is recorded at once, so an interrupted stage redoes only unfinished jobs.
@@ -28,11 +33,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lmolt_hub.formats.direction import DIRECTION_NAMES
+from lmolt_hub.pipelines.study.ancestor import TINY_ANCESTOR, AncestorScale
 from lmolt_hub.pipelines.study.jobs import MemorySampler, run_jobs
 from lmolt_hub.quickstart import NLI_NAME, _repo, prepare_root, push_nli
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
@@ -45,6 +51,7 @@ TRACK = "cpu-scale, ChEBI-20"
 STUDY_ORG = "lmolt-cpu"
 RANDOM_LIMIT = 64  # pairs the random init is scored on (the "learns at all" reference; not submitted)
 INIT = "lmolt-cpu-init"
+ANCESTOR = "lmolt-cpu-ancestor"
 BASES = {
     "caption2smiles": "lmolt-cpu-base-caption2smiles",
     "smiles2caption": "lmolt-cpu-base-smiles2caption",
@@ -58,7 +65,9 @@ RUNS = [
 ]
 CHAINS = [
     ("lmolt-cpu-slerp-cpo", "slerp-cpo/chain.yaml", "SLERP+CPO"),
+    ("lmolt-cpu-slerp-cpo-authors", "slerp-cpo-authors/chain.yaml", "SLERP+CPO (authors' schedule)"),
     ("lmolt-cpu-ties-cpo", "ties-cpo/chain.yaml", "TIES+CPO"),
+    ("lmolt-cpu-ties-exact-cpo", "ties-cpo-exact/chain.yaml", "TIES (exact 19:1)+CPO"),
 ]
 
 
@@ -66,24 +75,20 @@ CHAINS = [
 class Scale:
     """Everything the full study and its CI version (``--tiny``) differ in."""
 
-    hidden_size: int = 128
-    num_layers: int = 3
-    vocab_size: int = 1024
-    eval_n: int = 500
-    max_new_tokens: int = 200
+    ancestor: AncestorScale = field(default_factory=AncestorScale)
+    eval_n: int = 1000
+    max_new_tokens: int = 200  # the ceiling; token_cap lowers it to what the references need
     eval_batch_size: int = 32
     bootstrap_resamples: int = 1000
-    dpo: bool = True  # both DPO losses (sigmoid, kto_pair); they fit the 45-minute budget (--no-dpo skips)
-    jobs: int = 3
+    dpo: bool = True  # both DPO losses (sigmoid, kto_pair) (--no-dpo skips)
+    jobs: int = 2  # one per core: 3 workers on 2 cores only thrash
     data_overrides: dict[str, list[str]] = field(default_factory=dict)
     train_args: list[str] = field(default_factory=list)
 
 
 FULL = Scale()
 TINY = Scale(
-    hidden_size=32,
-    num_layers=1,
-    vocab_size=320,
+    ancestor=TINY_ANCESTOR,
     eval_n=6,
     max_new_tokens=12,
     eval_batch_size=8,
@@ -126,22 +131,21 @@ class Study:
         logs = self.root / "logs"
         return run_jobs(jobs, self.state, stage, self.scale.jobs, logs, self.log)
 
-    def init_model(self) -> dict[str, Any]:
-        import tempfile
+    def ancestor(self) -> dict[str, Any]:
+        """Pretrain the ancestor (resumable from its checkpoint) and push it with its random init."""
+        from lmolt_hub.hub.push import push_folder
+        from lmolt_hub.pipelines.study.ancestor import train_ancestor
 
-        from huggingface_hub import HfApi
-
-        from lmolt_hub.pipelines.study.model import save_init_model
-
-        repo = f"{self.org}/{INIT}"
-        api = HfApi()
-        api.create_repo(repo, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            info = save_init_model(
-                Path(tmp), self.scale.hidden_size, self.scale.num_layers, self.scale.vocab_size
-            )
-            sha = api.upload_folder(folder_path=tmp, repo_id=repo, commit_message="cpu-study random init").oid
-        return {"repos": [_repo(repo, "model", sha, "random init of both bases")], "model": info}
+        work = self.root / "work" / "ancestor"
+        t0 = time.perf_counter()
+        info = train_ancestor(work, self.scale.ancestor, self.log)
+        info["seconds"] = round(time.perf_counter() - t0, 1)
+        repos = []
+        for folder, name, role in (("init", INIT, "random init of the ancestor (the 'learnt nothing' reference)"),
+                                   ("ancestor", ANCESTOR, "generalist ancestor (Meditron-7B analog)")):  # fmt: skip
+            sha = push_folder(work / folder, f"{self.org}/{name}", message=f"cpu-study {folder}")
+            repos.append(_repo(f"{self.org}/{name}", "model", sha, role))
+        return {"repos": repos, "info": info}
 
     def datasets(self, nli_revision: str | None = None) -> dict[str, Any]:
         from lmolt_hub.data import build_from_config
@@ -176,14 +180,14 @@ class Study:
         overrides += ["--output_dir", str(self.root / "work" / "train" / name), *self.scale.train_args]
         return {"kind": "train", "method": method, "config": str(recipe(config)), "overrides": overrides}
 
-    def bases(self, init_revision: str) -> dict[str, Any]:
+    def bases(self, ancestor_revision: str) -> dict[str, Any]:
         jobs = {
             name: self._train_spec(
                 "sft",
                 f"base/{d}.yaml",
                 name,
-                f"{self.org}/{INIT}",
-                init_revision,
+                f"{self.org}/{ANCESTOR}",
+                ancestor_revision,
                 f"{self.org}/lmolt-cpu-triples",
             )  # fmt: skip
             for d, name in BASES.items()
@@ -204,7 +208,22 @@ class Study:
                                           l2m_revision, f"{self.org}/lmolt-cpu-triples-slice")  # fmt: skip
         return self._jobs("methods", jobs)
 
-    def evaluate(self, models: dict[str, list[str]]) -> dict[str, Any]:
+    def token_cap(self, ancestor_revision: str) -> int:
+        """New tokens the longest references need: 1.1 x the 99th percentile of the held-out references'
+        lengths in the study tokenizer (both directions), at most ``scale.max_new_tokens``. A model that
+        never stops then costs that many tokens, not the ceiling."""
+        import numpy as np
+        from transformers import AutoTokenizer
+
+        from lmolt_hub.eval_tasks import load_eval_set
+
+        tok = AutoTokenizer.from_pretrained(f"{self.org}/{ANCESTOR}", revision=ancestor_revision)
+        rows = load_eval_set(f"{self.org}/lmolt-eval-3k").rows
+        texts = [r["molecule"] for r in rows] + [r["caption"] for r in rows]
+        lengths = [len(x) for x in tok(texts, add_special_tokens=False)["input_ids"]]
+        return int(min(self.scale.max_new_tokens, np.ceil(1.1 * np.percentile(lengths, 99)) + 1))
+
+    def evaluate(self, models: dict[str, list[str]], max_new_tokens: int) -> dict[str, Any]:
         kwargs = {
             "eval_dataset": f"{self.org}/lmolt-eval-3k",
             "output_dir": str(self.root / "results"),
@@ -212,7 +231,7 @@ class Study:
             "nli_model": f"{self.org}/{NLI_NAME}",
             "bootstrap_resamples": self.scale.bootstrap_resamples,
             "batch_size": self.scale.eval_batch_size,
-            "generation": {"max_new_tokens": self.scale.max_new_tokens},
+            "generation": {"max_new_tokens": max_new_tokens},
             "show_progress": False,
         }
         jobs = {
@@ -254,6 +273,10 @@ def _cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
     """Hub id -> {role, directions} of every evaluated model.
 
@@ -282,16 +305,16 @@ def run(
     dpo: bool | None = None,
     docs: Path | None = None,
     port: int = 0,
+    ancestor_only: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) the study in ``root``; returns the content of ``DIR/study.json``."""
+    """Run (or resume) the study in ``root``; returns the content of ``DIR/study.json`` (with
+    ``ancestor_only``: train and push the ancestor alone, its cost in ``DIR/ancestor.json``)."""
     from lmolt_hub.localhub import use_local_hub
     from lmolt_hub.pipelines.study.report import write_study_report
 
     scale = TINY if tiny else FULL
     if jobs is not None or dpo is not None:
-        scale = Scale(
-            **{**asdict(scale), "jobs": jobs or scale.jobs, "dpo": scale.dpo if dpo is None else dpo}
-        )
+        scale = replace(scale, jobs=jobs or scale.jobs, dpo=scale.dpo if dpo is None else dpo)
     prepare_root(root, fresh)
     started = time.perf_counter()
     before = StepState(root / "study_state.json")
@@ -301,13 +324,24 @@ def run(
         st = Study(root, org, scale, tiny)
         st.log(f"[study] local Hub at {hub.url} (store: {root / 'hub'}); {'tiny' if tiny else 'full'} scale")
         nli = st.stage("hub", st.push_nli)
-        init = st.stage("init", st.init_model)
+        anc = st.stage("ancestor", st.ancestor)
+        if ancestor_only:
+            cost = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(_cpu_s() - cpu0, 1),
+                    "peak_rss_mb": mem.peak_mb, "repos": anc["repos"], "ancestor": anc["info"]}  # fmt: skip
+            (root / "ancestor.json").write_text(json.dumps(cost, indent=2, default=str) + "\n")
+            st.log(f"[study] ancestor pushed ({cost['wall_s']:.0f} s wall, peak {cost['peak_rss_mb']:.0f} MB); "
+                   "`lmolt-hub study cpu` with the same --root reuses it")  # fmt: skip
+            return cost
+        ancestor_rev = anc["repos"][1]["revision"]
         data = st.stage("datasets", lambda: st.datasets(nli["repos"][0]["revision"]))
-        bases = st.stage("bases", lambda: st.bases(init["repos"][0]["revision"]))
+        bases = st.stage("bases", lambda: st.bases(ancestor_rev))
         l2m = bases[BASES["caption2smiles"]]["hub_revision"]
         methods = st.stage("methods", lambda: st.methods(l2m))
         roles = model_roles(org, scale)
-        evaluated = st.stage("evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}))
+        cap = st.stage("token_cap", lambda: {"max_new_tokens": st.token_cap(ancestor_rev)})["max_new_tokens"]
+        evaluated = st.stage(
+            "evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}, cap)
+        )
         board = st.stage("leaderboard", lambda: st.leaderboard(evaluated["results"]))
         elapsed = previous + time.perf_counter() - started
         cpu = previous_cpu + _cpu_s() - cpu0
@@ -317,9 +351,12 @@ def run(
             "root": str(root),
             "org": org,
             "scale": asdict(scale),
-            "model": init["model"],
+            "model": anc["info"]["shape"],
+            "ancestor": anc["info"],
+            "ancestor_run": _read_json(root / "ancestor.json"),
+            "max_new_tokens": cap,
             "data": data["counts"],
-            "repos": nli["repos"] + init["repos"] + data["repos"] + board["repos"],
+            "repos": nli["repos"] + anc["repos"] + data["repos"] + board["repos"],
             "trained": {**bases, **methods},
             "roles": roles,
             "results": evaluated["results"],
