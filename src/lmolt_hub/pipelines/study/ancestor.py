@@ -111,6 +111,7 @@ def pretrain(model, docs: list[list[int]], scale: AncestorScale, work: Path,
     torch.manual_seed(scale.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=scale.lr, betas=(0.9, 0.95), weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(scale))
+    work.mkdir(parents=True, exist_ok=True)
     ckpt, step, curve = work / "checkpoint.pt", 0, []
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)

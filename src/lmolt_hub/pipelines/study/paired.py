@@ -1,9 +1,9 @@
 """Paired bootstrap of the difference between two models on the same held-out pairs, with a Holm
 correction over the metrics of a claim.
 
-Both models' outputs are scored once (``metrics.score``: per-row sufficient statistics); each
-resample draws ONE set of row indices and recomputes every corpus metric for both models on it, so
-the interval is of the difference itself (not two intervals compared). Two-sided bootstrap p-value:
+Each model's outputs are scored once (``metrics.score``: per-row sufficient statistics); each
+resample draws ONE set of held-out pairs and recomputes every corpus metric for both models on it,
+so the interval is of the difference itself (not two intervals compared). Two-sided bootstrap p-value:
 twice the smaller share of resampled differences on either side of 0. FCD is left out (no per-row
 statistics; see ``metrics.bootstrap``).
 
@@ -34,33 +34,45 @@ def load_outputs(results_path: str | Path, direction: str) -> dict[str, tuple[st
     return {r["id"]: (r["output"], r["reference"]) for r in rows}
 
 
+def score_outputs(direction: str, outputs: dict[str, tuple[str, str]], fingerprint_convention: str = "lpm24"):
+    """(ids in order, ``metrics.score`` of the outputs against their references) for one model."""
+    from lmolt_hub.metrics import score
+
+    ids = sorted(outputs)
+    scores = score(direction, [outputs[i][0] for i in ids], [outputs[i][1] for i in ids], fcd=False,
+                   fingerprint_convention=fingerprint_convention)  # fmt: skip
+    return ids, scores
+
+
 def paired_bootstrap(
     direction: str,
-    a: dict[str, tuple[str, str]],
-    b: dict[str, tuple[str, str]],
+    a: tuple[list[str], Any],
+    b: tuple[list[str], Any],
     metrics: list[str],
     n_resamples: int = 1000,
     seed: int = 0,
     fingerprint_convention: str = "lpm24",
 ) -> dict[str, dict[str, Any]]:
-    """metric -> {diff (A - B), ci [lo, hi] (95%), p} on the pairs both models were scored on."""
-    from lmolt_hub.metrics import score
+    """metric -> {diff (A - B), ci [lo, hi] (95%), p, n} on the pairs both models were scored on.
+
+    ``a`` and ``b`` come from ``score_outputs``; each resample draws one set of shared pairs and
+    indexes both models' per-row statistics with it.
+    """
     from lmolt_hub.metrics.bootstrap import _corpus
 
-    ids = sorted(set(a) & set(b))
-    if not ids:
+    (ids_a, sa), (ids_b, sb) = a, b
+    pos_b = {i: k for k, i in enumerate(ids_b)}
+    common = [(k, pos_b[i]) for k, i in enumerate(ids_a) if i in pos_b]
+    if not common:
         return {}
-    refs = [a[i][1] for i in ids]
-    sa = score(direction, [a[i][0] for i in ids], refs, fcd=False, fingerprint_convention=fingerprint_convention)
-    sb = score(direction, [b[i][0] for i in ids], refs, fcd=False, fingerprint_convention=fingerprint_convention)
-    full = np.arange(len(ids))
-    point_a, point_b = (_corpus(direction, s.stats, full, fingerprint_convention) for s in (sa, sb))
+    ia, ib = (np.asarray(x) for x in zip(*common, strict=True))
+    conv = fingerprint_convention
+    point_a, point_b = _corpus(direction, sa.stats, ia, conv), _corpus(direction, sb.stats, ib, conv)
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {m: [] for m in metrics}
     for _ in range(n_resamples):
-        idx = rng.integers(0, len(ids), len(ids))
-        ca = _corpus(direction, sa.stats, idx, fingerprint_convention)
-        cb = _corpus(direction, sb.stats, idx, fingerprint_convention)
+        r = rng.integers(0, len(common), len(common))
+        ca, cb = _corpus(direction, sa.stats, ia[r], conv), _corpus(direction, sb.stats, ib[r], conv)
         for m in metrics:
             if m in ca and m in cb:
                 draws[m].append(ca[m] - cb[m])
@@ -68,11 +80,11 @@ def paired_bootstrap(
     for m, vals in draws.items():
         arr = np.asarray(vals, dtype=float)
         arr = arr[~np.isnan(arr)]
-        if not len(arr) or m not in point_a:
+        if not len(arr) or m not in point_a or m not in point_b:
             continue
         p = min(1.0, 2 * min(float(np.mean(arr <= 0)), float(np.mean(arr >= 0))))
         out[m] = {"diff": float(point_a[m] - point_b[m]), "ci": [float(np.percentile(arr, 2.5)),
-                  float(np.percentile(arr, 97.5))], "p": p, "n": len(ids)}  # fmt: skip
+                  float(np.percentile(arr, 97.5))], "p": p, "n": len(common)}  # fmt: skip
     return out
 
 

@@ -1,8 +1,7 @@
-"""The cpu-study report: Tables 1-2 laid out like the paper's, the bases' learning check, the
-hallucination metrics, Figures 1-2 and a verdict on the paper's claims 1-3 computed from the CIs.
-
-A difference counts only when the two 95% bootstrap intervals do not overlap (conservative: it
-calls more differences "inside the noise" than a paired test would).
+"""The cpu-study report: the structure figure, the ancestor, the bases against a random init, Tables
+1-2 laid out like the paper's, the hallucination metrics, Figures 1-2 and a verdict on the paper's
+claims 1-3, each decided by a paired bootstrap with a Holm correction over its metrics (``paired``),
+beside last round's verdict (bases trained from scratch).
 """
 
 from __future__ import annotations
@@ -32,16 +31,26 @@ PAPER_ROWS = {
     "DPO (kto_pair)": ("Meditron-7B", None, "DPO"),
     "CPO": ("Meditron-7B", None, "CPO"),
     "TIES+CPO": ("Meditron-7B", "TIES", "CPO"),
+    "TIES (exact 19:1)+CPO": ("Meditron-7B", "TIES", "CPO"),
     "SLERP+CPO": ("Meditron-7B", "SLERP", "CPO"),
+    "SLERP+CPO (authors' schedule)": ("Meditron-7B", "SLERP", "CPO"),
 }
 ORDER = list(PAPER_ROWS)
+FUSED = ["SLERP+CPO (authors' schedule)", "SLERP+CPO", "TIES+CPO", "TIES (exact 19:1)+CPO"]
+# Last round (study 1: both bases trained from scratch, 500 held-out pairs, non-overlapping CIs),
+# as docs/cpu-study.md reported it before the ancestor: kept so a reader sees what the ancestor changed.
+PREVIOUS_VERDICT = [
+    ("1. Preference training on the slice beats SFT", "fails (CPO vs SFT: 0 better, 6 worse, 6 inside the noise, of 12)"),
+    ("2. CPO beats the base models", "fails (CPO vs Base: 0 better, 6 worse, 6 inside the noise, of 12)"),
+    ("3. Fusion then CPO helps further over CPO", "mixed (SLERP+CPO vs CPO: 6 better, 1 worse, 5 inside the noise, of 12)"),
+]
 
 
 # -- loading --------------------------------------------------------------------------------
 
 
 def load_rows(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """role -> direction -> {value, ci, hallucination, model}; the two bases form the "Base" row."""
+    """role -> direction -> {results, ci, hallucination, model, path}; the two bases form "Base"."""
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for item in summary["results"]:
         doc = json.loads(Path(item["results"]).read_text(encoding="utf-8"))
@@ -52,6 +61,7 @@ def load_rows(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
                 continue
             rows.setdefault(role, {})[d] = {
                 "model": item["model"],
+                "path": item["results"],
                 "results": doc["results"][d],
                 "ci": (doc.get("confidence_intervals") or {}).get(d, {}),
                 "hallucination": (doc.get("hallucination") or {}).get(d, {}),
@@ -79,85 +89,62 @@ def paper_value(role: str, direction: str, column: str) -> float | None:
     return None
 
 
-# -- comparisons ----------------------------------------------------------------------------
+# -- comparisons: paired bootstrap, Holm over a comparison's metrics -----------------------
 
 
-def compare(a: dict[str, Any] | None, b: dict[str, Any] | None, metric: str) -> str | None:
-    """ "better" / "worse" / "noise" for A against B on ``metric`` (non-overlapping 95% CIs), or None."""
-    if not a or not b:
-        return None
-    ca, cb = a["ci"].get(metric), b["ci"].get(metric)
-    if not ca or not cb or None in (*ca, *cb):
-        return None
-    higher = METRIC_INFO[metric]["higher_is_better"]
-    if ca[0] > cb[1]:
-        return "better" if higher else "worse"
-    if ca[1] < cb[0]:
-        return "worse" if higher else "better"
-    return "noise"
+class Comparer:
+    """Paired tests between study rows; each model-direction is scored once and reused."""
+
+    def __init__(self, rows, columns: dict[str, dict[str, str]], resamples: int):
+        self.rows, self.columns, self.resamples = rows, columns, resamples
+        self._scored: dict[tuple[str, str], Any] = {}
+
+    def _scores(self, path: str, direction: str):
+        from lmolt_hub.pipelines.study.paired import load_outputs, score_outputs
+
+        if (path, direction) not in self._scored:
+            self._scored[path, direction] = score_outputs(direction, load_outputs(path, direction))
+        return self._scored[path, direction]
+
+    def tests(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """"<dir> <column>" -> paired result of entries-by-direction ``a`` against ``b``."""
+        from lmolt_hub.pipelines.study.paired import paired_bootstrap
+
+        out = {}
+        for d in DIRECTIONS:
+            if d not in a or d not in b:
+                continue
+            keys = {k: col for col, k in self.columns[d].items() if k != "fcd"}  # FCD: no per-row statistics
+            res = paired_bootstrap(d, self._scores(a[d]["path"], d), self._scores(b[d]["path"], d),
+                                   list(keys), self.resamples)  # fmt: skip
+            for k, r in res.items():
+                out[f"{Direction(d).alias} {keys[k]}"] = r | {"metric": k, "direction": d}
+        return out
+
+    def compare(self, role_a: str, role_b: str) -> dict[str, Any]:
+        from lmolt_hub.pipelines.study.paired import decide
+
+        tests = self.tests(self.rows.get(role_a, {}), self.rows.get(role_b, {}))
+        return decide(tests) | {"a": role_a, "b": role_b, "n": len(tests)}
 
 
-def tally(rows, role_a: str, role_b: str, columns: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Outcome of A vs B on every Table 1/2 metric of both directions."""
-    out: dict[str, list[str]] = {"better": [], "worse": [], "noise": []}
-    for d in DIRECTIONS:
-        for col, key in columns[d].items():
-            res = compare(rows.get(role_a, {}).get(d), rows.get(role_b, {}).get(d), key)
-            if res:
-                out[res].append(f"{Direction(d).alias} {col}")
-    n = sum(len(v) for v in out.values())
-    return {"a": role_a, "b": role_b, "n": n, **{k: v for k, v in out.items()}, "verdict": verdict(out, n)}
-
-
-def verdict(out: dict[str, list[str]], n: int) -> str:
-    b, w = len(out["better"]), len(out["worse"])
-    if n == 0:
-        return "not measured"
-    if b == 0 and w == 0:
-        return "inside the noise"
-    if w == 0:
-        return "holds" if b >= n / 2 else "holds on some metrics, the rest inside the noise"
-    if b == 0:
-        return "fails" if w >= n / 2 else "fails on some metrics, the rest inside the noise"
-    return "mixed"
-
-
-def claims(rows, columns) -> list[dict[str, Any]]:
-    """Claims 1-3 of the paper, each with its comparisons (computed, never hand-written)."""
+def claims(cmp: Comparer) -> list[dict[str, Any]]:
+    """Claims 1-3 of the paper: a headline comparison (the verdict) and the related comparisons.
+    Fixed before any run: claim 3's headline is the paper's own row (SLERP, the authors' schedule)."""
+    rows = cmp.rows
     pref = [r for r in ("CPO", "DPO (sigmoid)", "DPO (kto_pair)") if r in rows]
-    fused = [r for r in ("SLERP+CPO", "TIES+CPO") if r in rows]
+    fused = [r for r in FUSED if r in rows]
+    head3 = fused[0] if fused else "SLERP+CPO (authors' schedule)"
     return [
         {"claim": "1. Preference training (CPO/DPO) on the slice beats SFT on the slice",
-         "headline": tally(rows, "CPO", "SFT", columns),
-         "comparisons": [tally(rows, r, "SFT", columns) for r in pref]},
+         "headline": cmp.compare("CPO", "SFT"), "comparisons": [cmp.compare(r, "SFT") for r in pref[1:]]},
         {"claim": "2. CPO beats the base models trained on all the data",
-         "headline": tally(rows, "CPO", "Base", columns), "comparisons": []},
-        {"claim": "3. SLERP/TIES fusion then CPO helps further over CPO, or at least keeps both directions",
-         "headline": _best(rows, fused, columns),
-         "comparisons": [tally(rows, r, "CPO", columns) for r in fused]
-         + [tally(rows, r, "Base", columns) for r in fused]},
+         "headline": cmp.compare("CPO", "Base"), "comparisons": []},
+        {"claim": "3. SLERP/TIES fusion then CPO helps further over CPO",
+         "headline": cmp.compare(head3, "CPO"),
+         "comparisons": [cmp.compare(r, "CPO") for r in fused if r != head3]
+         + [cmp.compare(r, "Base") for r in fused]},
     ]  # fmt: skip
-
-
-def _best(rows, fused: list[str], columns) -> dict[str, Any]:
-    """Claim 3's headline: the better fusion against CPO; "keeps" when nothing is worse."""
-    tallies = [tally(rows, r, "CPO", columns) for r in fused]
-    if not tallies:
-        return {
-            "verdict": "not measured",
-            "n": 0,
-            "better": [],
-            "worse": [],
-            "noise": [],
-            "a": "-",
-            "b": "CPO",
-        }
-    best = max(tallies, key=lambda t: (len(t["better"]) - len(t["worse"]), len(t["better"])))
-    if best["verdict"] == "inside the noise":
-        best = best | {
-            "verdict": "holds in its weak form: keeps both directions (no difference beyond the noise)"
-        }
-    return best
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -213,21 +200,23 @@ def results_table(rows, direction: str, columns: dict[str, str]) -> list[str]:
     return lines + [""]
 
 
-def effects_table(rows, columns) -> list[str]:
-    """Each method against SFT: our significant direction beside the paper's direction."""
-    lines = ["### Direction of each difference against SFT (ours, from the CIs, beside the paper's)", "",
-             "▲ better, ▼ worse (by the metric's own direction), ≈ inside the noise (CIs overlap); "
-             "the paper's arrow is its printed value against its SFT row.", ""]  # fmt: skip
-    cols = [(d, c, k) for d in DIRECTIONS for c, k in columns[d].items()]
+def effects_table(cmp: Comparer) -> list[str]:
+    """Each method against SFT: our paired outcome beside the paper's direction."""
+    rows, columns = cmp.rows, cmp.columns
+    lines = ["### Direction of each difference against SFT (ours, paired, beside the paper's)", "",
+             "▲ better, ▼ worse (by the metric's own direction; paired bootstrap, Holm over the row's "
+             "metrics), ≈ no significant difference; the paper's arrow is its printed value against its SFT row.", ""]  # fmt: skip
+    cols = [(d, c, k) for d in DIRECTIONS for c, k in columns[d].items() if k != "fcd"]
     lines += ["| vs SFT | " + " | ".join(f"{Direction(d).alias} {c}" for d, c, _ in cols)
               + " |", "|---|" + "---|" * len(cols)]  # fmt: skip
     sym = {"better": "▲", "worse": "▼", "noise": "≈", None: "n/a"}
     for role in ORDER:
         if role in ("SFT",) or role not in rows:
             continue
+        tests = cmp.compare(role, "SFT")["tests"]
         cells = []
         for d, c, k in cols:
-            ours = sym[compare(rows[role].get(d), rows.get("SFT", {}).get(d), k)]
+            ours = sym[tests.get(f"{Direction(d).alias} {c}", {}).get("outcome")]
             p, s = paper_value(role, d, c), paper_value("SFT", d, c)
             higher = METRIC_INFO[k]["higher_is_better"]
             paper = (
@@ -238,73 +227,88 @@ def effects_table(rows, columns) -> list[str]:
     return lines + [""]
 
 
-def bases_section(summary, rows) -> list[str]:
-    rand = json.loads(Path(summary["random"]["results"]).read_text(encoding="utf-8"))
-    lines = ["## Do the bases learn?", "",
-             f"The random init (`{summary['org']}/lmolt-cpu-init`, scored on the first {rand['n_samples'].get('caption2smiles')} "
-             "held-out pairs) against each base on the whole held-out set:", "",
-             "| Model | L->M validity | L->M BLEU | M->L BLEU-2 | M->L ROUGE-L |", "|---|---|---|---|---|"]  # fmt: skip
+def _doc(path: str) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
-    def cell(d: str, key: str, entry: dict[str, Any] | None) -> str:
-        return _cell(entry, key) if entry else "—"
 
-    r = {
-        d: {"results": rand["results"][d], "ci": rand["confidence_intervals"][d]} for d in rand["directions"]
-    }
-    lines.append(f"| random init | {cell('', 'validity', r.get('caption2smiles'))} | "
-                 f"{cell('', 'bleu', r.get('caption2smiles'))} | {cell('', 'bleu2', r.get('smiles2caption'))} | "
-                 f"{cell('', 'rougeL', r.get('smiles2caption'))} |")  # fmt: skip
-    docs = {
-        summary["roles"][item["model"]].get("own"): json.loads(
-            Path(item["results"]).read_text(encoding="utf-8")
-        )
-        for item in summary["results"]
-        if summary["roles"][item["model"]].get("own")
-    }
-    entries: dict[str, dict[str, Any]] = {"random init": r}
-    for own, label in (
-        ("caption2smiles", "base L->M (caption2smiles)"),
-        ("smiles2caption", "base M->L (smiles2caption)"),
-    ):
-        doc = docs.get(own) or {"results": {}, "confidence_intervals": {}}
-        entries[label] = {d: {"results": doc["results"][d], "ci": doc["confidence_intervals"].get(d, {})}
-                          for d in doc["results"]}  # fmt: skip
-        row = entries[label]
-        lines.append(f"| {label} | {cell('', 'validity', row.get('caption2smiles'))} | "
-                     f"{cell('', 'bleu', row.get('caption2smiles'))} | {cell('', 'bleu2', row.get('smiles2caption'))} | "
-                     f"{cell('', 'rougeL', row.get('smiles2caption'))} |")  # fmt: skip
-    l2m, m2l = entries["base L->M (caption2smiles)"], entries["base M->L (smiles2caption)"]
-    lines += ["", f"Against the random init (95% CIs): L->M validity of the L->M base is "
-              f"{_word(compare(l2m.get('caption2smiles'), r.get('caption2smiles'), 'validity'))}; M->L BLEU-2 of the "
-              f"M->L base is {_word(compare(m2l.get('smiles2caption'), r.get('smiles2caption'), 'bleu2'))}. Each base "
-              "is scored in both directions (the leaderboard takes complete rows only); its row outside its own "
-              "direction is where SFT and CPO start for M->L, since they train the L->M base (as the paper trains "
-              "the L->M Meditron)."]  # fmt: skip
+def bases_section(summary, cmp: Comparer) -> list[str]:
+    """Each base in both directions against the random init (paired on the pairs both were scored on)."""
+    rand_doc = _doc(summary["random"]["results"])
+    rand = {d: {"path": summary["random"]["results"], "results": rand_doc["results"][d],
+                "ci": rand_doc["confidence_intervals"].get(d, {})} for d in rand_doc["directions"]}  # fmt: skip
+    bases = {}
+    for item in summary["results"]:
+        own = summary["roles"][item["model"]].get("own")
+        if own:
+            doc = _doc(item["results"])
+            bases[own] = {d: {"path": item["results"], "results": doc["results"][d],
+                              "ci": doc["confidence_intervals"].get(d, {})} for d in doc["results"]}  # fmt: skip
+    keys = [("caption2smiles", "validity", "L->M validity"), ("caption2smiles", "bleu", "L->M BLEU"),
+            ("smiles2caption", "bleu2", "M->L BLEU-2"), ("smiles2caption", "rougeL", "M->L ROUGE-L")]  # fmt: skip
+    n_rand = rand_doc["n_samples"].get("caption2smiles")
+    lines = ["## Do the bases learn, in both directions?", "",
+             f"The random init (`{summary['org']}/lmolt-cpu-init`: the ancestor's architecture, tokenizer and "
+             f"seed, untrained; scored on the first {n_rand} held-out pairs) against each base (the whole "
+             "held-out set). Each base is scored in both directions; its row outside its own direction is "
+             "where SFT and CPO start for M->L, since they train the L->M base (as the paper trains the L->M Meditron).", "",
+             "| Model | " + " | ".join(k[2] for k in keys) + " |", "|---|" + "---|" * len(keys)]  # fmt: skip
+    for label, entry in [("random init", rand), ("base L->M (caption2smiles)", bases.get("caption2smiles", {})),
+                         ("base M->L (smiles2caption)", bases.get("smiles2caption", {}))]:  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(_cell(entry.get(d), k) for d, k, _ in keys) + " |")
+    lines += ["", f"Paired difference base − random init on the {n_rand} shared pairs (95% CI; Holm over "
+              "each base's metrics of both directions):", "",
+              "| Base | metric | difference [95% CI] | p (Holm) | outcome |", "|---|---|---|---|---|"]  # fmt: skip
+    from lmolt_hub.pipelines.study.paired import decide
+
+    for own, label in (("caption2smiles", "L->M base"), ("smiles2caption", "M->L base")):
+        if own not in bases:
+            continue
+        tests = decide(cmp.tests(bases[own], rand))["tests"]
+        for _, k, name in keys:
+            t = next((t for t in tests.values() if t["metric"] == k and Direction(t["direction"]).alias == name.split()[0]), None)
+            if t:
+                lines.append(f"| {label} | {name} | {t['diff']:.4g} [{t['ci'][0]:.4g}, {t['ci'][1]:.4g}] | "
+                             f"{_f(t['p_holm'])} | {t['outcome']} |")  # fmt: skip
     lines += ["", "Best-epoch selection (validation loss per epoch; the kept epoch in bold):", ""]
     for name, info in summary["trained"].items():
         if "base" not in name or not info.get("eval_curve"):
             continue
         kept = (info.get("selection") or {}).get("kept_epoch")
         curve = ", ".join(
-            (
-                f"**{e['epoch']:g}: {e['eval_loss']:.3f}**"
-                if e["epoch"] == kept
-                else f"{e['epoch']:g}: {e['eval_loss']:.3f}"
-            )
+            f"**{e['epoch']:g}: {e['eval_loss']:.3f}**" if e["epoch"] == kept else f"{e['epoch']:g}: {e['eval_loss']:.3f}"
             for e in info["eval_curve"]
         )
         lines.append(f"- `{name}`: {curve} ({info.get('seconds', 0):.0f} s)")
         if info["eval_curve"] and kept == info["eval_curve"][-1]["epoch"]:
-            lines[-1] += (
-                " — still improving at the last epoch: the budget, not the validation loss, stopped it"
-            )
+            lines[-1] += " — still improving at the last epoch: the budget, not the validation loss, stopped it"
+        else:
+            lines[-1] += " — validation loss stopped improving before the last epoch"
     return lines + [""]
 
 
-def _word(outcome: str | None) -> str:
-    return {"better": "above it", "worse": "below it", "noise": "inside its noise"}.get(
-        outcome or "", "not measured"
-    )
+def ancestor_section(summary) -> list[str]:
+    info = summary.get("ancestor") or {}
+    if "assessment" not in info:
+        return []
+    a, t, sc = info["assessment"], info["training"], info["scale"]
+    lines = ["## The ancestor (the Meditron-7B analog)", "",
+             f"`{summary['org']}/lmolt-cpu-ancestor`: {info['shape']['parameters']:,} parameters, pretrained on "
+             f"{t['tokens']:,} tokens ({t['epochs']} epochs of the corpus; {sc['steps']} steps of {sc['batch_size']} x "
+             f"{sc['block']} tokens, AdamW lr {sc['lr']}, cosine) in {t['seconds']:.0f} s of training "
+             f"({info.get('seconds', 0):.0f} s for the whole stage, corpus and pushes included).", "",
+             "| corpus (documents) | train | held-out |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {m} | {c['train']:,} | {c['heldout']:,} |" for m, c in info["corpus"].items()]
+    lines += ["", f"Every InChIKey of ChEBI-20 validation.txt ({info['excluded_keys']:,} molecules, a superset of "
+              f"the evaluation pairs) is excluded from the pretraining SMILES (dropped: {info['dropped']}).", "",
+              "| held-out perplexity (per token) | random init | ancestor |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {m} | {info['init_perplexity'].get(m)} | {p} |" for m, p in a["perplexity"].items()]
+    v = a["smiles_samples"]
+    lines += ["", f"Unconditional SMILES samples (after `<smiles>`, temperature 1): **{v['valid']}/{v['n']} valid "
+              f"by RDKit ({v['validity']:.1%})**, {v['unique_valid']} unique valid. Sources and licences:", ""]  # fmt: skip
+    from lmolt_hub.pipelines.study.corpus import LICENCES
+
+    lines += [f"- {src}: {lic}" for src, lic in LICENCES.items()]
+    return lines + [""]
 
 
 def hallucination_table(rows) -> list[str]:
@@ -332,16 +336,64 @@ def hallucination_table(rows) -> list[str]:
     return lines
 
 
+def _test_row(name: str, t: dict[str, Any]) -> str:
+    sym = {"better": "▲ better", "worse": "▼ worse", "noise": "≈"}[t["outcome"]]
+    return (f"| {name} | {t['diff']:.4g} | [{t['ci'][0]:.4g}, {t['ci'][1]:.4g}] | {_f(t['p'])} | "
+            f"{_f(t['p_holm'])} | {sym} |")  # fmt: skip
+
+
 def claims_section(found: list[dict[str, Any]]) -> list[str]:
-    lines = ["## Claims 1-3 at this scale (computed from the CIs)", ""]
-    for c in found:
+    lines = ["## Claims 1-3 at this scale (paired bootstrap, Holm)", "",
+             "A comparison's metrics are one family (Holm, alpha 0.05). A claim **holds** when at least one "
+             "metric is significantly better and none worse, **fails** when at least one is worse and none "
+             "better, and is **undecided** otherwise. FCD is not in the tests (no per-pair statistics). "
+             "p = 0.000: no resample crossed 0 (p < 1/resamples).", "",
+             "| Claim | this round (ancestor) | last round (from scratch, overlapping CIs) |", "|---|---|---|"]  # fmt: skip
+    for c, (_, before) in zip(found, PREVIOUS_VERDICT, strict=False):
         h = c["headline"]
-        lines.append(f"- **{c['claim']}: {h['verdict']}** ({h['a']} vs {h['b']}: {len(h['better'])} better, "
-                     f"{len(h['worse'])} worse, {len(h['noise'])} inside the noise, of {h['n']} metrics).")  # fmt: skip
-        for t in c["comparisons"]:
-            detail = "; ".join(f"{k}: {', '.join(t[k])}" for k in ("better", "worse") if t[k])
-            lines.append(f"  - {t['a']} vs {t['b']}: {t['verdict']}" + (f" ({detail})" if detail else ""))
-    return lines + [""]
+        lines.append(f"| {c['claim']} | **{h['verdict']}** ({h['a']} vs {h['b']}: {len(h['better'])} better, "
+                     f"{len(h['worse'])} worse, of {h['n']} metrics) | {before} |")  # fmt: skip
+    lines += [""]
+    for c in found:
+        for t in [c["headline"], *c["comparisons"]]:
+            lines += [f"### {t['a']} − {t['b']} ({c['claim'].split('.')[0]}; {t['verdict']})", "",
+                      "| metric | difference | 95% CI | p | p (Holm) | outcome |", "|---|---|---|---|---|---|"]  # fmt: skip
+            lines += [_test_row(k, r) for k, r in t["tests"].items()] + [""]
+    return lines
+
+
+def structure_figure(out: Path) -> str:
+    """The study's structure (ancestor -> bases -> method) as a small PNG; returns its file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    boxes = {
+        "ancestor": (0.5, 0.88, "ancestor\n(WordNet + ZINC + ChEBI-20, unpaired)"),
+        "l2m": (0.25, 0.6, "base L->M\n(full fine-tune, all pairs)"),
+        "m2l": (0.75, 0.6, "base M->L\n(full fine-tune, all pairs)"),
+        "single": (0.2, 0.25, "SFT / DPO x2 / CPO\n(LoRA on the L->M base, 10% slice)"),
+        "merge": (0.72, 0.3, "SLERP / TIES 19:1\n(task vectors from the ancestor)"),
+        "chain": (0.72, 0.07, "CPO on each merge\n(ours; authors' schedule)"),
+    }
+    edges = [("ancestor", "l2m"), ("ancestor", "m2l"), ("l2m", "single"), ("l2m", "merge"), ("m2l", "merge"),
+             ("merge", "chain")]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.set_axis_off()
+    for a, b in edges:
+        ax.annotate("", xy=boxes[b][:2], xytext=boxes[a][:2],
+                    arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 18, "shrinkB": 18})  # fmt: skip
+    for x, y, text in boxes.values():
+        ax.text(x, y, text, ha="center", va="center", fontsize=8.5,
+                bbox={"boxstyle": "round", "fc": "#eef3fb", "ec": "#4a6fa5"})  # fmt: skip
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "structure.png", dpi=110)
+    plt.close(fig)
+    return "structure.png"
 
 
 def figures(summary: dict[str, Any], out_dir: Path) -> dict[str, str]:
@@ -361,47 +413,64 @@ def figures(summary: dict[str, Any], out_dir: Path) -> dict[str, str]:
     return plots.write_plots(records, samples, out_dir)
 
 
+def _cost(summary: dict[str, Any]) -> list[str]:
+    scale, anc = summary["scale"], summary.get("ancestor_run")
+    lines = [f"- Cost of `lmolt-hub study cpu`: **{summary['wall_s_total'] / 60:.1f} min wall** "
+             f"({summary.get('cpu_s_total', 0) / 60:.1f} CPU-minutes over all processes), **peak memory "
+             f"{summary['peak_rss_mb'] / 1024:.2f} GB** (all processes), {scale['jobs']} worker processes. Stages: "
+             + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items()) + "."]  # fmt: skip
+    if anc:
+        lines.append(f"- Cost of `lmolt-hub study cpu --ancestor` (a separate command, run first): "
+                     f"**{anc['wall_s'] / 60:.1f} min wall** ({anc['cpu_s'] / 60:.1f} CPU-minutes), peak memory "
+                     f"{anc['peak_rss_mb'] / 1024:.2f} GB.")  # fmt: skip
+    lines.append(f"- Cache state of the timed run: {summary.get('cache_state') or 'not recorded'}.")
+    return lines
+
+
 def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
     rows = load_rows(summary)
     columns = paper_columns()
-    found = claims(rows, columns)
     scale, model = summary["scale"], summary["model"]
+    cmp = Comparer(rows, columns, scale["bootstrap_resamples"])
+    found = claims(cmp)
     n_eval = next(iter(rows.get("SFT", {}).values()), {}).get("n")
     status = "TINY (CI) RUN: numbers say nothing. " if summary.get("tiny") else ""
     lines = [
-        "# cpu-study: the method at laptop scale on ChEBI-20", "",
+        "# cpu-study: the method at laptop scale on ChEBI-20, from a generalist ancestor", "",
         f"_{status}Generated by `lmolt-hub study cpu` (lmolt_hub.pipelines.study); regenerate, do not edit. "
         f"Track: **{summary['track']}** (its own leaderboard, never mixed with the L+M-24 rows)._", "",
-        "## Setting", "",
+        "![structure](" + FIGURES + "/structure.png)", "",
+        "## Setting (sizes and budgets fixed before any run)", "",
+        f"- Ancestor: one {model['num_layers']}-layer, {model['hidden_size']}-wide Llama ({model['parameters']:,} "
+        f"parameters, {model['vocab']}-token BPE trained on its pretraining text), pretrained with a causal LM "
+        "objective on unpaired English and unpaired SMILES (below): the analog of Meditron-7B.",
         f"- Data: ChEBI-20 `test.txt` (all pairs, both directions) trains; rejected outputs are the bundled "
-        f"MolT5-large outputs for those inputs. MolT5 itself was trained on ChEBI-20 train, so it saw neither "
-        f"test.txt nor validation.txt. Held-out: {n_eval} pairs sampled from `validation.txt` minus every "
+        f"MolT5-large outputs for those inputs. Held-out: {n_eval} pairs sampled from `validation.txt` minus every "
         f"molecule (InChIKey) in training.",
-        f"- Bases: two {model['num_layers']}-layer, {model['hidden_size']}-wide Llamas ({model['parameters']:,} "
-        f"parameters, {model['vocab']}-token BPE trained on test.txt), one per direction, trained from scratch "
-        "on every training pair; the epoch with the lowest validation loss is kept.",
+        "- Bases: one full fine-tune of the ancestor per direction on every training pair (the LPM24 analogs); "
+        "the epoch with the lowest validation loss is kept.",
         f"- Methods (recipes/cpu-study/): {', '.join(r for r in ORDER[1:] if r in rows)}: LoRA on the "
         f"L->M base, on a {_slice_percent()}% preference slice, both directions at once; SLERP and TIES 19:1 merges of the "
-        "two bases, then CPO on the merge (the chain). Same recipes, chain and harness as the Meditron path.",
-        f"- Evaluation: the harness, greedy, at most {scale['max_new_tokens']} new tokens, "
-        f"{scale['bootstrap_resamples']} bootstrap resamples (95% CIs).",
-        f"- Cost: **{summary['wall_s_total'] / 60:.1f} min wall** in all "
-        f"({summary.get('cpu_s_total', 0) / 60:.1f} CPU-minutes over all processes), **peak memory {summary['peak_rss_mb'] / 1024:.2f} GB** "
-        f"(all processes), {scale['jobs']} worker processes on a 2-core machine shared with other jobs. Stages: "
-        + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items()) + ".",
-        "",
+        "two bases (TIES task vectors from the ancestor; normalize true = the paper's row, false = exact 19:1), "
+        "then CPO on the merge (ours, and for SLERP also the authors' 1-epoch schedule: linear, warmup 0.1, "
+        "max_grad_norm 1.0, lr 5e-5). Same recipes, chain and harness as the Meditron path.",
+        f"- Evaluation: the harness, greedy, at most {summary.get('max_new_tokens', scale['max_new_tokens'])} new "
+        f"tokens (1.1 x the 99th percentile of the references' lengths, ceiling {scale['max_new_tokens']}), "
+        f"{scale['bootstrap_resamples']} bootstrap resamples.",
+        *_cost(summary), "",
     ]  # fmt: skip
     lines += claims_section(found)
-    lines += bases_section(summary, rows)
+    lines += ancestor_section(summary)
+    lines += bases_section(summary, cmp)
     lines += ["## Results (Tables 1-2 layout)", "",
-              "The paper's numbers are Meditron-7B on 3k L+M-24 pairs; ours are a sub-million-parameter model "
+              "The paper's numbers are Meditron-7B on 3k L+M-24 pairs; ours are a few-million-parameter model "
               "on ChEBI-20. Compare directions of effects (next table), not absolute values.", ""]  # fmt: skip
     for d in DIRECTIONS:
         lines += results_table(rows, d, columns[d])
-    lines += effects_table(rows, columns)
+    lines += effects_table(cmp)
     lines += hallucination_table(rows)
     lines += ["## Figures 1-2 (hallucination)", ""]
-    lines += [f"![{k}]({FIGURES}/{v})" for k, v in figure_files.items()] + [""]
+    lines += [f"![{k}]({FIGURES}/{v})" for k, v in figure_files.items() if k != "structure"] + [""]
     lines += ["## Left out", "", "- KTO (the paper reports it collapsed; not in the claims)."]
     if "CPO" in rows and "DPO (sigmoid)" not in rows:
         lines += ["- DPO (both losses): skipped in this run; "
@@ -409,7 +478,7 @@ def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, 
     lines += [
               "- The real NLI cross-encoder (offline machine): the M->L NLI win rate uses an untrained stand-in.",
               "- QLoRA: LoRA runs on full-precision weights (4-bit saves nothing at this size and is slower on a CPU).",
-              "- Significance is by non-overlapping 95% CIs, not a paired test: conservative.", ""]  # fmt: skip
+              "- FCD in the paired tests (no per-pair statistics); it is in the results tables.", ""]  # fmt: skip
     return "\n".join(lines), found
 
 
@@ -425,6 +494,7 @@ def _slice_percent() -> str:
 def write_study_report(summary: dict[str, Any], path: Path) -> dict[str, Any]:
     """Write the report and its figures next to it (``<dir>/cpu-study/``); return paths and verdicts."""
     figure_files = figures(summary, path.parent / FIGURES)
+    figure_files["structure"] = structure_figure(path.parent / FIGURES)
     text, found = render(summary, figure_files)
     path.write_text(text, encoding="utf-8")
     return {

@@ -315,9 +315,15 @@ def run(
     scale = TINY if tiny else FULL
     if jobs is not None or dpo is not None:
         scale = replace(scale, jobs=jobs or scale.jobs, dpo=scale.dpo if dpo is None else dpo)
+    first = fresh or not (root / "study_state.json").is_file()
     prepare_root(root, fresh)
     started = time.perf_counter()
     before = StepState(root / "study_state.json")
+    if first:  # how the timed run began: a fresh root, and whether the lmolt cache held anything
+        cache = lmolt_cache_dir()
+        held = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+        before.put("cache_state", f"fresh root {root}; lmolt cache {cache} "
+                   + (f"held {', '.join(held)}" if held else "empty") + " at the start")  # fmt: skip
     previous, previous_cpu = before.get("elapsed_s") or 0.0, before.get("cpu_s") or 0.0
     cpu0 = _cpu_s()
     with MemorySampler() as mem, use_local_hub(root / "hub", port=port) as hub:
@@ -354,6 +360,7 @@ def run(
             "model": anc["info"]["shape"],
             "ancestor": anc["info"],
             "ancestor_run": _read_json(root / "ancestor.json"),
+            "cache_state": before.get("cache_state"),
             "max_new_tokens": cap,
             "data": data["counts"],
             "repos": nli["repos"] + anc["repos"] + data["repos"] + board["repos"],
