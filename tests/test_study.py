@@ -19,6 +19,10 @@ import pytest
 
 from lmolt_hub.pipelines.study import run as study_run
 
+# the module fixture runs two commands (ancestor, then study): a few minutes on 2 free cores, far
+# more on a shared machine; the suite's 600 s per-test limit would cut it there
+pytestmark = pytest.mark.timeout(1800)
+
 VERDICTS = {"holds", "fails", "undecided", "not measured"}
 
 
@@ -38,7 +42,11 @@ def _study_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    _study_cli("--root", str(root / "run"), "--docs", str(root / "docs"))
+    # as the full study runs: the ancestor alone first (pushed), then the study, which reuses it
+    first = _study_cli("--ancestor", "--root", str(root / "run"))
+    assert not (root / "run" / "study.json").exists() and "[study] bases" not in first.stdout
+    out = _study_cli("--root", str(root / "run"), "--docs", str(root / "docs")).stdout
+    assert "[study] ancestor: done in a previous run, reusing it" in out
     summary = json.loads((root / "run" / "study.json").read_text())
     return root, summary
 
@@ -93,6 +101,11 @@ def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
         assert ppl < anc["init_perplexity"][modality], modality
     assert 0 <= anc["assessment"]["smiles_samples"]["validity"] <= 1
     assert summary["max_new_tokens"] <= study_run.TINY.max_new_tokens
+    # the ancestor command's own cost is recorded; the cards name every source's licence
+    assert summary["ancestor_run"]["wall_s"] > 0 and summary["ancestor_run"]["peak_rss_mb"] > 100
+    card = (root / "run" / "work" / "ancestor" / "ancestor" / "README.md").read_text()
+    assert "WordNet 3.0 licence" in card and "MIT" in card and "CC BY 4.0" in card
+    assert "| english |" in card and "valid by RDKit" in card
     # every float in the summary and results is a real number
     assert all(math.isfinite(x) for x in _numbers(summary))
     assert summary["peak_rss_mb"] > 100 and summary["wall_s_total"] > 0
