@@ -72,7 +72,7 @@ def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
         "lmolt-cpu/lmolt-cpu-base-caption2smiles", "lmolt-cpu/lmolt-cpu-base-smiles2caption",
         "lmolt-cpu/lmolt-cpu-sft", "lmolt-cpu/lmolt-cpu-cpo",
         "lmolt-cpu/lmolt-cpu-slerp-cpo", "lmolt-cpu/lmolt-cpu-slerp-cpo-authors",
-        "lmolt-cpu/lmolt-cpu-ties-cpo", "lmolt-cpu/lmolt-cpu-ties-exact-cpo",
+        "lmolt-cpu/lmolt-cpu-ties-cpo", "lmolt-cpu/lmolt-cpu-ties-cpo-exact",
     }  # fmt: skip
     assert {r["model"] for r in summary["results"]} == set(roles)
     for item in summary["results"]:
@@ -80,7 +80,7 @@ def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
         assert set(doc["directions"]) == {"smiles2caption", "caption2smiles"}
         assert all(n == study_run.TINY.eval_n for n in doc["n_samples"].values())
     # the merges went through the chain, their CPO trained on the merge just pushed
-    for name in ("lmolt-cpu-slerp-cpo", "lmolt-cpu-slerp-cpo-authors", "lmolt-cpu-ties-cpo", "lmolt-cpu-ties-exact-cpo"):
+    for name in ("lmolt-cpu-slerp-cpo", "lmolt-cpu-slerp-cpo-authors", "lmolt-cpu-ties-cpo", "lmolt-cpu-ties-cpo-exact"):
         chain = summary["trained"][name]
         assert [p["hub_model_id"] for p in chain["parents"]] == [
             "lmolt-cpu/lmolt-cpu-base-caption2smiles",

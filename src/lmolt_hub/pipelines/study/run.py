@@ -67,7 +67,7 @@ CHAINS = [
     ("lmolt-cpu-slerp-cpo", "slerp-cpo/chain.yaml", "SLERP+CPO"),
     ("lmolt-cpu-slerp-cpo-authors", "slerp-cpo-authors/chain.yaml", "SLERP+CPO (authors' schedule)"),
     ("lmolt-cpu-ties-cpo", "ties-cpo/chain.yaml", "TIES+CPO"),
-    ("lmolt-cpu-ties-exact-cpo", "ties-cpo-exact/chain.yaml", "TIES (exact 19:1)+CPO"),
+    ("lmolt-cpu-ties-cpo-exact", "ties-cpo-exact/chain.yaml", "TIES (exact 19:1)+CPO"),
 ]
 
 
