@@ -97,11 +97,8 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _run_info(spec: dict[str, Any]) -> dict[str, Any]:
     """The best-epoch choice and validation curve of a finished run (from its run_info.json)."""
-    out = next(
-        (spec["overrides"][i + 1] for i, a in enumerate(spec["overrides"]) if a == "--output_dir"), None
-    )
-    path = Path(out or "") / "run_info.json"
-    if not out or not path.is_file():
+    path = Path(spec["output_dir"]) / "run_info.json"
+    if not path.is_file():
         return {}
     info = json.loads(path.read_text(encoding="utf-8"))
     evals = [

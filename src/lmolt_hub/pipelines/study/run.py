@@ -177,8 +177,10 @@ class Study:
         overrides = ["--model_name_or_path", model, "--dataset_name", dataset]
         overrides += ["--model_revision", revision] if revision else []
         overrides += ["--push_to_hub", "true", "--hub_model_id", f"{self.org}/{name}"]
-        overrides += ["--output_dir", str(self.root / "work" / "train" / name), *self.scale.train_args]
-        return {"kind": "train", "method": method, "config": str(recipe(config)), "overrides": overrides}
+        out = str(self.root / "work" / "train" / name)
+        overrides += ["--output_dir", out, *self.scale.train_args]
+        return {"kind": "train", "method": method, "config": str(recipe(config)), "overrides": overrides,
+                "output_dir": out}  # fmt: skip
 
     def bases(self, ancestor_revision: str) -> dict[str, Any]:
         jobs = {
