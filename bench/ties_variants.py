@@ -92,7 +92,7 @@ def _merge(study, recipe_name: str, push: str, out: Path, normalize: bool | None
     import yaml
 
     from lmolt_hub.merging import merge_from_config
-    from lmolt_hub.study import recipe
+    from lmolt_hub.pipelines.study.run import recipe
 
     raw = yaml.safe_load(recipe(f"merges/{recipe_name}").read_text(encoding="utf-8"))
     if normalize is not None:
@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     from lmolt_hub.localhub import use_local_hub
+    from lmolt_hub.pipelines.study.run import BASES, INIT, STUDY_ORG, Scale, Study
     from lmolt_hub.resources import cache_dir
-    from lmolt_hub.study import BASES, INIT, STUDY_ORG, Scale, Study
 
     root = args.root or cache_dir("ties-variants")
     root.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("lmolt_hub.leaderboard.cli", "submit, review, build the leaderboard"),
     "report": ("lmolt_hub.leaderboard.report", "compare verified results with the paper's tables"),
     "quickstart": ("lmolt_hub.pipelines.quickstart", "run the whole pipeline offline on tiny models"),
-    "study": ("lmolt_hub.study", "laptop-scale replication study on ChEBI-20 (study cpu [--tiny])"),
+    "study": ("lmolt_hub.pipelines.study", "laptop-scale replication study on ChEBI-20 (study cpu [--tiny])"),
 }
 
 # What the top level hands a stage's command that needs another stage's work (argparse defaults).

@@ -7,7 +7,7 @@ and the tests train, merge, push and evaluate them exactly like the 7B models.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -28,11 +28,13 @@ def build_tiny_tokenizer(
     vocab_size: int = 1024,
     splits: tuple[str, ...] = ("test", "validation"),
     whole_tokens: tuple[str, ...] = (),
+    corpus: Iterable[str] | None = None,
 ):
     """A byte-level BPE tokenizer trained on the bundled ChEBI-20 ``splits`` (deterministic).
 
     ``whole_tokens`` are added as single tokens (the cpu study adds its template pieces, so a prompt
-    costs a few tokens instead of about a hundred).
+    costs a few tokens instead of about a hundred). ``corpus`` replaces the ChEBI-20 text (the study's
+    ancestor trains its tokenizer on its own pretraining text).
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -46,7 +48,7 @@ def build_tiny_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(splits), trainer=trainer)
+    tok.train_from_iterator(_corpus(splits) if corpus is None else corpus, trainer=trainer)
     if whole_tokens:
         tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in whole_tokens])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)

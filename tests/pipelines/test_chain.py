@@ -123,13 +123,14 @@ def test_chain_recipe_validation(tmp_path, capsys):
         load_chain(bad)
     for recipe in sorted((ROOT / "recipes").glob("*/*/chain.yaml")):
         chain = load_chain(recipe, org="someone")
-        fusion, method = recipe.parent.name.split("-")
+        fusion, method, *variant = recipe.parent.name.split("-")  # e.g. slerp-cpo-authors: a variant
+        suffix = "".join(f"-{v}" for v in variant)
         # the cpu study publishes under its own track prefix (lmolt-cpu-*), never mixed with the zoo's names
         prefix = "lmolt-cpu-" if recipe.parent.parent.name == "cpu-study" else "lmolt-"
         assert (
-            chain["merge"]["name"] == f"{prefix}{fusion}"
-            and chain["train"]["name"] == f"{prefix}{fusion}-{method}"
-        )
+            chain["merge"]["name"] == f"{prefix}{fusion}{suffix}"
+            and chain["train"]["name"] == f"{prefix}{fusion}-{method}{suffix}"
+        ), recipe
     # the CLI: --dry-run prints the resolved plan; a bad recipe is exit status 2 with the reason
     import argparse
 

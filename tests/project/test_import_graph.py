@@ -203,8 +203,6 @@ STAGES = ("data", "training", "merging", "evaluation", "leaderboard", "localhub"
 ORCHESTRATORS = {
     "lmolt_hub.cli",
     "lmolt_hub.pipelines",
-    "lmolt_hub.study",
-    "lmolt_hub.study_report",
 }
 # Allow-lists of what still exists (issue 16), each entry naming the helper removing it. An entry that
 # no longer applies fails the test (delete it then): the lists only shrink, the checks only get stricter.

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lmolt_hub.naming import DEFAULT_ORG, eval_dataset
-from lmolt_hub.pipelines.state import StepState
+from lmolt_hub.pipelines.state import Stages, StepState
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import recipe as shipped_recipe
 
@@ -59,44 +59,19 @@ def _peak_rss_mb() -> float:
 
 
 class Quickstart:
-    log_prefix = "quickstart"  # the study subclasses this class with its own prefix
-
     def __init__(
         self, root: Path, org: str, limit: int, max_new_tokens: int, log: Callable[[str], None] = print
     ):
         self.root, self.org, self.limit, self.log = root, org, limit, log
         self.max_new_tokens = max_new_tokens
         self.state = StepState(root / "quickstart_state.json")
-        self.timings: list[tuple[str, float, bool]] = []
-
-    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` unless a previous run completed this stage (resume)."""
-        if (done := self.state.get(name)) is not None:
-            self.log(f"[{self.log_prefix}] {name}: done in a previous run, reusing it")
-            self.timings.append((name, 0.0, True))
-            return done
-        self.log(f"[{self.log_prefix}] {name} ...")
-        t0 = time.perf_counter()
-        out = fn()
-        seconds = time.perf_counter() - t0
-        self.state.put(name, out)
-        self.timings.append((name, seconds, False))
-        self.log(f"[{self.log_prefix}] {name}: {seconds:.1f} s")
-        return out
+        self.stages = Stages(self.state, "quickstart", log)
+        self.stage, self.timings = self.stages.stage, self.stages.timings
 
     # -- stages ------------------------------------------------------------------------------
 
     def push_nli(self) -> dict[str, Any]:
-        import tempfile
-
-        from lmolt_hub.hub.push import push_folder
-        from lmolt_hub.tiny import save_tiny_nli
-
-        repo = f"{self.org}/{NLI_NAME}"
-        with tempfile.TemporaryDirectory() as tmp:
-            save_tiny_nli(Path(tmp))
-            sha = push_folder(tmp, repo, message="tiny NLI stand-in")
-        return {"repos": [_repo(repo, "model", sha, "NLI stand-in for the hallucination metric")]}
+        return push_nli(self.org)
 
     def push_hub(self) -> dict[str, Any]:
         """The NLI stand-in, then the metric modules as Spaces (``lmolt-hub metrics push``)."""
@@ -219,6 +194,20 @@ class Quickstart:
         path = self.root / "report.md"
         write_report(Path(site) / "leaderboard.json", path)
         return {"report": str(path)}
+
+
+def push_nli(org: str) -> dict[str, Any]:
+    """Push the tiny NLI stand-in of the hallucination metric to ``<org>/tiny-nli-deberta``."""
+    import tempfile
+
+    from lmolt_hub.hub.push import push_folder
+    from lmolt_hub.tiny import save_tiny_nli
+
+    repo = f"{org}/{NLI_NAME}"
+    with tempfile.TemporaryDirectory() as tmp:
+        save_tiny_nli(Path(tmp))
+        sha = push_folder(tmp, repo, message="tiny NLI stand-in")
+    return {"repos": [_repo(repo, "model", sha, "NLI stand-in for the hallucination metric")]}
 
 
 def _repo(repo_id: str, repo_type: str, revision: str | None, role: str) -> dict[str, Any]:

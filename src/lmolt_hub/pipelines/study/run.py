@@ -5,41 +5,43 @@ Meditron path (``recipes/cpu-study/``); only model size and data differ. Stages 
 resumable through ``DIR/study_state.json``; ``--fresh`` starts over):
 
 1. ``hub``: the local Hub in-process on ``DIR/hub``; the NLI stand-in for the hallucination metric;
-2. ``init``: a random-init small Llama with a BPE tokenizer trained on the training text
-   (``${org}/lmolt-cpu-init``), the common ancestor of both bases;
+2. ``ancestor``: the generalist ancestor (``ancestor.py``): a small Llama pretrained on unpaired
+   English (WordNet) and unpaired SMILES (ZINC, ChEBI-20 test.txt), pushed as
+   ``${org}/lmolt-cpu-ancestor`` with its random init (``${org}/lmolt-cpu-init``, the "learnt
+   nothing" reference); ``--ancestor`` runs this stage alone, and the study reuses it;
 3. ``datasets``: all test.txt triples, the preference slice, the held-out set (validation.txt minus
    every training molecule), each pushed;
-4. ``bases``: one base per direction trained from scratch on all training pairs, best epoch by
+4. ``bases``: one full fine-tune of the ancestor per direction on all training pairs, best epoch by
    validation loss (``recipes/cpu-study/base/*.yaml``), the analogs of the LPM24 Meditrons;
 5. ``methods``: SFT, CPO (and both DPO losses) on the slice, and the SLERP/TIES 19:1 chains with
-   CPO on the merge (``recipes/cpu-study/*-cpo/chain.yaml``);
+   CPO on the merge (``recipes/cpu-study/*-cpo*/chain.yaml``: SLERP with our and the authors' CPO
+   schedule, TIES with normalize true and false);
 6. ``evaluate``: the harness on every model, bases included, with CIs and hallucination metrics;
+   at most as many new tokens as the longest references need (``token_cap``);
 7. ``leaderboard``: results go in as pull requests, are reviewed, and a leaderboard of this track
    alone ("cpu-scale, ChEBI-20") is built into ``DIR/hub/site/leaderboard-cpu-study``;
-8. ``report``: ``DIR/cpu-study.md`` and its figures (``lmolt_hub.study_report``).
+8. ``report``: ``DIR/cpu-study.md`` and its figures (``lmolt_hub.pipelines.study.report``), claims
+   decided by a paired bootstrap with a Holm correction (``paired.py``).
 
-Independent jobs of a stage run as ``--jobs`` worker processes (``python -m lmolt_hub.study``);
+Independent jobs of a stage run as ``--jobs`` worker processes (``lmolt_hub.pipelines.study.jobs``);
 each finished job is recorded at once, so an interrupted stage redoes only unfinished jobs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lmolt_hub.formats.direction import DIRECTION_NAMES
-from lmolt_hub.io import write_json
-from lmolt_hub.pipelines.quickstart import NLI_NAME, Quickstart, _repo, prepare_root
-from lmolt_hub.pipelines.state import StepState
+from lmolt_hub.pipelines.quickstart import NLI_NAME, _repo, prepare_root, push_nli
+from lmolt_hub.pipelines.state import Stages, StepState
+from lmolt_hub.pipelines.study.ancestor import TINY_ANCESTOR, AncestorScale
+from lmolt_hub.pipelines.study.jobs import MemorySampler, run_jobs
 from lmolt_hub.resources import cache_dir as lmolt_cache_dir
 from lmolt_hub.resources import recipe as shipped_recipe
 
@@ -49,6 +51,7 @@ TRACK = "cpu-scale, ChEBI-20"
 STUDY_ORG = "lmolt-cpu"
 RANDOM_LIMIT = 64  # pairs the random init is scored on (the "learns at all" reference; not submitted)
 INIT = "lmolt-cpu-init"
+ANCESTOR = "lmolt-cpu-ancestor"
 BASES = {
     "caption2smiles": "lmolt-cpu-base-caption2smiles",
     "smiles2caption": "lmolt-cpu-base-smiles2caption",
@@ -62,7 +65,9 @@ RUNS = [
 ]
 CHAINS = [
     ("lmolt-cpu-slerp-cpo", "slerp-cpo/chain.yaml", "SLERP+CPO"),
+    ("lmolt-cpu-slerp-cpo-authors", "slerp-cpo-authors/chain.yaml", "SLERP+CPO (authors' schedule)"),
     ("lmolt-cpu-ties-cpo", "ties-cpo/chain.yaml", "TIES+CPO"),
+    ("lmolt-cpu-ties-cpo-exact", "ties-cpo-exact/chain.yaml", "TIES (exact 19:1)+CPO"),
 ]
 
 
@@ -70,24 +75,20 @@ CHAINS = [
 class Scale:
     """Everything the full study and its CI version (``--tiny``) differ in."""
 
-    hidden_size: int = 128
-    num_layers: int = 3
-    vocab_size: int = 1024
-    eval_n: int = 500
-    max_new_tokens: int = 200
-    eval_batch_size: int = 32
+    ancestor: AncestorScale = field(default_factory=AncestorScale)
+    eval_n: int = 1000
+    max_new_tokens: int = 200  # the ceiling; token_cap lowers it to what the references need
+    eval_batch_size: int = 64  # tiny models: a decode step costs about the same for 32 or 64 rows
     bootstrap_resamples: int = 1000
-    dpo: bool = True  # both DPO losses (sigmoid, kto_pair); they fit the 45-minute budget (--no-dpo skips)
-    jobs: int = 3
+    dpo: bool = True  # both DPO losses (sigmoid, kto_pair) (--no-dpo skips)
+    jobs: int = 2  # one per core: 3 workers on 2 cores only thrash
     data_overrides: dict[str, list[str]] = field(default_factory=dict)
     train_args: list[str] = field(default_factory=list)
 
 
 FULL = Scale()
 TINY = Scale(
-    hidden_size=32,
-    num_layers=1,
-    vocab_size=320,
+    ancestor=TINY_ANCESTOR,
     eval_n=6,
     max_new_tokens=12,
     eval_batch_size=8,
@@ -111,196 +112,40 @@ def recipe(relative: str) -> Path:
     return shipped_recipe(f"cpu-study/{relative}")
 
 
-# -- memory: the whole process tree, sampled (workers run concurrently, so the sum is the peak) --
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    out = [int(k) for k in kids]
-    return out + [g for k in out for g in _children(k)]
-
-
-class MemorySampler:
-    """Peak resident memory of this process plus its descendants, sampled every ``every`` s."""
-
-    def __init__(self, every: float = 1.0):
-        self.peak_kib, self.every = 0, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            total = sum(_rss_kib(p) for p in [me, *_children(me)])
-            self.peak_kib = max(self.peak_kib, total)
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def peak_mb(self) -> float:
-        return round(self.peak_kib / 1024, 1)
-
-
-# -- jobs: one training run, chain or evaluation; in-process or as a worker process ------------
-
-
-def run_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one job described by JSON-able ``spec`` and return its JSON-able result."""
-    kind = spec["kind"]
-    if kind == "train":
-        from lmolt_hub.pipelines.chain import _summary
-        from lmolt_hub.training import train
-
-        return _summary(train(spec["method"], spec["config"], spec["overrides"])) | _run_info(spec)
-    if kind == "chain":
-        from lmolt_hub.pipelines.chain import run_chain
-
-        return run_chain(spec["config"], org=spec["org"], work_dir=spec["work_dir"],
-                         train_args=spec["train_args"])  # fmt: skip
-    if kind == "eval":
-        from lmolt_hub.evaluation import evaluate_model
-        from lmolt_hub.generation.backends import GenerationParams
-
-        kwargs = dict(spec["kwargs"])
-        kwargs["generation"] = GenerationParams(**kwargs["generation"])
-        doc = evaluate_model(spec["model"], **kwargs)
-        return {"model": spec["model"], "results": doc["results_path"]}
-    raise ValueError(f"unknown job kind {kind!r}")
-
-
-def _run_info(spec: dict[str, Any]) -> dict[str, Any]:
-    """The best-epoch choice and validation curve of a finished run (from its run_info.json)."""
-    out = next(
-        (spec["overrides"][i + 1] for i, a in enumerate(spec["overrides"]) if a == "--output_dir"), None
-    )
-    path = Path(out or "") / "run_info.json"
-    if not out or not path.is_file():
-        return {}
-    info = json.loads(path.read_text(encoding="utf-8"))
-    evals = [
-        {"epoch": h.get("epoch"), "eval_loss": h["eval_loss"]}
-        for h in info.get("log_history", [])
-        if "eval_loss" in h
-    ]
-    return {"selection": info.get("checkpoint_selection"), "eval_curve": evals}
-
-
-def run_jobs(
-    jobs: dict[str, dict[str, Any]],
-    state: StepState,
-    stage: str,
-    workers: int,
-    logs: Path,
-    log: Callable[[str], None],
-) -> dict[str, Any]:
-    """Run every job not yet recorded under ``stage/<name>``; ``workers`` > 1 runs them as processes."""
-    done = {name: state.get(f"{stage}/{name}") for name in jobs}
-    todo = [name for name, result in done.items() if result is None]
-    for name in set(jobs) - set(todo):
-        log(f"[study] {stage}/{name}: done in a previous run, reusing it")
-    if workers <= 1:
-        for name in todo:
-            t0 = time.perf_counter()
-            log(f"[study] {stage}/{name} ...")
-            done[name] = run_job(jobs[name]) | {"seconds": round(time.perf_counter() - t0, 1)}
-            state.put(f"{stage}/{name}", done[name])
-        return done
-    logs.mkdir(parents=True, exist_ok=True)
-    running: dict[str, tuple[subprocess.Popen, float, Path]] = {}
-    failed: list[str] = []
-    while todo or running:
-        while todo and len(running) < workers:
-            name = todo.pop(0)
-            spec_path, out_path = logs / f"{stage}-{name}.json", logs / f"{stage}-{name}.out.json"
-            spec_path.write_text(json.dumps(jobs[name]), encoding="utf-8")
-            out_path.unlink(missing_ok=True)
-            with open(logs / f"{stage}-{name}.log", "w", encoding="utf-8") as f:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "lmolt_hub.study", "--worker", str(spec_path), str(out_path)],
-                    stdout=f, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            running[name] = (proc, time.perf_counter(), out_path)
-            log(f"[study] {stage}/{name} started (pid {proc.pid}, log {logs / f'{stage}-{name}.log'})")
-        time.sleep(1.0)
-        for name, (proc, t0, out_path) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            del running[name]
-            seconds = round(time.perf_counter() - t0, 1)
-            if proc.returncode != 0 or not out_path.is_file():
-                failed.append(name)
-                log(f"[study] {stage}/{name} FAILED (exit {proc.returncode}); see its log")
-                continue
-            done[name] = json.loads(out_path.read_text(encoding="utf-8")) | {"seconds": seconds}
-            state.put(f"{stage}/{name}", done[name])
-            log(f"[study] {stage}/{name}: {seconds:.1f} s")
-    if failed:
-        raise SystemExit(
-            f"lmolt-hub study: {stage} jobs failed: {', '.join(failed)} (logs in {logs}); rerun to resume"
-        )
-    return done
-
-
-def worker_main(spec_path: str, out_path: str) -> int:
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    result = run_job(spec)
-    write_json(out_path, result, newline=False, default=str)
-    return 0
-
-
 # -- the study ------------------------------------------------------------------------------
 
 
-class Study(Quickstart):
-    """The quickstart's stage machinery (timing, resume) with the study's stages."""
-
-    log_prefix = "study"
+class Study:
+    """The study's stages; timing and resume come from the shared ``Stages`` helper."""
 
     def __init__(self, root: Path, org: str, scale: Scale, tiny: bool, log: Callable[[str], None] = print):
-        super().__init__(root, org, scale.eval_n, scale.max_new_tokens, log=log)
-        self.scale, self.tiny = scale, tiny
+        self.root, self.org, self.scale, self.tiny, self.log = root, org, scale, tiny, log
         self.state = StepState(root / "study_state.json")
+        self.stages = Stages(self.state, "study", log)
+        self.stage, self.timings = self.stages.stage, self.stages.timings
+
+    def push_nli(self) -> dict[str, Any]:
+        return push_nli(self.org)
 
     def _jobs(self, stage: str, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         logs = self.root / "logs"
         return run_jobs(jobs, self.state, stage, self.scale.jobs, logs, self.log)
 
-    def init_model(self) -> dict[str, Any]:
-        import tempfile
+    def ancestor(self) -> dict[str, Any]:
+        """Pretrain the ancestor (resumable from its checkpoint) and push it with its random init."""
+        from lmolt_hub.hub.push import push_folder
+        from lmolt_hub.pipelines.study.ancestor import train_ancestor
 
-        from huggingface_hub import HfApi
-
-        from lmolt_hub.study_model import save_init_model
-
-        repo = f"{self.org}/{INIT}"
-        api = HfApi()
-        api.create_repo(repo, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            info = save_init_model(
-                Path(tmp), self.scale.hidden_size, self.scale.num_layers, self.scale.vocab_size
-            )
-            sha = api.upload_folder(folder_path=tmp, repo_id=repo, commit_message="cpu-study random init").oid
-        return {"repos": [_repo(repo, "model", sha, "random init of both bases")], "model": info}
+        work = self.root / "work" / "ancestor"
+        t0 = time.perf_counter()
+        info = train_ancestor(work, self.scale.ancestor, self.log)
+        info["seconds"] = round(time.perf_counter() - t0, 1)
+        repos = []
+        for folder, name, role in (("init", INIT, "random init of the ancestor (the 'learnt nothing' reference)"),
+                                   ("ancestor", ANCESTOR, "generalist ancestor (Meditron-7B analog)")):  # fmt: skip
+            sha = push_folder(work / folder, f"{self.org}/{name}", message=f"cpu-study {folder}")
+            repos.append(_repo(f"{self.org}/{name}", "model", sha, role))
+        return {"repos": repos, "info": info}
 
     def datasets(self, nli_revision: str | None = None) -> dict[str, Any]:
         from lmolt_hub.data import build_from_config
@@ -332,17 +177,19 @@ class Study(Quickstart):
         overrides = ["--model_name_or_path", model, "--dataset_name", dataset]
         overrides += ["--model_revision", revision] if revision else []
         overrides += ["--push_to_hub", "true", "--hub_model_id", f"{self.org}/{name}"]
-        overrides += ["--output_dir", str(self.root / "work" / "train" / name), *self.scale.train_args]
-        return {"kind": "train", "method": method, "config": str(recipe(config)), "overrides": overrides}
+        out = str(self.root / "work" / "train" / name)
+        overrides += ["--output_dir", out, *self.scale.train_args]
+        return {"kind": "train", "method": method, "config": str(recipe(config)), "overrides": overrides,
+                "output_dir": out}  # fmt: skip
 
-    def bases(self, init_revision: str) -> dict[str, Any]:
+    def bases(self, ancestor_revision: str) -> dict[str, Any]:
         jobs = {
             name: self._train_spec(
                 "sft",
                 f"base/{d}.yaml",
                 name,
-                f"{self.org}/{INIT}",
-                init_revision,
+                f"{self.org}/{ANCESTOR}",
+                ancestor_revision,
                 f"{self.org}/lmolt-cpu-triples",
             )  # fmt: skip
             for d, name in BASES.items()
@@ -363,7 +210,22 @@ class Study(Quickstart):
                                           l2m_revision, f"{self.org}/lmolt-cpu-triples-slice")  # fmt: skip
         return self._jobs("methods", jobs)
 
-    def evaluate(self, models: dict[str, list[str]]) -> dict[str, Any]:  # type: ignore[override]
+    def token_cap(self, ancestor_revision: str) -> int:
+        """New tokens the longest references need: 1.1 x the 99th percentile of the held-out references'
+        lengths in the study tokenizer (both directions), at most ``scale.max_new_tokens``. A model that
+        never stops then costs that many tokens, not the ceiling."""
+        import numpy as np
+        from transformers import AutoTokenizer
+
+        from lmolt_hub.formats.eval_set import load_eval_set
+
+        tok = AutoTokenizer.from_pretrained(f"{self.org}/{ANCESTOR}", revision=ancestor_revision)
+        rows = load_eval_set(f"{self.org}/lmolt-eval-3k").rows
+        texts = [r["molecule"] for r in rows] + [r["caption"] for r in rows]
+        lengths = [len(x) for x in tok(texts, add_special_tokens=False)["input_ids"]]
+        return int(min(self.scale.max_new_tokens, np.ceil(1.1 * np.percentile(lengths, 99)) + 1))
+
+    def evaluate(self, models: dict[str, list[str]], max_new_tokens: int) -> dict[str, Any]:
         kwargs = {
             "eval_dataset": f"{self.org}/lmolt-eval-3k",
             "output_dir": str(self.root / "results"),
@@ -371,7 +233,7 @@ class Study(Quickstart):
             "nli_model": f"{self.org}/{NLI_NAME}",
             "bootstrap_resamples": self.scale.bootstrap_resamples,
             "batch_size": self.scale.eval_batch_size,
-            "generation": {"max_new_tokens": self.scale.max_new_tokens},
+            "generation": {"max_new_tokens": max_new_tokens},
             "show_progress": False,
         }
         jobs = {
@@ -413,6 +275,10 @@ def _cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
     """Hub id -> {role, directions} of every evaluated model.
 
@@ -441,32 +307,49 @@ def run(
     dpo: bool | None = None,
     docs: Path | None = None,
     port: int = 0,
+    ancestor_only: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) the study in ``root``; returns the content of ``DIR/study.json``."""
+    """Run (or resume) the study in ``root``; returns the content of ``DIR/study.json`` (with
+    ``ancestor_only``: train and push the ancestor alone, its cost in ``DIR/ancestor.json``)."""
     from lmolt_hub.localhub import use_local_hub
-    from lmolt_hub.study_report import write_study_report
+    from lmolt_hub.pipelines.study.report import write_study_report
 
     scale = TINY if tiny else FULL
     if jobs is not None or dpo is not None:
-        scale = Scale(
-            **{**asdict(scale), "jobs": jobs or scale.jobs, "dpo": scale.dpo if dpo is None else dpo}
-        )
+        scale = replace(scale, jobs=jobs or scale.jobs, dpo=scale.dpo if dpo is None else dpo)
+    first = fresh or not (root / "study_state.json").is_file()
     prepare_root(root, fresh)
     started = time.perf_counter()
     before = StepState(root / "study_state.json")
+    if first:  # how the timed run began: a fresh root, and whether the lmolt cache held anything
+        cache = lmolt_cache_dir()
+        held = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+        before.put("cache_state", f"fresh root {root}; lmolt cache {cache} "
+                   + (f"held {', '.join(held)}" if held else "empty") + " at the start")  # fmt: skip
     previous, previous_cpu = before.get("elapsed_s") or 0.0, before.get("cpu_s") or 0.0
     cpu0 = _cpu_s()
     with MemorySampler() as mem, use_local_hub(root / "hub", port=port) as hub:
         st = Study(root, org, scale, tiny)
         st.log(f"[study] local Hub at {hub.url} (store: {root / 'hub'}); {'tiny' if tiny else 'full'} scale")
         nli = st.stage("hub", st.push_nli)
-        init = st.stage("init", st.init_model)
+        anc = st.stage("ancestor", st.ancestor)
+        if ancestor_only:
+            cost = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(_cpu_s() - cpu0, 1),
+                    "peak_rss_mb": mem.peak_mb, "repos": anc["repos"], "ancestor": anc["info"]}  # fmt: skip
+            (root / "ancestor.json").write_text(json.dumps(cost, indent=2, default=str) + "\n")
+            st.log(f"[study] ancestor pushed ({cost['wall_s']:.0f} s wall, peak {cost['peak_rss_mb']:.0f} MB); "
+                   "`lmolt-hub study cpu` with the same --root reuses it")  # fmt: skip
+            return cost
+        ancestor_rev = anc["repos"][1]["revision"]
         data = st.stage("datasets", lambda: st.datasets(nli["repos"][0]["revision"]))
-        bases = st.stage("bases", lambda: st.bases(init["repos"][0]["revision"]))
+        bases = st.stage("bases", lambda: st.bases(ancestor_rev))
         l2m = bases[BASES["caption2smiles"]]["hub_revision"]
         methods = st.stage("methods", lambda: st.methods(l2m))
         roles = model_roles(org, scale)
-        evaluated = st.stage("evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}))
+        cap = st.stage("token_cap", lambda: {"max_new_tokens": st.token_cap(ancestor_rev)})["max_new_tokens"]
+        evaluated = st.stage(
+            "evaluate", lambda: st.evaluate({m: r["directions"] for m, r in roles.items()}, cap)
+        )
         board = st.stage("leaderboard", lambda: st.leaderboard(evaluated["results"]))
         elapsed = previous + time.perf_counter() - started
         cpu = previous_cpu + _cpu_s() - cpu0
@@ -476,9 +359,13 @@ def run(
             "root": str(root),
             "org": org,
             "scale": asdict(scale),
-            "model": init["model"],
+            "model": anc["info"]["shape"],
+            "ancestor": anc["info"],
+            "ancestor_run": _read_json(root / "ancestor.json"),
+            "cache_state": before.get("cache_state"),
+            "max_new_tokens": cap,
             "data": data["counts"],
-            "repos": nli["repos"] + init["repos"] + data["repos"] + board["repos"],
+            "repos": nli["repos"] + anc["repos"] + data["repos"] + board["repos"],
             "trained": {**bases, **methods},
             "roles": roles,
             "results": evaluated["results"],
@@ -496,51 +383,9 @@ def run(
     summary["report"] = report
     (root / "study.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if docs is not None:
-        from lmolt_hub.study_report import publish_docs
+        from lmolt_hub.pipelines.study.report import publish_docs
 
         publish_docs(root, docs)
     print(f"\nreport: {report['report']}\nsummary: {root / 'study.json'}\n"
           f"wall: {summary['wall_s_total']:.0f} s in all, peak RSS {summary['peak_rss_mb']:.0f} MB")  # fmt: skip
     return summary
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "scale", choices=["cpu"], help="the study to run (cpu: the laptop-scale ChEBI-20 study)"
-    )
-    parser.add_argument("--tiny", action="store_true", help="the CI version: a few steps, about a minute")
-    parser.add_argument(
-        "--root", type=Path, default=None, help="where everything goes (default: the lmolt cache)"
-    )
-    parser.add_argument("--org", default=STUDY_ORG, help="namespace of everything pushed to the local Hub")
-    parser.add_argument(
-        "--jobs", type=int, default=None, help="worker processes per stage (default 3; tiny 1)"
-    )
-    parser.add_argument("--no-dpo", dest="dpo", action="store_false", default=None,
-                        help="skip both DPO runs (full scale runs them; --tiny never does)")  # fmt: skip
-    parser.add_argument("--docs", type=Path, default=None,
-                        help="also copy the report and figures here (e.g. docs/ writes docs/cpu-study.md)")  # fmt: skip
-    parser.add_argument("--port", type=int, default=0, help="port of the in-process local Hub")
-    parser.add_argument("--fresh", action="store_true", help="delete DIR and start over")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        print("lmolt-hub study: --jobs must be at least 1", file=sys.stderr)
-        return 2
-    root = (args.root or default_root(args.tiny)).resolve()
-    run(
-        root,
-        args.org,
-        tiny=args.tiny,
-        fresh=args.fresh,
-        jobs=args.jobs,
-        dpo=args.dpo,
-        docs=args.docs,
-        port=args.port,
-    )
-    return 0
-
-
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--worker":
-    sys.exit(worker_main(sys.argv[2], sys.argv[3]))
