@@ -77,7 +77,9 @@ def _peak() -> dict[str, float | None]:
 
     import torch
 
-    out: dict[str, float | None] = {"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    out: dict[str, float | None] = {
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    }
     if _cuda():
         torch.cuda.synchronize()
         out["cuda_peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
@@ -334,7 +336,11 @@ def vllm(ctx: dict[str, Any]) -> dict[str, Any]:
 def environment() -> dict[str, Any]:
     from lmolt_hub.provenance import git_sha, library_versions
 
-    env: dict[str, Any] = {"python": sys.version.split()[0], "git_sha": git_sha(), "versions": library_versions()}
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "git_sha": git_sha(),
+        "versions": library_versions(),
+    }
     import torch
 
     env["torch"] = torch.__version__

@@ -223,7 +223,9 @@ def ours(convention: str) -> dict:
     started = time.perf_counter()
 
     def run(direction: str) -> tuple[dict, float]:
-        s = score(direction, rows[direction].predictions, rows[direction].references, fcd_convention=convention)
+        s = score(
+            direction, rows[direction].predictions, rows[direction].references, fcd_convention=convention
+        )
         return s.corpus, time.perf_counter() - started
 
     parallel.pool()
@@ -333,7 +335,9 @@ def main() -> int:
         wall_1, res_1 = _run(["--_family", "ours1", *conv], repeat=rep, env={"LMOLT_METRICS_WORKERS": "1"})
         show("ours, one core", wall_1, res_1)
         slowest = max(res_1["times"], key=res_1["times"].get)
-        print(f"    floor of a 2-core run: the slowest family on one core, {slowest} {res_1['times'][slowest]:.1f} s")
+        print(
+            f"    floor of a 2-core run: the slowest family on one core, {slowest} {res_1['times'][slowest]:.1f} s"
+        )
         assert res_1["values"] == res["values"], "one core and the pool differ"
 
     ok = True

@@ -48,7 +48,11 @@ def _evaluate(root: Path, work: Path) -> dict:
             generation=GenerationParams(max_new_tokens=64),
             show_progress=False,
         )
-    return {"generated": doc["generation"]["generated"], "results": doc["results"], "path": doc["results_path"]}
+    return {
+        "generated": doc["generation"]["generated"],
+        "results": doc["results"],
+        "path": doc["results_path"],
+    }
 
 
 def _floor(root: Path, results_path: str) -> dict:
@@ -63,7 +67,9 @@ def _floor(root: Path, results_path: str) -> dict:
         nli = resolve_nli(NLI)
         for d in doc["directions"]:
             rows = R.read_samples(Path(results_path).parent / doc["samples"][d])
-            opts = {k: v for k, v in doc["metric_options"]["by_direction"][d].items() if k not in ("nli_model",)}
+            opts = {
+                k: v for k, v in doc["metric_options"]["by_direction"][d].items() if k not in ("nli_model",)
+            }
             opts.pop("nli_revision", None)
             s = score_direction(d, [r["output"] for r in rows], [r["reference"] for r in rows], options=opts,
                                 bootstrap_resamples=doc["bootstrap"]["n_resamples"], nli=nli)  # fmt: skip

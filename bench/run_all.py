@@ -20,7 +20,11 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[str, list[str], str]] = {
     "localhub": ("localhub.py", ["--size-mb", "100"], ">= 200 MB/s each way; server RSS < 300 MB"),
     "metrics": ("metrics.py", ["--repeat", "1", "--skip-cached"], ">= 5x faster than the official scripts"),
-    "metric_modules": ("metric_modules.py", ["--repeat", "1"], "scoring through the modules: < 5% over direct"),
+    "metric_modules": (
+        "metric_modules.py",
+        ["--repeat", "1"],
+        "scoring through the modules: < 5% over direct",
+    ),
     "data": ("data_build.py", ["--skip-eval"], "validation rate, default builds, negatives (report)"),
     "train": ("train.py", ["--steps", "20", "--repeats", "1"], "our layer costs < 5% throughput"),
     "merge": ("merge.py", ["--sizes", "tiny"], "time and peak memory of SLERP/TIES (report)"),

@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--root", type=Path, default=None, help="study root (default: the lmolt cache's ties-variants)"
     )
-    p.add_argument("--base-epochs", type=int, default=1, help="epochs of each base when trained here (the study runs 3)")
+    p.add_argument(
+        "--base-epochs", type=int, default=1, help="epochs of each base when trained here (the study runs 3)"
+    )
     p.add_argument("--eval-n", type=int, default=200, help="held-out pairs scored per direction")
     p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--limit", type=int, default=None, help="score only the first N of the held-out pairs")

@@ -46,9 +46,14 @@ def test_the_chat_template_joins_an_answer_as_trainers_do(tiny_llama_dir):
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
     tok.chat_template = chat_template()
-    turns = [{"role": "user", "content": " CCO "}, {"role": "assistant", "content": "The molecule is ethanol."}]
+    turns = [
+        {"role": "user", "content": " CCO "},
+        {"role": "assistant", "content": "The molecule is ethanol."},
+    ]
     text = tok.apply_chat_template(turns, direction="smiles2caption", tokenize=False)
-    expected = build_prompt("smiles2caption", "CCO") + join_completion("The molecule is ethanol.") + tok.eos_token
+    expected = (
+        build_prompt("smiles2caption", "CCO") + join_completion("The molecule is ethanol.") + tok.eos_token
+    )
     assert text == expected
 
 
@@ -60,4 +65,7 @@ def test_a_foreign_chat_template_gets_the_instruction(tiny_llama_dir):
         chat_prompt("caption2smiles", "x", tok)
     tok.chat_template = "{% for m in messages %}[U]{{ m['content'] }}{% endfor %}[A]"
     text = chat_prompt("caption2smiles", "ethanol", tok)
-    assert text == "[U]" + build_prompt("caption2smiles", "ethanol").removesuffix("### Response:").rstrip() + "[A]"
+    assert (
+        text
+        == "[U]" + build_prompt("caption2smiles", "ethanol").removesuffix("### Response:").rstrip() + "[A]"
+    )

@@ -32,7 +32,12 @@ def test_plain_gguf_load_gets_leading_spaces_wrong():
 def test_meditron_shape(meditron_tokenizer):
     tok = meditron_tokenizer
     assert len(tok) == llama_vocab.MEDITRON_VOCAB_SIZE == 32017
-    assert tok.convert_tokens_to_ids(["<CLS>", "<PAD>", "[bib_ref]", "[/formula]"]) == [32000, 32004, 32005, 32016]
+    assert tok.convert_tokens_to_ids(["<CLS>", "<PAD>", "[bib_ref]", "[/formula]"]) == [
+        32000,
+        32004,
+        32005,
+        32016,
+    ]
     assert (tok.bos_token_id, tok.eos_token_id, tok.unk_token_id, tok.pad_token_id) == (1, 2, 0, 32004)
     assert tok("Hello").input_ids == [1, 15043]  # BOS added, no EOS: Llama-2's defaults
     assert tok.encode("[fig] x", add_special_tokens=False)[0] == tok.convert_tokens_to_ids("[fig]")

@@ -21,7 +21,11 @@ def test_known_noise_is_dropped_and_the_rest_kept(caplog):
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("default")
         quiet_third_party_noise()  # catch_warnings reset the filters: install them again
-        warnings.warn("`gradient_checkpointing` is deprecated and will be removed in v6. Use ...", FutureWarning, stacklevel=1)
+        warnings.warn(
+            "`gradient_checkpointing` is deprecated and will be removed in v6. Use ...",
+            FutureWarning,
+            stacklevel=1,
+        )
         warnings.warn("`foo` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == ["`foo` is deprecated and will be removed in v6."]
 
@@ -46,7 +50,9 @@ def test_quiet_hides_progress_bars(tiny_llama_dir):
         "from huggingface_hub.utils import tqdm; [None for _ in tqdm(range(3))]"
     )
     loud = _stderr_of(work, env)
-    quiet = _stderr_of("from lmolt_hub.noise import disable_progress_bars; disable_progress_bars(); " + work, env)
+    quiet = _stderr_of(
+        "from lmolt_hub.noise import disable_progress_bars; disable_progress_bars(); " + work, env
+    )
     assert "it/s]" in loud or "%|" in loud  # the control: bars do show without --quiet
     assert "%|" not in quiet and "it/s]" not in quiet, quiet[-2000:]
 

@@ -88,8 +88,13 @@ def trl_views(method: str, model_dir: Path, ds, tmp_path: Path) -> list[dict]:
             out.append({"prompt": p, "full": [p + row["chosen_ids"], p + row["rejected_ids"]]})
         elif method == "cpo":
             p = row["prompt_input_ids"]
-            out.append({"prompt": p, "full": [row["chosen_input_ids"], row["rejected_input_ids"]],
-                        "masked": [row["chosen_labels"].count(-100), row["rejected_labels"].count(-100)]})
+            out.append(
+                {
+                    "prompt": p,
+                    "full": [row["chosen_input_ids"], row["rejected_input_ids"]],
+                    "masked": [row["chosen_labels"].count(-100), row["rejected_labels"].count(-100)],
+                }
+            )
         else:
             p = row["prompt_ids"]
             out.append({"prompt": p, "full": [p + row["completion_ids"]]})

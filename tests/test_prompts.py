@@ -45,7 +45,9 @@ AUTHORS_S2C = """Below is an instruction that describes a task, paired with an i
 @pytest.mark.parametrize("direction", sorted(CARD))
 def test_default_template_is_the_card_prompt_byte_for_byte(direction):
     assert build_prompt(direction, "CCO") == CARD[direction] % "CCO"
-    assert build_prompt(direction, "  CCO\n") == CARD[direction] % "CCO"  # the source is stripped, as the authors did
+    assert (
+        build_prompt(direction, "  CCO\n") == CARD[direction] % "CCO"
+    )  # the source is stripped, as the authors did
     assert TEMPLATE_VERSION == "lpm24-card-v2"
 
 

@@ -65,17 +65,39 @@ TEMPLATES: dict[str, str] = {
 _I = "\n" + " " * 12
 AUTHORS_TEMPLATES: dict[str, str] = {
     "smiles2caption": "Below is an instruction that describes a task, paired with an input that provides "
-    "further context." + _I + "Write a response that appropriately completes the request.\n\n"
-    + _I + "### Instruction:\n" + _I + "You are a researcher. You can come up captions based on your existing "
+    "further context."
+    + _I
+    + "Write a response that appropriately completes the request.\n\n"
+    + _I
+    + "### Instruction:\n"
+    + _I
+    + "You are a researcher. You can come up captions based on your existing "
     "knowledge." + _I + "Captions are given against the following input. You should be as detailed as "
-    "possible.\n\n" + _I + "### Input:\n" + _I + "Molecule: {source} \n" + _I
-    + "In that molecule, could you formulate a caption about?\n\n\n" + _I + "### Response:",
+    "possible.\n\n"
+    + _I
+    + "### Input:\n"
+    + _I
+    + "Molecule: {source} \n"
+    + _I
+    + "In that molecule, could you formulate a caption about?\n\n\n"
+    + _I
+    + "### Response:",
     "caption2smiles": "Below is an instruction that describes a task, paired with an input that provides "
-    "further context." + _I + "Write a response that appropriately completes the request.\n\n"
-    + _I + "### Instruction:\n" + _I + "You are a researcher. You can come up molecule smile strings based on "
+    "further context."
+    + _I
+    + "Write a response that appropriately completes the request.\n\n"
+    + _I
+    + "### Instruction:\n"
+    + _I
+    + "You are a researcher. You can come up molecule smile strings based on "
     "your existing knowledge. " + _I + "Molecule smile strings are given against the following input. You "
-    "should be as detailed as possible.\n\n" + _I + "### Input:\nCaption: {source} \n" + _I
-    + "In that caption, could you generate a molecule smile string?\n\n\n" + _I + "### Response:",
+    "should be as detailed as possible.\n\n"
+    + _I
+    + "### Input:\nCaption: {source} \n"
+    + _I
+    + "In that caption, could you generate a molecule smile string?\n\n\n"
+    + _I
+    + "### Response:",
 }
 
 # inference_pretrained.py's f-strings (lines 85-94), which generated the outputs the paper scored:
@@ -84,16 +106,24 @@ AUTHORS_TEMPLATES: dict[str, str] = {
 _J = "\n" + " " * 20
 INFERENCE_TEMPLATES: dict[str, str] = {
     "smiles2caption": "Below is an instruction that describes a task, paired with an input that provides "
-    "further context." + _J + "Write a response that appropriately completes the request.\n\n" + _J
+    "further context."
+    + _J
+    + "Write a response that appropriately completes the request.\n\n"
+    + _J
     + "### Instruction:\n You are a researcher. You can come up captions based on your existing knowledge. "
-    "Captions are given against the following input. You should be as detailed as possible.\n\n" + _J
+    "Captions are given against the following input. You should be as detailed as possible.\n\n"
+    + _J
     + "### Input:\nMolecule: {source} \nIn that molecule, could you formulate a caption about?\n\n\n"
     "### Response:",
     "caption2smiles": "Below is an instruction that describes a task, paired with an input that provides "
-    "further context. " + _J + "Write a response that appropriately completes the request.\n\n" + _J
+    "further context. "
+    + _J
+    + "Write a response that appropriately completes the request.\n\n"
+    + _J
     + "### Instruction:\nYou are a researcher. You can come up molecule smile strings based on your "
     "existing knowledge. " + _J + "Molecule smile strings are given against the following input. You "
-    "should be as detailed as possible.\n\n" + _J
+    "should be as detailed as possible.\n\n"
+    + _J
     + "### Input:\nCaption: {source} \nIn that caption, could you generate a molecule smile string?\n\n\n"
     "### Response:",
 }
@@ -105,12 +135,14 @@ INFERENCE_TEMPLATES: dict[str, str] = {
 _K, _S = "\n" + " " * 12, "\n" + " " * 16
 _SFT_PARTS: dict[str, tuple[str, str]] = {  # (instruction, input) of sft.py
     "smiles2caption": (
-        "You are a researcher. You can come up captions based on your existing knowledge." + _S
+        "You are a researcher. You can come up captions based on your existing knowledge."
+        + _S
         + "Captions are given against the following input. You should be as detailed as possible.\n\n",
         "Molecule: {source} \n" + _S + "In that molecule, could you formulate a caption about?\n\n\n",
     ),
     "caption2smiles": (
-        "You are a researcher. You can come up molecule smile strings based on your existing knowledge." + _S
+        "You are a researcher. You can come up molecule smile strings based on your existing knowledge."
+        + _S
         + "Molecule smile strings are given against the following input. You should be as detailed as "
         "possible.\n\n",
         "Caption: {source} \n" + _S + "In that caption, could you generate a molecule smile string?\n\n\n",
@@ -118,8 +150,21 @@ _SFT_PARTS: dict[str, tuple[str, str]] = {  # (instruction, input) of sft.py
 }
 SFT_TEMPLATES: dict[str, str] = {
     d: "Below is an instruction that describes a task, paired with an input that provides further context."
-    + _K + "Write a response that appropriately completes the request.\n\n" + _K + "### Instruction:\n" + _K
-    + instruction + " " + _K + "### Input:\n" + _K + source + " " + _K + "### Response:\n" + _K
+    + _K
+    + "Write a response that appropriately completes the request.\n\n"
+    + _K
+    + "### Instruction:\n"
+    + _K
+    + instruction
+    + " "
+    + _K
+    + "### Input:\n"
+    + _K
+    + source
+    + " "
+    + _K
+    + "### Response:\n"
+    + _K
     for d, (instruction, source) in _SFT_PARTS.items()
 }
 

@@ -336,7 +336,9 @@ def test_model_negatives_resume_after_a_crash_without_regenerating(
     resumed = make(tmp_path / "cache")
     calls2: list[list[str]] = []
     monkeypatch.setattr(
-        HFBackend, "_generate_batch", lambda backend, texts, *a, **k: calls2.append(texts) or real(backend, texts, *a, **k)
+        HFBackend,
+        "_generate_batch",
+        lambda backend, texts, *a, **k: calls2.append(texts) or real(backend, texts, *a, **k),
     )
     assert resumed.outputs(sources) == reference
     assert len(calls2) == 2 and calls[0] not in calls2  # 3 batches: 1 cached, 2 generated
@@ -359,7 +361,9 @@ def test_seq2seq_negatives_read_the_raw_source(tmp_path: Path, monkeypatch) -> N
     seen = []
     real = HFBackend._generate_batch  # one padded batch of the generation engine
     monkeypatch.setattr(
-        HFBackend, "_generate_batch", lambda backend, texts, *a, **k: seen.extend(texts) or real(backend, texts, *a, **k)
+        HFBackend,
+        "_generate_batch",
+        lambda backend, texts, *a, **k: seen.extend(texts) or real(backend, texts, *a, **k),
     )
     outputs = rej.outputs(["The molecule is ethanol.", "The molecule is benzene."])
     assert rej.info["architecture"] == "seq2seq" and rej.info["input"] == "source"

@@ -177,8 +177,12 @@ def test_eval_set_shards_read_without_datasets_equal_datasets(hub, monkeypatch):
     slow = eval_tasks.load_eval_set(EVAL_REPO)
     assert fast.rows == slow.rows and len(fast.rows) == N_ROWS and fast.sha == slow.sha
     card = "---\nconfigs:\n- config_name: default\n  default: true\n  data_files:\n"
-    assert eval_tasks._card_maps_split_to_data_dir(card + "  - split: test\n    path: data/test-*\n---\n", "test")
-    assert not eval_tasks._card_maps_split_to_data_dir(card + "  - split: test\n    path: other/*\n---\n", "test")
+    assert eval_tasks._card_maps_split_to_data_dir(
+        card + "  - split: test\n    path: data/test-*\n---\n", "test"
+    )
+    assert not eval_tasks._card_maps_split_to_data_dir(
+        card + "  - split: test\n    path: other/*\n---\n", "test"
+    )
 
 
 def test_adapter_evaluates_the_same_as_its_merged_model(hub):

@@ -98,7 +98,9 @@ def test_readme_command_with_no_extra_flags_uses_the_eval_sets_nli(hub):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (path,) = (out / "results").glob("*/*/results_*.json")
     doc = R.read_results(path)
-    assert doc["eval_dataset"]["id"] == f"{ORG}/lmolt-eval-3k" and doc["n_samples"]["smiles2caption"] == N_ROWS
+    assert (
+        doc["eval_dataset"]["id"] == f"{ORG}/lmolt-eval-3k" and doc["n_samples"]["smiles2caption"] == N_ROWS
+    )
     options = doc["metric_options"]["by_direction"]["smiles2caption"]
     assert options["nli_model"] == f"{ORG}/tiny-nli" and options["nli_revision"] == hub["nli_sha"]
     assert 0 <= doc["hallucination"]["smiles2caption"]["win_rate"] <= 1

@@ -67,7 +67,9 @@ def test_typed_training_settings_win_over_the_recipe_and_show_as_flags(tmp_path:
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny" / "cpo" / "qlora.yaml"
     settings = TrainSettings(model_name_or_path="someone/merge", model_revision="a" * 40,
                              output_dir=str(tmp_path / "out"), push_to_hub=True, hub_model_id="someone/m-cpo")  # fmt: skip
-    script, training, model = parse_recipe("cpo", str(recipe), ["--output_dir", "elsewhere"], settings.values())
+    script, training, model = parse_recipe(
+        "cpo", str(recipe), ["--output_dir", "elsewhere"], settings.values()
+    )
     assert (model.model_name_or_path, model.model_revision) == ("someone/merge", "a" * 40)
     assert (training.output_dir, training.push_to_hub, training.hub_model_id) == (
         str(tmp_path / "out"), True, "someone/m-cpo",

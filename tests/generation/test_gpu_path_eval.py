@@ -33,7 +33,9 @@ def r64_adapter(tiny_llama_dir, tmp_path_factory):
 
 def test_engine_args_from_a_real_r64_all_linear_adapter(tiny_llama_dir, r64_adapter):
     saved = json.loads((r64_adapter / "adapter_config.json").read_text())
-    assert saved["r"] == 64 and any(t.endswith("q_proj") for t in saved["target_modules"])  # all-linear, expanded
+    assert saved["r"] == 64 and any(
+        t.endswith("q_proj") for t in saved["target_modules"]
+    )  # all-linear, expanded
     args = vllm_engine_args(
         tiny_llama_dir, r64_adapter, max_prompt_tokens=300, max_new_tokens=512, dtype="bfloat16"
     )
@@ -62,7 +64,10 @@ def test_rank_is_rounded_up_to_a_size_vllm_accepts(tiny_llama_dir, tmp_path, ran
 def test_rank_pattern_raises_the_rank(tiny_llama_dir, tmp_path):
     cfg = {"peft_type": "LORA", "r": 16, "rank_pattern": {"down_proj": 96}, "target_modules": ["down_proj"]}
     (tmp_path / "adapter_config.json").write_text(json.dumps(cfg))
-    assert vllm_engine_args(tiny_llama_dir, tmp_path, max_prompt_tokens=1, max_new_tokens=1)["max_lora_rank"] == 128
+    assert (
+        vllm_engine_args(tiny_llama_dir, tmp_path, max_prompt_tokens=1, max_new_tokens=1)["max_lora_rank"]
+        == 128
+    )
 
 
 def test_dora_and_saved_modules_are_refused_with_the_reason(tiny_llama_dir, tmp_path):

@@ -113,7 +113,13 @@ def write_verification(folder: Path, pr: int, reviewed_at: str | None = None) ->
 
 
 def write_submission(
-    root: Path, model_id: str, sha: str, quality: float, seed: int, pr: int | None = None, folder_ns: str | None = None
+    root: Path,
+    model_id: str,
+    sha: str,
+    quality: float,
+    seed: int,
+    pr: int | None = None,
+    folder_ns: str | None = None,
 ) -> Path:
     """An accepted-submission folder under ``root/submissions/<ns>/<id>/`` (results + samples +
     verification, accepted as PR ``pr``; ``pr=None``: unverified, as a direct write to main)."""

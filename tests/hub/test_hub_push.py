@@ -25,7 +25,9 @@ def test_push_folder_is_one_commit_with_ignores_and_deletes(local_hub, tmp_path:
     n_before = len(api.list_repo_commits(repo, repo_type="dataset"))
     second = _folder(tmp_path / "v2", {"data/a.parquet": "3", "README.md": "y", "checkpoint-1/opt.pt": "z",
                                        "notes.txt": "keep"})  # fmt: skip
-    sha = push_folder(second, repo, repo_type="dataset", message="v2", ignore=["checkpoint-*"], delete=["data/*"])
+    sha = push_folder(
+        second, repo, repo_type="dataset", message="v2", ignore=["checkpoint-*"], delete=["data/*"]
+    )
     commits = api.list_repo_commits(repo, repo_type="dataset")
     assert len(commits) == n_before + 1 and commits[0].commit_id == sha
     files = set(api.list_repo_files(repo, repo_type="dataset"))
@@ -36,7 +38,9 @@ def test_push_folder_is_one_commit_with_ignores_and_deletes(local_hub, tmp_path:
 def test_push_to_a_branch_creates_it(local_hub, tmp_path: Path):
     from huggingface_hub import HfApi
 
-    push_folder(_folder(tmp_path / "m", {"config.json": "{}"}), "pushorg/branchy", revision="run-1", message="m")
+    push_folder(
+        _folder(tmp_path / "m", {"config.json": "{}"}), "pushorg/branchy", revision="run-1", message="m"
+    )
     assert "config.json" in HfApi().list_repo_files("pushorg/branchy", revision="run-1")
 
 

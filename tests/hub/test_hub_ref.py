@@ -38,7 +38,13 @@ def test_pin_resolves_sha_and_maps_hub_errors(local_hub, tmp_path: Path):
     (tmp_path / "a.txt").write_text("x")
     sha = api.upload_folder(folder_path=str(tmp_path), repo_id="reforg/data", repo_type="dataset").oid
     ref = pin("reforg/data", "main", repo_type="dataset")
-    assert (ref.sha, ref.revision, ref.repo_type, ref.is_hub, ref.pinned) == (sha, "main", "dataset", True, sha)
+    assert (ref.sha, ref.revision, ref.repo_type, ref.is_hub, ref.pinned) == (
+        sha,
+        "main",
+        "dataset",
+        True,
+        sha,
+    )
     with pytest.raises(RefError, match="neither a local directory nor a model on the Hub") as e:
         pin("reforg/nothing-here")
     assert "\n" not in str(e.value)

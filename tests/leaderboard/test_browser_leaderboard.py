@@ -273,7 +273,10 @@ def test_space_page_from_the_zoo_runs_sandboxed(space, driver, local_hub):
 
     # the sandbox: an opaque origin without cookies or storage, and nothing outside its own folder
     assert driver.execute_script("return window.origin") == "null"
-    assert driver.execute_script("try { return typeof localStorage.length } catch (e) { return 'denied' }") == "denied"
+    assert (
+        driver.execute_script("try { return typeof localStorage.length } catch (e) { return 'denied' }")
+        == "denied"
+    )
     assert _fetch(driver, "leaderboard.json") == "status 200"
     assert _fetch(driver, f"{local_hub.url}/api/whoami-v2") == "blocked"
     assert _fetch(driver, f"{local_hub.url}/api/models") == "blocked"

@@ -152,7 +152,9 @@ def test_aggregate_flips_lower_is_better_and_bounds_each_metric():
     undefined = aggregate_row(_record({up: None, down: 5.0}), base, {"caption2smiles": [up, down]}, hib)
     assert undefined["value"] == pytest.approx((-1.0 + 0.5) / 2)  # undefined = the worst value
     assert aggregate_row(better, base, {"smiles2caption": ["meteor"]}, hib) is None  # no such direction
-    assert aggregate_row(_record({down: 5.0}), base, {"caption2smiles": [up, down]}, hib) is None  # incomplete
+    assert (
+        aggregate_row(_record({down: 5.0}), base, {"caption2smiles": [up, down]}, hib) is None
+    )  # incomplete
 
 
 @pytest.mark.parametrize("base_value", [0.0, 1e-300, 2.3e-155, -0.0])
@@ -178,7 +180,9 @@ def test_aggregate_equal_to_baseline_is_zero_and_worse_is_negative():
     worse = aggregate_row(_record({up: 0.3, down: 60.0}), base, metrics, hib)  # lower is better: 60 > 40
     assert worse["value"] == pytest.approx((0 - 0.5) / 2)
     much_worse = aggregate_row(_record({up: 0.3, down: 1e12}), _record({up: 0.3, down: 0.0}), metrics, hib)
-    assert much_worse["value"] == pytest.approx(-0.5)  # capped at -1 for that metric, also against a 0 baseline
+    assert much_worse["value"] == pytest.approx(
+        -0.5
+    )  # capped at -1 for that metric, also against a 0 baseline
 
 
 def test_reported_and_verified_are_ranked_separately():
@@ -203,12 +207,15 @@ def test_baseline_is_an_explicit_model_id_not_a_pattern():
     assert {s["baseline"] for s in scores.values()} == {"lmolt/lmolt-sft"}
     assert default_spec()["baseline"]["verified"] == {"model": f"{default_org()}/lmolt-sft"}
     with pytest.raises(ValueError, match="model id"):
-        score_records([ours], {**default_spec(), "baseline": {"verified": {"method": "sft"}}}, higher_is_better())
+        score_records(
+            [ours], {**default_spec(), "baseline": {"verified": {"method": "sft"}}}, higher_is_better()
+        )
 
 
 def _quickstart_like() -> list[Record]:
     """Rows with the values of a real quickstart run (tiny models, 8 pairs; aggregate version 1 gave
     the zero-validity rows 2.8e+151 and 6.7e+151 and ranked them first)."""
+
     def row(model: str, c2s: dict, s2c: dict) -> Record:
         return Record(kind="verified", model=f"lmolt/{model}", revision="r", eval_dataset="lmolt/lmolt-eval-3k",
                       eval_revision="e", template_version="t", metrics_version="m",

@@ -114,7 +114,9 @@ def test_malformed_results_on_main_do_not_stop_the_build(tmp_path):
     write_verification(nested, pr=7)
     doc = build(tmp_path / "site", results_root=root, baseline=SYNTHETIC_BASELINE)
     reasons = _not_counted(doc)
-    assert {"submissions/mallory/broken/results.json", "submissions/mallory/list/results.json"} <= set(reasons)
+    assert {"submissions/mallory/broken/results.json", "submissions/mallory/list/results.json"} <= set(
+        reasons
+    )
     assert all(reasons.values())
     assert len(_verified_rows(doc)) == 4
 

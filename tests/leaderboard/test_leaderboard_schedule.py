@@ -77,7 +77,9 @@ def leaderboard_with_a_pr(local_hub, tmp_path):
     repo = f"{ORG}/lmolt-leaderboard"
     create_leaderboard_repo(repo, api=api)
     root = synthetic_leaderboard_root(tmp_path / "accepted")
-    api.upload_folder(folder_path=root, repo_id=repo, repo_type="dataset", commit_message="accepted (test data)")
+    api.upload_folder(
+        folder_path=root, repo_id=repo, repo_type="dataset", commit_message="accepted (test data)"
+    )
     pr = api.create_commit(
         repo, [CommitOperationAdd(f"submissions/{ORG}/broken/results.json", b"{not json")],
         commit_message="a broken submission", repo_type="dataset", create_pr=True,
@@ -118,7 +120,10 @@ def test_workflow_commands_run_against_the_local_hub(leaderboard_with_a_pr, loca
     assert api.get_discussion_details(repo, pr, repo_type="dataset").status == "closed"
     assert f"published the Space {ORG}/lmolt-leaderboard" in log
     board = json.loads(Path(api.hf_hub_download(repo, "leaderboard.json", repo_type="space")).read_text())
-    assert sorted(r["model"] for r in board["rows"] if r["kind"] == "verified") == leaderboard_with_a_pr["verified"]
+    assert (
+        sorted(r["model"] for r in board["rows"] if r["kind"] == "verified")
+        == leaderboard_with_a_pr["verified"]
+    )
     assert api.space_info(repo).card_data.sdk == "static"
 
 
@@ -135,7 +140,12 @@ class _JobsApi(BaseHTTPRequestHandler):
     def _record(self) -> dict:
         n = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(n)) if n else None
-        req = {"method": self.command, "path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        req = {
+            "method": self.command,
+            "path": self.path,
+            "body": body,
+            "auth": self.headers.get("Authorization"),
+        }
         self.requests.append(req)
         return req
 
@@ -195,8 +205,13 @@ def test_scheduled_job_spec_as_sent(jobs_api, monkeypatch):
             "dockerImage": "python:3.11",
             "command": ["bash", "-c", script],
             "arguments": [],
-            "environment": {"LMOLT_ORG": "acme", "LMOLT_SPOT_CHECK": "3", "LMOLT_DEVICE": "cuda",
-                            "LMOLT_HUB_PACKAGE": schedule.DEFAULT_PACKAGE, "HF_HUB_DISABLE_PROGRESS_BARS": "1"},  # fmt: skip
+            "environment": {
+                "LMOLT_ORG": "acme",
+                "LMOLT_SPOT_CHECK": "3",
+                "LMOLT_DEVICE": "cuda",
+                "LMOLT_HUB_PACKAGE": schedule.DEFAULT_PACKAGE,
+                "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            },  # fmt: skip
             "flavor": "a10g-small",  # a GPU: the spot check regenerates outputs of 7B models
             "secrets": {"HF_TOKEN": SECRET_VALUE},
             "timeoutSeconds": 3 * 3600,
@@ -236,12 +251,17 @@ def test_cli_dry_run_names_secrets_never_values():
     proc = _cli("create", "--org", "acme", "--spot-check", "0", "--schedule", "@daily", "--dry-run")
     assert proc.returncode == 0, proc.stderr
     spec = json.loads(proc.stdout.split("\n# ")[0])
-    assert spec["secrets"] == ["HF_TOKEN"] and spec["schedule"] == "@daily" and spec["flavor"] == "cpu-upgrade"
+    assert (
+        spec["secrets"] == ["HF_TOKEN"] and spec["schedule"] == "@daily" and spec["flavor"] == "cpu-upgrade"
+    )
     assert SECRET_VALUE not in proc.stdout + proc.stderr
     for command in schedule.COMMANDS:
         assert command in proc.stdout
     proc = _cli("pause", "--org", "acme", "--dry-run")  # a dry run of the other actions sends nothing either
-    assert proc.returncode == 0 and "would pause the reviewer Job labelled lmolt-leaderboard-reviewer=acme" in proc.stdout
+    assert (
+        proc.returncode == 0
+        and "would pause the reviewer Job labelled lmolt-leaderboard-reviewer=acme" in proc.stdout
+    )
 
 
 @pytest.mark.parametrize(

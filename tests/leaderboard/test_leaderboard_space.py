@@ -53,7 +53,9 @@ def space(local_hub, tmp_path_factory):
     # a file a later build no longer writes must go away with that build
     api.upload_file(path_or_fileobj=b"old", path_in_repo="figure0_gone.png", repo_id=SPACE, repo_type="space")
     before = len(api.list_repo_commits(SPACE, repo_type="space"))
-    assert _build(tmp_path_factory.mktemp("second")) == 0  # --push-space without a value: <org>/lmolt-leaderboard
+    assert (
+        _build(tmp_path_factory.mktemp("second")) == 0
+    )  # --push-space without a value: <org>/lmolt-leaderboard
     return {"api": api, "hub": local_hub, "commits_before": before, "site": first / "site"}
 
 
@@ -96,7 +98,9 @@ def test_space_files_download_and_page_is_served_sandboxed(space):
         assert resp.status == 200 and ctype in resp.headers["Content-Type"], name
         assert resp.headers["Access-Control-Allow-Origin"] == "*"  # the sandboxed page fetches with CORS
     assert _get(hub, f"/spaces/{SPACE}/no-such-file.js")[0].status == 404
-    assert _get(hub, f"/spaces/{SPACE}/..%2F..%2Fapi%2Fwhoami-v2")[0].status == 422  # invalid path, as the Hub
+    assert (
+        _get(hub, f"/spaces/{SPACE}/..%2F..%2Fapi%2Fwhoami-v2")[0].status == 422
+    )  # invalid path, as the Hub
     # the repo page (no trailing slash) stays the repo page, and links to the app
     resp, body = _get(hub, f"/spaces/{SPACE}")
     assert resp.status == 200 and f'href="/spaces/{SPACE}/"'.encode() in body

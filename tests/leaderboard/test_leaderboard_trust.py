@@ -190,18 +190,25 @@ def reviewed(board):
     keep = _old_main_draw(samples, next_num)
     forged = {d: [row if i in keep[d] else {**row, "output": row["reference"], "raw_output": row["reference"]}
                   for i, row in enumerate(rows)] for d, rows in samples.items()}  # fmt: skip
-    prs["predicted-draw"] = _pr(team, _files(f"submissions/{ORG}/predicted", _rescore(honest, forged), forged))
+    prs["predicted-draw"] = _pr(
+        team, _files(f"submissions/{ORG}/predicted", _rescore(honest, forged), forged)
+    )
     assert prs["predicted-draw"] == next_num
     # 2. hostile model repos, then an honest PR right behind them
     prs["tok-bomb"] = _pr(eve, _files("submissions/eve/tok-bomb", _as(board, "eve/tok-bomb"), samples))
     prs["template-bomb"] = _pr(eve, _files("submissions/eve/template-bomb",
                                            _as(board, "eve/template-bomb", prompt_format="chat"), samples))  # fmt: skip
-    prs["config-bomb"] = _pr(eve, _files("submissions/eve/config-bomb", _as(board, "eve/config-bomb"), samples))
+    prs["config-bomb"] = _pr(
+        eve, _files("submissions/eve/config-bomb", _as(board, "eve/config-bomb"), samples)
+    )
     # 3. squatting: eve submits the owner's model (here: its honest run)
     prs["squat"] = _pr(eve, _files("submissions/trust/squat", honest, samples))
     prs["honest"] = _pr(team, _files(f"submissions/{ORG}/honest", honest, samples))
     # 4. forged per-sample metrics (they feed Figures 1-2): a win everywhere
-    won = {d: [{**row, "metrics": {**row["metrics"], "win": True}} for row in rows] for d, rows in samples.items()}
+    won = {
+        d: [{**row, "metrics": {**row["metrics"], "win": True}} for row in rows]
+        for d, rows in samples.items()
+    }
     prs["per-sample"] = _pr(team, _files(f"submissions/{ORG}/wins", _as(board, f"{ORG}/lmolt-cpo"), won))
     # 5. a copy of trust's weights under eve's own id
     prs["copy"] = _pr(eve, _files("submissions/eve/stolen", _as(board, "eve/stolen"), samples))
@@ -310,7 +317,9 @@ def test_reopening_a_pr_does_not_buy_more_reviews(board):
     num = _pr(who, {"submissions/reopener/req/request.json": b'{"model": "reopener/none"}'})
     reasons = []
     for _ in range(3):
-        (out,) = [o for o in S.review(REPO, org=ORG, api=api, rate_limit=2, spot_check_n=0) if o.pr_num == num]
+        (out,) = [
+            o for o in S.review(REPO, org=ORG, api=api, rate_limit=2, spot_check_n=0) if o.pr_num == num
+        ]
         reasons.append(out.reason)
         who.change_discussion_status(REPO, num, "open", repo_type="dataset")
     assert "not found" in reasons[0] and "not found" in reasons[1]
@@ -361,7 +370,11 @@ def test_a_raw_prompt_run_cannot_claim_the_card_template():
     from lmolt_hub.metrics import METRICS_VERSION
     from lmolt_hub.prompts import TEMPLATE_VERSION
 
-    results = {"prompt_format": "raw", "template_version": TEMPLATE_VERSION, "metrics_version": METRICS_VERSION}
+    results = {
+        "prompt_format": "raw",
+        "template_version": TEMPLATE_VERSION,
+        "metrics_version": METRICS_VERSION,
+    }
     with pytest.raises(SubmissionError, match="prompt_format 'raw'"):
         check_versions(results)
     check_versions({**results, "prompt_format": "card"})

@@ -49,7 +49,10 @@ def test_nli_stand_in_card(tmp_path):
 
 
 def test_sentence_rules():
-    assert first_sentence("# T\n\nFirst, e.g. this, and v1.5 of\nit. Second one.\n") == "First, e.g. this, and v1.5 of it."
+    assert (
+        first_sentence("# T\n\nFirst, e.g. this, and v1.5 of\nit. Second one.\n")
+        == "First, e.g. this, and v1.5 of it."
+    )
     assert first_sentence("| a | b |\n\nNo full stop at all") == "No full stop at all"
     assert first_sentence("```\ncode. Here\n```\nProse. More.") == "Prose."
     long = first_sentence("word " * 1000)

@@ -365,7 +365,10 @@ def test_reference_cache_is_filled_by_a_cold_run_and_holds_canonical_smiles(tmp_
     assert path.is_file()  # the cold run wrote it
     fresh = molecules.MoleculeCache()
     assert fresh.load_references(path)
-    assert fresh._canon["C1=CC=CC=C1"] == "c1ccccc1" and fresh._inchi["CCO"] == "InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3"
+    assert (
+        fresh._canon["C1=CC=CC=C1"] == "c1ccccc1"
+        and fresh._inchi["CCO"] == "InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3"
+    )
     # a second run seeded from the file scores the same
     again = molecules.molecule_stats(preds, refs, cache=fresh, cache_dir=tmp_path)
     assert molecules.corpus_from_stats(again) == cold.corpus
@@ -377,7 +380,12 @@ def test_score_many_equals_score_one_by_one():
     s2c, c2s = _molt5_rows("smiles2caption", 40), _molt5_rows("caption2smiles", 40)
     requests = [
         {"direction": "smiles2caption", "predictions": s2c[0], "references": s2c[1]},
-        {"direction": "caption2smiles", "predictions": c2s[0], "references": c2s[1], "reference_cache_dir": False},
+        {
+            "direction": "caption2smiles",
+            "predictions": c2s[0],
+            "references": c2s[1],
+            "reference_cache_dir": False,
+        },
     ]
     together = score_many(requests)
     alone = [score(**r) for r in requests]

@@ -100,7 +100,10 @@ def test_ties_merge_of_the_same_parents_and_full_lineage(chain_run, tmp_path):
     assert set(sft) == {f"{ORG}/lmolt-sft-caption2smiles", f"{ORG}/lmolt-sft-smiles2caption"}
     for p in sft.values():
         assert p["kind"] == "adapter" and p["method"] == "sft"
-        assert p["parents"][0]["id"] == f"{ORG}/tiny-llama-seed0" and p["datasets"][0]["id"] == f"{ORG}/lmolt-triples"
+        assert (
+            p["parents"][0]["id"] == f"{ORG}/tiny-llama-seed0"
+            and p["datasets"][0]["id"] == f"{ORG}/lmolt-triples"
+        )
     assert tree["datasets"][0]["id"] == f"{ORG}/lmolt-triples"
     text = format_tree(tree)
     print(text)  # shown with pytest -s
@@ -164,8 +167,15 @@ def test_the_paper_chains_train_and_merge_as_the_authors_did():
     for fusion in ("slerp", "ties"):  # the CPO paper rows: 1 epoch, linear, warmup 0.1, clip 1.0 (dpo.py)
         chain = load_chain(meditron / f"{fusion}-cpo/chain.yaml", org="someone")
         _, t, _ = _resolved_training(chain)
-        assert chain["train"]["name"] == f"lmolt-{fusion}-cpo" and chain["train"]["config"].endswith("cpo/authors.yaml")
-        assert (t.num_train_epochs, t.lr_scheduler_type.value, t.warmup_steps, t.max_grad_norm) == (1, "linear", 0.1, 1.0)
+        assert chain["train"]["name"] == f"lmolt-{fusion}-cpo" and chain["train"]["config"].endswith(
+            "cpo/authors.yaml"
+        )
+        assert (t.num_train_epochs, t.lr_scheduler_type.value, t.warmup_steps, t.max_grad_norm) == (
+            1,
+            "linear",
+            0.1,
+            1.0,
+        )
         assert (t.learning_rate, t.weight_decay, t.beta, t.loss_type) == (5e-5, 0.0, 0.1, "sigmoid")
     # the paper's Fig. 5 schedule is a named variant with its own zoo name
     fig5 = load_chain(meditron / "slerp-cpo/chain-fig5.yaml", org="someone")
@@ -183,8 +193,15 @@ def test_no_file_repeats_the_retracted_claims():
     """The claim that the authors' best SLERP+CPO adapter was the first of three epochs (checkpoint-396 of
     1188) had no support, and the paper has no section 2.3 (fusion methods: §3.3, the 19:1: §4.3). The
     phrases are assembled here so that this file does not repeat them either."""
-    retracted = (" ".join(("epoch", "1", "of", "3")), "Sec. " + "2.3", "396 of " + "1188", "epoch-1 " + "checkpoint")
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    retracted = (
+        " ".join(("epoch", "1", "of", "3")),
+        "Sec. " + "2.3",
+        "396 of " + "1188",
+        "epoch-1 " + "checkpoint",
+    )
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     if not tracked:  # not a git checkout (e.g. an unpacked sdist): everything readable under the root
         tracked = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts]
     hits = []

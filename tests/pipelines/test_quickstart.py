@@ -63,7 +63,11 @@ def test_quickstart_evaluates_and_builds_the_leaderboard(first_run):
     root, _ = first_run
     summary = json.loads((root / "quickstart.json").read_text())
     models = {r["model"] for r in summary["results"]}
-    assert models == {"lmolt/lmolt-slerp-cpo", "lmolt/lmolt-sft-caption2smiles", "lmolt/lmolt-sft-smiles2caption"}
+    assert models == {
+        "lmolt/lmolt-slerp-cpo",
+        "lmolt/lmolt-sft-caption2smiles",
+        "lmolt/lmolt-sft-smiles2caption",
+    }
     # the metric modules are Spaces on its Hub, pinned by the eval set: the results name them
     spaces = {r["id"]: r["revision"] for r in summary["repos"] if r["type"] == "space"}
     assert set(spaces) == {f"lmolt/{n}" for n in ("lmolt_caption", "lmolt_molecule", "lmolt_hallucination")}
@@ -73,7 +77,9 @@ def test_quickstart_evaluates_and_builds_the_leaderboard(first_run):
         assert doc["eval_dataset"]["id"] == "lmolt/lmolt-eval-3k"
         assert set(doc["results"]) == {"smiles2caption", "caption2smiles"}
         assert {m["id"]: m["revision"] for m in doc["metric_modules"].values()} == spaces
-    assert [rv["state"] for rv in summary["leaderboard"]["reviews"]] == ["verified"] * 3, summary["leaderboard"]
+    assert [rv["state"] for rv in summary["leaderboard"]["reviews"]] == ["verified"] * 3, summary[
+        "leaderboard"
+    ]
     board = json.loads((Path(summary["leaderboard"]["site"]) / "leaderboard.json").read_text())
     verified = {row["model"] for row in board["rows"] if row["kind"] == "verified"}
     assert models <= verified
@@ -93,7 +99,11 @@ def test_quickstart_zoo_shows_complete_summaries_and_the_leaderboard_space(first
     store = Storage(root / "hub")
     page = render_index(store)
     # zoo rows: (link, summary); the link carries the type prefix (datasets/, spaces/)
-    summaries = dict(re.findall(r'<tr><td><a href="/([^"]+)">[^<]*</a>[^<]*(?:<a [^>]*>open</a>\))?</td><td>([^<]*)</td>', page))
+    summaries = dict(
+        re.findall(
+            r'<tr><td><a href="/([^"]+)">[^<]*</a>[^<]*(?:<a [^>]*>open</a>\))?</td><td>([^<]*)</td>', page
+        )
+    )
     prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}
     for repo in summary["repos"]:
         text = summaries[prefix[repo["type"]] + repo["id"]]
@@ -163,7 +173,9 @@ def test_quickstart_stderr_is_short(first_run):
     """Issue 14, point 9: a successful quickstart writes under 20 lines to stderr, progress bars aside
     (it wrote 133: bitsandbytes, transformers FutureWarnings, local Hub telemetry routes, trl)."""
     _, proc = first_run
-    assert _stderr_lines_without_bars("x [00:01<00:02, 3.1it/s]\rok\n y: 5 examples [00:00, 9.1 examples/s]") == ["ok"]
+    assert _stderr_lines_without_bars(
+        "x [00:01<00:02, 3.1it/s]\rok\n y: 5 examples [00:00, 9.1 examples/s]"
+    ) == ["ok"]
     lines = _stderr_lines_without_bars(proc.stderr)
     assert len(lines) < 20, "\n".join(lines)
     assert not [x for x in lines if "unsupported route" in x or "kernels-community" in x], lines
@@ -227,14 +239,26 @@ def test_community_flow_from_the_docs(first_run, community_hub, tmp_path):
     alice, maintainer = tokens["alice"], tokens["maintainer"]
     sh("lmolt-hub", "train", "sft", "--config", "recipes/tiny/sft/qlora.yaml", "--dataset_name", "lmolt/lmolt-triples",
        "--directions", "caption2smiles", "--hub_model_id", model, "--push_to_hub", "true", token=alice)  # fmt: skip
-    sh("python", "eval_harness/run.py", "--model", model, "--eval-dataset", "lmolt/lmolt-eval-3k", token=alice)
+    sh(
+        "python",
+        "eval_harness/run.py",
+        "--model",
+        model,
+        "--eval-dataset",
+        "lmolt/lmolt-eval-3k",
+        token=alice,
+    )
     (results,) = (work / "results" / "alice__lmolt-tiny-sft-caption2smiles" / "main").glob("results_*.json")
-    submitted = sh("lmolt-hub", "leaderboard", "submit", "--results", str(results.relative_to(work)), token=alice)
+    submitted = sh(
+        "lmolt-hub", "leaderboard", "submit", "--results", str(results.relative_to(work)), token=alice
+    )
     pr = re.search(r"opened PR #(\d+) on lmolt/lmolt-leaderboard", submitted.stdout)
     assert pr, submitted.stdout
 
     reviewed = sh("lmolt-hub", "leaderboard", "review", token=maintainer)
-    assert re.search(rf"PR #{pr.group(1)}: verified - re-scored and reproduced;", reviewed.stdout), reviewed.stdout
+    assert re.search(rf"PR #{pr.group(1)}: verified - re-scored and reproduced;", reviewed.stdout), (
+        reviewed.stdout
+    )
     status = sh("lmolt-hub", "leaderboard", "status", token=alice)
     assert re.search(rf"#{pr.group(1)}\s+verified\s+Results: {model}@", status.stdout), status.stdout
 

@@ -80,7 +80,12 @@ def test_tiny_study_trains_pushes_and_evaluates_every_model(tiny_run):
         assert set(doc["directions"]) == {"smiles2caption", "caption2smiles"}
         assert all(n == study_run.TINY.eval_n for n in doc["n_samples"].values())
     # the merges went through the chain, their CPO trained on the merge just pushed
-    for name in ("lmolt-cpu-slerp-cpo", "lmolt-cpu-slerp-cpo-authors", "lmolt-cpu-ties-cpo", "lmolt-cpu-ties-cpo-exact"):
+    for name in (
+        "lmolt-cpu-slerp-cpo",
+        "lmolt-cpu-slerp-cpo-authors",
+        "lmolt-cpu-ties-cpo",
+        "lmolt-cpu-ties-cpo-exact",
+    ):
         chain = summary["trained"][name]
         assert [p["hub_model_id"] for p in chain["parents"]] == [
             "lmolt-cpu/lmolt-cpu-base-caption2smiles",
@@ -115,7 +120,15 @@ def test_tiny_study_report_and_figures_are_well_formed(tiny_run):
     root, summary = tiny_run
     text = (root / "docs" / "cpu-study.md").read_text()
     assert text == (root / "run" / "cpu-study.md").read_text()
-    for role in ("Base", "SFT", "CPO", "TIES+CPO", "SLERP+CPO", "TIES (exact 19:1)+CPO", "SLERP+CPO (authors' schedule)"):
+    for role in (
+        "Base",
+        "SFT",
+        "CPO",
+        "TIES+CPO",
+        "SLERP+CPO",
+        "TIES (exact 19:1)+CPO",
+        "SLERP+CPO (authors' schedule)",
+    ):
         rows = re.findall(rf"^\| {re.escape(role)} \| (.+) \|$", text, flags=re.M)
         assert len(rows) >= 2, role  # M->L and L->M tables (and more)
     # Table 1 row: 6 metrics, each "ours [lo, hi] / paper arrow"
@@ -150,7 +163,17 @@ def test_tiny_study_resumes_without_redoing_finished_stages(tiny_run):
     root, first = tiny_run
     out = _study_cli("--root", str(root / "run")).stdout
     again = json.loads((root / "run" / "study.json").read_text())
-    for stage in ("hub", "ancestor", "datasets", "bases", "methods", "token_cap", "evaluate", "leaderboard", "report"):
+    for stage in (
+        "hub",
+        "ancestor",
+        "datasets",
+        "bases",
+        "methods",
+        "token_cap",
+        "evaluate",
+        "leaderboard",
+        "report",
+    ):
         assert f"[study] {stage}: done in a previous run, reusing it" in out
     assert again["trained"] == first["trained"] and again["results"] == first["results"]
 

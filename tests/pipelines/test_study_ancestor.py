@@ -25,7 +25,9 @@ def test_wordnet_documents_are_lemmas_and_glosses():
     assert len(docs) > 100_000  # every synset of WordNet 3.0
     escape = next(d for d in docs if d.startswith("escape, flight: the act of escaping physically"))
     assert '"he made his escape from the mental hospital"' in escape
-    assert not any("Princeton" in d and "copyright" in d.lower() for d in docs[:50])  # the licence header is not text
+    assert not any(
+        "Princeton" in d and "copyright" in d.lower() for d in docs[:50]
+    )  # the licence header is not text
 
 
 def _fake_molsets(path: Path, smiles: list[str]) -> Path:
@@ -75,7 +77,9 @@ def test_corpus_excludes_every_evaluation_molecule_and_keeps_chebi_unpaired():
     # unpaired: the i-th caption is not the i-th SMILES's caption
     rows = {r["SMILES"]: r["description"] for r in csv.DictReader(open(chebi20_split("test")), delimiter="\t",
                                                                   quoting=csv.QUOTE_NONE)}  # fmt: skip
-    same = sum(rows.get(s) == d for s, d in zip(c.train["chebi_smiles"], c.train["chebi_caption"], strict=True))
+    same = sum(
+        rows.get(s) == d for s, d in zip(c.train["chebi_smiles"], c.train["chebi_caption"], strict=True)
+    )
     assert same < 10
 
 
@@ -121,12 +125,17 @@ def test_smiles_validity_counts_rdkit_parses():
 
 def _caption_outputs(n: int, good: bool) -> dict[str, tuple[str, str]]:
     rows = list(csv.DictReader(open(chebi20_split("validation")), delimiter="\t", quoting=csv.QUOTE_NONE))[:n]
-    return {r["CID"]: (r["description"] if good else "The molecule is a thing.", r["description"]) for r in rows}
+    return {
+        r["CID"]: (r["description"] if good else "The molecule is a thing.", r["description"]) for r in rows
+    }
 
 
 def test_paired_bootstrap_sees_a_real_difference_and_none_between_equals():
     d = "smiles2caption"
-    good, bad = paired.score_outputs(d, _caption_outputs(30, True)), paired.score_outputs(d, _caption_outputs(30, False))
+    good, bad = (
+        paired.score_outputs(d, _caption_outputs(30, True)),
+        paired.score_outputs(d, _caption_outputs(30, False)),
+    )
     res = paired.paired_bootstrap(d, good, bad, ["bleu2", "rougeL"], n_resamples=200)
     for m in ("bleu2", "rougeL"):
         assert res[m]["diff"] > 0.3 and res[m]["ci"][0] > 0 and res[m]["p"] < 0.01 and res[m]["n"] == 30

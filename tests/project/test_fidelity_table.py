@@ -162,7 +162,11 @@ def test_training_rows_match_the_meditron_recipes(table) -> None:
         p for method in ("sft", "dpo", "cpo", "kto") for p in sorted((MEDITRON / method).glob("*.yaml"))
     ]
     # a recipe named in the variants cell is checked there (the reverse CPO keeps its last epoch)
-    variants = [p for p in recipes if f"`{p.relative_to(ROOT)}`" in table["Checkpoint selection"]["lmolt-hub variants"]]
+    variants = [
+        p
+        for p in recipes
+        if f"`{p.relative_to(ROOT)}`" in table["Checkpoint selection"]["lmolt-hub variants"]
+    ]
     keys = ["eval_strategy", "save_strategy", "load_best_model_at_end", "metric_for_best_model"]
     keys.append("greater_is_better")
     _check(
@@ -267,7 +271,11 @@ def test_paper_rows_name_their_recipe_and_prompt_formats() -> None:
         data = _yaml(path)
         trained = data["train"] if path.name == "chain.yaml" else {"name": data["hub_name"]}
         assert trained["name"] == model, (name, trained["name"])
-        for col in ("lmolt-hub prompt format", "authors' training layout", "authors' scoring layout (the published numbers)"):
+        for col in (
+            "lmolt-hub prompt format",
+            "authors' training layout",
+            "authors' scoring layout (the published numbers)",
+        ):
             fmts = [f for f in _backticked(row[col]) if not f.endswith(".py") and "/" not in f]
             assert all(f in PROMPT_FORMATS for f in fmts), (name, col, fmts)
         assert _backticked(row["lmolt-hub prompt format"]) == ["card"]
@@ -275,7 +283,9 @@ def test_paper_rows_name_their_recipe_and_prompt_formats() -> None:
             cpo = (path.parent / data["train"]["config"]).resolve() if path.name == "chain.yaml" else path
             assert cpo == MEDITRON / "cpo/authors.yaml", name
         if name != "Meditron-7B KTO":  # the authors' KTO scoring is not published
-            assert "authors-inference" in _backticked(row["authors' scoring layout (the published numbers)"]), name
+            assert "authors-inference" in _backticked(
+                row["authors' scoring layout (the published numbers)"]
+            ), name
 
 
 def test_harness_rows_match_the_evaluation_code(table) -> None:

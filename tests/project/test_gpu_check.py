@@ -42,9 +42,13 @@ def test_training_steps_are_timed_with_the_recipe_settings(check):
 
 def test_the_authors_sft_step_runs_with_its_recipe_and_float32_adapters(check):
     r = check["sections"]["train_sft_authors"]
-    assert r["recipe"] == "recipes/meditron-7b/sft/authors.yaml" and r["use_dora"] is True and r["lora_r"] == 64
+    assert (
+        r["recipe"] == "recipes/meditron-7b/sft/authors.yaml" and r["use_dora"] is True and r["lora_r"] == 64
+    )
     assert r["steps"] == 2 and r["seconds_per_step"] > 0
-    assert list(r["trainable_dtypes"]) == ["torch.float32"]  # fp16 recipe: no bf16 adapters for the GradScaler
+    assert list(r["trainable_dtypes"]) == [
+        "torch.float32"
+    ]  # fp16 recipe: no bf16 adapters for the GradScaler
 
 
 def test_dtype_merge_and_generation_figures_are_consistent(check):

@@ -52,7 +52,9 @@ def test_setup_command_script_exists_and_parses():
     path = ROOT / script
     assert path.is_file() and os.access(path, os.X_OK), f"{script} is missing or not executable"
     subprocess.run(["bash", "-n", str(path)], check=True)
-    assert "setup.sh" in (ROOT / ".ci" / "run").read_text(), ".ci/run must set up the machine as the README says"
+    assert "setup.sh" in (ROOT / ".ci" / "run").read_text(), (
+        ".ci/run must set up the machine as the README says"
+    )
 
 
 def test_quickstart_command_is_the_cli_entry_point():

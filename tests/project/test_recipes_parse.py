@@ -59,7 +59,9 @@ def _parse(path: Path) -> object:
 
         # bf16 recipes need a GPU; without one, TrainingArguments wants use_cpu (the only override).
         return parse_recipe(kind, str(path), [] if torch.cuda.is_available() else ["--use_cpu", "true"])
-    raise AssertionError(f"{path}: no parser claims this YAML (add its kind to tests/project/test_recipes_parse.py)")
+    raise AssertionError(
+        f"{path}: no parser claims this YAML (add its kind to tests/project/test_recipes_parse.py)"
+    )
 
 
 def test_recipes_exist():

@@ -48,15 +48,40 @@ NO_SERVER_COMMANDS = {
     "leaderboard status": [*LMOLT, "leaderboard", "status"],
     "leaderboard submit": [*LMOLT, "leaderboard", "submit", "--model", "someone/model"],
     "train": [*LMOLT, "train", "sft", "--config", TINY_SFT, "--dataset_name", "someone/triples"],
-    "recipe script": [sys.executable, "recipes/sft.py", "--config", TINY_SFT, "--dataset_name", "someone/triples"],
+    "recipe script": [
+        sys.executable,
+        "recipes/sft.py",
+        "--config",
+        TINY_SFT,
+        "--dataset_name",
+        "someone/triples",
+    ],
     "push": [*LMOLT, "push", "OUT", "--repo-id", "someone/model"],
     "lineage": [*LMOLT, "lineage", "someone/model"],
     "data check": [*LMOLT, "data", "check", "--dataset", "someone/triples"],
     # accelerate's own traceback after a failed child is silenced by its -q (docs/troubleshooting.md)
-    "accelerate launch": [sys.executable, "-m", "accelerate.commands.launch", "-q", "--cpu", "--num_processes", "1",
-                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                          "--num_cpu_threads_per_process", "1", "recipes/sft.py", "--config", TINY_SFT,
-                          "--dataset_name", "someone/triples"],  # fmt: skip
+    "accelerate launch": [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "-q",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--num_cpu_threads_per_process",
+        "1",
+        "recipes/sft.py",
+        "--config",
+        TINY_SFT,
+        "--dataset_name",
+        "someone/triples",
+    ],  # fmt: skip
 }
 
 
@@ -87,7 +112,9 @@ def test_serve_on_a_taken_port_is_one_line(tmp_path: Path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        proc = _run([*LMOLT, "serve", "--root", str(tmp_path / "hub"), "--port", str(port)], dict(os.environ), 60)
+        proc = _run(
+            [*LMOLT, "serve", "--root", str(tmp_path / "hub"), "--port", str(port)], dict(os.environ), 60
+        )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and f"port {port}" in proc.stderr and "--port" in proc.stderr
 
@@ -139,7 +166,11 @@ def test_short_train_help_is_fast_and_lists_config(tmp_path: Path):
 def test_help_all_lists_every_trl_field(capsys):
     assert main(["train", "dpo", "--help-all"]) == 0
     out = capsys.readouterr().out
-    assert "--dataloader_num_workers" in out and "--gradient_checkpointing" in out and len(out.splitlines()) > 300
+    assert (
+        "--dataloader_num_workers" in out
+        and "--gradient_checkpointing" in out
+        and len(out.splitlines()) > 300
+    )
 
 
 # -------------------------------------------------------------------- push pre-check (point 5)
@@ -173,7 +204,9 @@ def trl_imported():
 
 def test_push_check_missing_token(local_hub, trl_imported, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN")
-    _fails_fast(tmp_path, "lmolt/never-pushed", r"push_to_hub needs a write token .*HF_ENDPOINT.*set HF_TOKEN")
+    _fails_fast(
+        tmp_path, "lmolt/never-pushed", r"push_to_hub needs a write token .*HF_ENDPOINT.*set HF_TOKEN"
+    )
 
 
 def test_push_check_wrong_token(local_hub, trl_imported, tmp_path, monkeypatch):
@@ -195,7 +228,9 @@ def test_push_check_namespace_of_another_user(trl_imported, tmp_path, monkeypatc
     from lmolt_hub.localhub import start_in_thread
     from lmolt_hub.training.publish import check_push_access
 
-    server = start_in_thread(root=tmp_path / "hub", port=0, tokens={"hf_alice_secret_token": {"user": "alice"}})
+    server = start_in_thread(
+        root=tmp_path / "hub", port=0, tokens={"hf_alice_secret_token": {"user": "alice"}}
+    )
     try:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setattr(constants, "ENDPOINT", server.url)
@@ -231,7 +266,11 @@ def test_push_a_finished_output_dir(local_hub, tmp_path, capsys):
 def test_every_docs_reference_in_code_and_help_exists():
     import re
 
-    texts = [p.read_text(encoding="utf-8") for d in ("src", "eval_harness", "recipes") for p in (ROOT / d).rglob("*.py")]
+    texts = [
+        p.read_text(encoding="utf-8")
+        for d in ("src", "eval_harness", "recipes")
+        for p in (ROOT / d).rglob("*.py")
+    ]
     texts.append((ROOT / "README.md").read_text(encoding="utf-8"))
     refs = {m for t in texts for m in re.findall(r"docs/[\w.-]+\.md", t)}
     assert refs, "no docs/ reference found: the pattern is wrong"

@@ -16,7 +16,7 @@ import pytest
 
 CONFIGS = sorted(Path(__file__).resolve().parents[2].glob("recipes/accelerate_configs/*.yaml"))
 
-WRAP_SCRIPT = r'''
+WRAP_SCRIPT = r"""
 import json, os, sys, torch, torch.distributed as dist
 os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[3], TRL_EXPERIMENTAL_SILENCE="1")
 dist.init_process_group("gloo", rank=0, world_size=1)
@@ -53,7 +53,7 @@ for name, trainer_cls, config_cls, ours in [("cpo_trl", CPOTrainer, CPOConfig, F
     except ValueError as e:
         result[name] = str(e)
 print("RESULT " + json.dumps(result))
-'''
+"""
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -83,7 +83,9 @@ def test_fsdp_qlora_config_builds_accelerates_fsdp_plugin_on_cpu(monkeypatch):
     from lmolt_hub.training.fsdp import fsdp_enabled
 
     path = next(p for p in CONFIGS if p.name == "fsdp_qlora.yaml")
-    args, _, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", str(path), "x.py"]))
+    args, _, _ = _validate_launch_command(
+        launch_command_parser().parse_args(["--config_file", str(path), "x.py"])
+    )
     env = prepare_multi_gpu_env(args)
     assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_SYNC_MODULE_STATES"] == "true"
     assert env["FSDP_CPU_RAM_EFFICIENT_LOADING"] == "true"  # rank 0 loads, the others receive (GPU only)

@@ -89,7 +89,9 @@ def test_shape_from_a_config_dict():
 
 def _run(args, cwd=ROOT):
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env
+    )
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,14 @@ def test_dpo_recipes_name_their_loss_and_the_chains_use_the_authors_one():
     _, paper, _ = _parse("dpo", MEDITRON / "dpo/qlora.yaml")
     _, authors, m = _parse("dpo", MEDITRON / "dpo/authors.yaml")
     assert paper.loss_type == ["sigmoid"] and authors.loss_type == ["kto_pair"]
-    assert authors.beta == 0.1 and authors.learning_rate == 5e-5 and authors.lr_scheduler_type.value == "cosine"
-    assert authors.warmup_steps == 0.1 and authors.max_grad_norm == 0.3 and authors.optim.value == "adamw_torch_fused"
+    assert (
+        authors.beta == 0.1 and authors.learning_rate == 5e-5 and authors.lr_scheduler_type.value == "cosine"
+    )
+    assert (
+        authors.warmup_steps == 0.1
+        and authors.max_grad_norm == 0.3
+        and authors.optim.value == "adamw_torch_fused"
+    )
     assert (m.lora_r, m.lora_alpha, m.lora_dropout) == (64, 16, 0.05)  # their argument_parser.py default
     for chain in ("ties-dpo", "slerp-dpo"):
         step = yaml.safe_load((MEDITRON / chain / "chain.yaml").read_text())["train"]
@@ -94,7 +100,9 @@ def test_inconsistent_options_are_refused_with_the_fix(method: str, extra: list[
         parse_recipe(method, str(ROOT / f"recipes/tiny/{method}/qlora.yaml"), extra)
 
 
-def test_authors_sft_under_fp16_trains_float32_adapters_with_a_grad_scaler(tiny_llama_dir: Path, tmp_path: Path):
+def test_authors_sft_under_fp16_trains_float32_adapters_with_a_grad_scaler(
+    tiny_llama_dir: Path, tmp_path: Path
+):
     """sft/authors.yaml's settings (4-bit NF4, DoRA, fp16) on the tiny Llama: trl 1.16 casts the adapters
     of a 4-bit model to bf16, which CUDA's fp16 GradScaler cannot unscale; the run casts them back to
     float32 (as sft.py's adapters were) and a GradScaler optimiser step goes through. On CUDA the same

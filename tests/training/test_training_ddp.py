@@ -52,4 +52,7 @@ def test_two_process_cpo_run_trains_and_pushes_once(local_hub, session_dir: Path
     commits = [c for c in HfApi().list_repo_commits(repo) if c.title.startswith("lmolt-hub:")]
     assert len(commits) == 1 and log.count(f"pushed {repo}@main") == 1
     # LoRA weights all take part: DDP's unused-parameter search is off, so it does not warn (issue 14)
-    assert "find_unused_parameters" not in log and info["config"]["training"]["ddp_find_unused_parameters"] is False
+    assert (
+        "find_unused_parameters" not in log
+        and info["config"]["training"]["ddp_find_unused_parameters"] is False
+    )

@@ -76,7 +76,9 @@ def test_lmolt_dpo_trainer_computes_kto_pair_on_its_own_batches(tiny_llama_dir: 
     args = DPOConfig(output_dir=str(tmp_path), loss_type=["kto_pair"], beta=0.1, per_device_train_batch_size=4,
                      max_length=1024, report_to=[], use_cpu=True, bf16=False, dataloader_num_workers=0)  # fmt: skip
     peft = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = LmoltDPOTrainer(model=model, args=args, train_dataset=train, processing_class=tok, peft_config=peft)
+    trainer = LmoltDPOTrainer(
+        model=model, args=args, train_dataset=train, processing_class=tok, peft_config=peft
+    )
     torch.manual_seed(0)
     for name, p in trainer.model.named_parameters():
         if "lora_B" in name:  # a trained-looking adapter, so the policy differs from the reference

@@ -135,7 +135,9 @@ def short_targets(tmp_path_factory, sharp_tiny):
     return str(path), list(tdata.prepare("sft", rows))
 
 
-def test_sft_loss_falls_and_greedy_decoding_reproduces_the_memorised_targets(short_targets, sharp_tiny, tmp_path):
+def test_sft_loss_falls_and_greedy_decoding_reproduces_the_memorised_targets(
+    short_targets, sharp_tiny, tmp_path
+):
     dataset, rows = short_targets
     _train("sft", sharp_tiny, dataset, tmp_path, "--num_train_epochs", "50", "--per_device_train_batch_size", "4",
            "--learning_rate", "1.5e-2", "--lr_scheduler_type", "cosine")  # fmt: skip
@@ -162,7 +164,9 @@ def overfit_data(tmp_path_factory) -> str:
     import datasets
 
     train_rows = build_demo_triples(16)["train"]
-    train_rows = train_rows.filter(lambda d: d == "caption2smiles", input_columns="direction").select(range(4))
+    train_rows = train_rows.filter(lambda d: d == "caption2smiles", input_columns="direction").select(
+        range(4)
+    )
     chosen = train_rows["chosen"]
     val = train_rows.map(lambda r, i: {"chosen": chosen[(i + 1) % 4]}, with_indices=True)
     path = tmp_path_factory.mktemp("overfit") / "triples"
@@ -193,6 +197,8 @@ def test_best_epoch_by_eval_loss_is_kept_pushed_and_recorded(overfit_data, sharp
     assert saved.keys() == best.keys() and all(torch.equal(saved[k], best[k]) for k in saved)
     assert not all(torch.equal(saved[k], last[k]) for k in saved)
     card, body = parse_card((tmp_path / "README.md").read_text())
-    assert card["lmolt"]["kept_epoch"] == best_epoch and card["lmolt"]["checkpoint_rule"] == "lowest eval_loss"
+    assert (
+        card["lmolt"]["kept_epoch"] == best_epoch and card["lmolt"]["checkpoint_rule"] == "lowest eval_loss"
+    )
     assert card["lmolt"]["kept_eval_loss"] == pytest.approx(best_loss)
     assert f"**epoch {int(best_epoch)}**" in body and "## Checkpoint selection" in body

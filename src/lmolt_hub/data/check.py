@@ -116,5 +116,7 @@ def check_dataset(ref: str, revision: str | None = None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         from lmolt_hub.hub.errors import hub_error_message
 
-        raise DataError(f"dataset {ref!r}: cannot download ({hub_error_message(exc) or first_line(exc)})") from None
+        raise DataError(
+            f"dataset {ref!r}: cannot download ({hub_error_message(exc) or first_line(exc)})"
+        ) from None
     return check_dir(Path(local))

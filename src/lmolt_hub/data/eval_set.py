@@ -102,7 +102,9 @@ def excluded_keys(ex: ExcludeConfig, base_dir: Path) -> tuple[set[str], dict[str
     ref, sha = (str(local), None) if local.exists() else (ex.dataset or "", None)
     try:
         if not local.exists():  # pin what is read to the commit the revision names now
-            pinned = repo_info(ref, ex.revision, repo_type="dataset", error=DataError, offline_is_missing=True)
+            pinned = repo_info(
+                ref, ex.revision, repo_type="dataset", error=DataError, offline_is_missing=True
+            )
             sha = pinned.sha
         dd = datasets.load_dataset(ref, "default", revision=sha)
     except Exception as exc:  # noqa: BLE001

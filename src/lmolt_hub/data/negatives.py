@@ -164,7 +164,9 @@ class ModelRejecter:
                 max_input_tokens=self.gen.max_input_length, cache_dir=str(cache_root(self.gen.cache_dir)),
             )  # fmt: skip
         except ModelLoadError as exc:
-            raise DataError(f"negatives.{self.direction}.model {self.info['model']!r}: {first_line(exc)}") from None
+            raise DataError(
+                f"negatives.{self.direction}.model {self.info['model']!r}: {first_line(exc)}"
+            ) from None
 
     def _input(self, source: str) -> str:
         return build_prompt(self.direction, source) if self.input_mode == "prompt" else source.strip()

@@ -129,7 +129,9 @@ def _resolve_hub_revision(src: SourceConfig) -> str | None:
     if is_local(src.path or ""):
         return None
     try:
-        info = repo_info(src.path, src.revision, repo_type="dataset", error=DataError, offline_is_missing=True)
+        info = repo_info(
+            src.path, src.revision, repo_type="dataset", error=DataError, offline_is_missing=True
+        )
         return info.sha
     except DataError as exc:  # the Hub's answer (or none), said in one line
         raise DataError(

@@ -170,7 +170,11 @@ def _print_summary(doc: dict[str, Any]) -> None:
         print(f"pushed: {push['results_repo']}/{push['path_in_repo']} (commit {push['results_commit'][:10]})")
         if push.get("card_url"):
             num = f" #{push['card_pr_num']}" if push.get("card_pr_num") else ""
-            what = f"opened pull request{num} on the model card" if push.get("card_pr") else "updated the model card"
+            what = (
+                f"opened pull request{num} on the model card"
+                if push.get("card_pr")
+                else "updated the model card"
+            )
             from lmolt_hub.hub.links import discussion_link
 
             print(f"{what}: {discussion_link(push['card_url'])}")

@@ -101,5 +101,9 @@ def push_results(
         )
         # metadata_update returns the CommitInfo (a str: the commit URL); a PR's own page is pr_url
         pr_url = getattr(url, "pr_url", None)
-        out |= {"card_url": str(pr_url or url), "card_pr": create_pr, "card_pr_num": getattr(url, "pr_num", None)}
+        out |= {
+            "card_url": str(pr_url or url),
+            "card_pr": create_pr,
+            "card_pr_num": getattr(url, "pr_num", None),
+        }
     return out

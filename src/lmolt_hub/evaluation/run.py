@@ -202,7 +202,17 @@ def evaluate_model(model: str, config: EvalConfig | None = None, **overrides: An
 
 
 def _write(
-    model, cfg, info, eval_set, prompt_format, backend_name, world, per_direction, n_generated, warnings, wall,
+    model,
+    cfg,
+    info,
+    eval_set,
+    prompt_format,
+    backend_name,
+    world,
+    per_direction,
+    n_generated,
+    warnings,
+    wall,
     metric_modules,
 ) -> dict[str, Any]:
     from lmolt_hub.provenance import command_line, git_sha, library_versions

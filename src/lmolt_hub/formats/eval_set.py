@@ -178,8 +178,12 @@ def _load_hub(repo: str, revision: str | None, split: str) -> EvalSet:
 
     if constants.HF_HUB_OFFLINE:
         return _load_offline(repo, revision, split)
-    hint = "build and push it with `lmolt-hub data build`, or pass --eval-dataset <org>/<name> or a local file"
-    info = repo_info(repo, revision, repo_type="dataset", what="evaluation dataset", hint=hint, error=EvalSetError)
+    hint = (
+        "build and push it with `lmolt-hub data build`, or pass --eval-dataset <org>/<name> or a local file"
+    )
+    info = repo_info(
+        repo, revision, repo_type="dataset", what="evaluation dataset", hint=hint, error=EvalSetError
+    )
     names = [s.rfilename for s in (info.siblings or [])]
     shards = _parquet_shards(repo, info.sha, names, split)
     if shards is not None:  # the layout lmolt-hub publishes: read the shards, without `datasets` (~2 s)
@@ -230,7 +234,9 @@ def _card_maps_split_to_data_dir(card: str, split: str) -> bool:
     configs = meta.get("configs") if isinstance(meta, dict) else None
     if not configs:
         return True
-    default = [c for c in configs if isinstance(c, dict) and (c.get("default") or c.get("config_name") == "default")]
+    default = [
+        c for c in configs if isinstance(c, dict) and (c.get("default") or c.get("config_name") == "default")
+    ]
     if len(default) != 1:
         return False
     files = default[0].get("data_files")

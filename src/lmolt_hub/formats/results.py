@@ -101,7 +101,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "dtype": _NULLABLE_STR,
                 "dtype_used": {
                     **_NULLABLE_STR,
-                    "description": "dtype the weights were computed in (\"auto\" resolved to the checkpoint's)",
+                    "description": 'dtype the weights were computed in ("auto" resolved to the checkpoint\'s)',
                 },
                 "load_in_4bit": {"type": "boolean"},
                 "is_adapter": {"type": "boolean"},

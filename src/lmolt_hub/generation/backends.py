@@ -132,7 +132,9 @@ class HFBackend:
             prompts, return_tensors="pt", padding=True, truncation=limit is not None, max_length=limit
         ).to(self.model.device)
 
-    def _generate_batch(self, prompts: list[str], params: GenerationParams, seed_offset: int = 0) -> list[str]:
+    def _generate_batch(
+        self, prompts: list[str], params: GenerationParams, seed_offset: int = 0
+    ) -> list[str]:
         """Raw continuations of one padded batch."""
         import torch
 
@@ -196,7 +198,9 @@ def _unservable(cfg: dict[str, Any]) -> str | None:
     if cfg.get("use_dora"):
         return "it is a DoRA adapter (use_dora: true), which vLLM does not support"
     if cfg.get("modules_to_save"):
-        return f"it saves full modules ({', '.join(cfg['modules_to_save'])}); vLLM needs modules_to_save empty"
+        return (
+            f"it saves full modules ({', '.join(cfg['modules_to_save'])}); vLLM needs modules_to_save empty"
+        )
     if cfg.get("bias", "none") != "none":
         return f"it trains biases (bias: {cfg['bias']}); vLLM serves LoRA without bias"
     rank = _lora_rank(cfg)

@@ -314,7 +314,11 @@ def _architecture(cfg: dict[str, Any], seq2seq: bool) -> str | None:
     try:
         from transformers.models.auto import modeling_auto as auto
 
-        table = auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES if seq2seq else auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        table = (
+            auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+            if seq2seq
+            else auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        )
         return table.get(cfg.get("model_type"))
     except ImportError:
         return None
@@ -326,7 +330,9 @@ def _stored_dtype(cfg: dict[str, Any], first_float: str | None) -> str | None:
     return str(stored).removeprefix("torch.") if stored else first_float
 
 
-def model_info_block(ref: ModelRef, opt: LoadOptions, model: Any = None, backend: str = "hf") -> dict[str, Any]:
+def model_info_block(
+    ref: ModelRef, opt: LoadOptions, model: Any = None, backend: str = "hf"
+) -> dict[str, Any]:
     """The results' ``model`` block, from the checkpoint's files: architecture from config.json,
     parameter count and stored dtype from the safetensors headers, dtype from the load options, so a
     run that generates nothing (all cached) records the same block without loading weights. A loaded
@@ -416,7 +422,9 @@ def dry_run(model: str, revision: str | None = None, *, dtype: str = "default", 
     from lmolt_hub.memory import DTYPE_BYTES, ModelShape, plan_generation, report
 
     adapter = _read_json(model, _ADAPTER_CONFIG, revision)
-    base, base_rev = (adapter.get("base_model_name_or_path"), adapter.get("revision")) if adapter else (model, revision)
+    base, base_rev = (
+        (adapter.get("base_model_name_or_path"), adapter.get("revision")) if adapter else (model, revision)
+    )
     cfg = _read_json(base, "config.json", base_rev) if base else None
     if cfg is None:
         raise ModelLoadError(f"{model}: no config.json (and no adapter base): not a transformers model")

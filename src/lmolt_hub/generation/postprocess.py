@@ -37,4 +37,3 @@ def postprocess(raw: str, prompt: str = "", eos_tokens: Sequence[str] = ("</s>",
         if i != -1:
             cut = min(cut, i)
     return text[:cut].strip()
-

@@ -88,7 +88,10 @@ def lineage(
     except (HfHubHTTPError, OSError, Exception) as e:  # httpx connection errors are not OSErrors
         from lmolt_hub.hub.errors import hub_error_message
 
-        return node | {"kind": "missing", "detail": f"unreachable ({hub_error_message(e) or f'Hub error: {e}'})"}
+        return node | {
+            "kind": "missing",
+            "detail": f"unreachable ({hub_error_message(e) or f'Hub error: {e}'})",
+        }
     node["revision"] = info.sha
     seen = _seen | {(repo_id, revision), (repo_id, info.sha)}
     data = _card_data(api, info, repo_id, info.sha)
@@ -134,7 +137,14 @@ def lineage(
 def _datasets(data: dict[str, Any], lm: AdapterMeta) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if isinstance(lm.dataset, str):  # lmolt training cards pin the dataset revision
-        out.append({"id": lm.dataset, "revision": lm.dataset_revision, "kind": "dataset", "detail": lm.dataset_config})
+        out.append(
+            {
+                "id": lm.dataset,
+                "revision": lm.dataset_revision,
+                "kind": "dataset",
+                "detail": lm.dataset_config,
+            }
+        )
     for d in _as_list(lm.datasets):
         if isinstance(d, dict) and d.get("id"):
             out.append({"id": d["id"], "revision": d.get("revision") or d.get("sha"), "kind": "dataset"})

@@ -99,8 +99,10 @@ def _operations(api, folder: Path, repo_id: str, repo_type: str, revision: str |
     from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS  # .git/, .cache/huggingface/
     from huggingface_hub.utils import filter_repo_objects
 
-    names = sorted(only) if only is not None else sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+    names = (
+        sorted(only)
+        if only is not None
+        else sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     )
     keep = list(filter_repo_objects(names, ignore_patterns=[*(ignore or []), *DEFAULT_IGNORE_PATTERNS]))
     prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""

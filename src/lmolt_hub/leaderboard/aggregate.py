@@ -99,7 +99,11 @@ def find_baseline(records: Sequence[Record], kind: str, selector: dict[str, Any]
 
 
 def bounded_improvement(
-    value: float | None, base: float | None, higher_is_better: bool, floor: float = UNIT_FLOOR, cap: float = CAP
+    value: float | None,
+    base: float | None,
+    higher_is_better: bool,
+    floor: float = UNIT_FLOOR,
+    cap: float = CAP,
 ) -> float:
     """One metric's bounded relative improvement over the baseline, in [-cap, cap] (see module doc)."""
     if value is None or base is None:

@@ -45,12 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"regenerate N secretly drawn pairs per direction with the submitted model; outputs must "
                         f"match exactly (default {DEFAULT_SPOT_CHECK}: catches a 5%% forged share with prob >= 99%%; "
                         "0: off, results then count as re-scored only)")  # fmt: skip
-    p.add_argument("--full", action="store_true",
-                   help="regenerate every pair, not a random draw (for rows that would rank first)")
-    p.add_argument("--timeout", type=float, default=900.0, metavar="S",
-                   help="wall-clock limit of each step that runs a submitted model (child process)")
-    p.add_argument("--memory-gib", type=float, default=16.0,
-                   help="address-space cap of that child on the CPU (GiB)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="regenerate every pair, not a random draw (for rows that would rank first)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="S",
+        help="wall-clock limit of each step that runs a submitted model (child process)",
+    )
+    p.add_argument(
+        "--memory-gib", type=float, default=16.0, help="address-space cap of that child on the CPU (GiB)"
+    )
     p.add_argument("--evaluate", action="store_true", help="run the harness for evaluation requests")
     p.add_argument("--device", default="cpu", help="device for --spot-check / --evaluate")
 
@@ -68,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--offline", action="store_true", help="paper rows only, no Hub access")
     p.add_argument("--no-paper", action="store_true", help="leave out the paper's reported rows")
     p.add_argument(
-        "--baseline", default=None, help="model id of the verified baseline of the aggregate (default <org>/lmolt-sft)"
+        "--baseline",
+        default=None,
+        help="model id of the verified baseline of the aggregate (default <org>/lmolt-sft)",
     )
     p.add_argument(
         "--aggregate-spec", type=Path, default=None, help="JSON file replacing the aggregate definition"
@@ -172,8 +183,10 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "schedule":
         return schedule.main(args)
     if args.action == "submit" and args.results and not args.results.is_file():
-        raise SystemExit(f"lmolt-hub leaderboard submit: error: --results {args.results}: no such file; "
-                         "pass the results_<timestamp>.json that eval_harness/run.py wrote")
+        raise SystemExit(
+            f"lmolt-hub leaderboard submit: error: --results {args.results}: no such file; "
+            "pass the results_<timestamp>.json that eval_harness/run.py wrote"
+        )
     repo = _repo(args)
     ensure_hub_reachable(f"lmolt-hub leaderboard {args.action}")  # one line, not ~25 s of upload retries
     if args.action == "init":
@@ -189,7 +202,9 @@ def main(args: argparse.Namespace) -> int:
             done = leaderboard.submit_request(args.model, args.revision, repo_id=repo)
         from lmolt_hub.hub.links import discussion_link
 
-        print(f"opened PR #{done.pr_num} on {repo}: {discussion_link(done.pr_url) or ''}\nfolder: {done.folder}")
+        print(
+            f"opened PR #{done.pr_num} on {repo}: {discussion_link(done.pr_url) or ''}\nfolder: {done.folder}"
+        )
         print(f"follow it with: lmolt-hub leaderboard status{' --repo ' + repo if args.repo else ''}")
         return 0
     if args.action == "review":

@@ -67,11 +67,19 @@ class ReviewPolicy:
 
     def model_options(self) -> dict[str, Any]:
         """``check_model``'s limits (its loading runs on the CPU: the memory cap applies)."""
-        return {"limits": self.limits, "max_params": self.max_params, "max_download_bytes": self.max_download_bytes}
+        return {
+            "limits": self.limits,
+            "max_params": self.max_params,
+            "max_download_bytes": self.max_download_bytes,
+        }
 
     def device_limits(self) -> Limits:
         """The child's limits on ``device``: CUDA reserves far more address space than it uses."""
-        return self.limits if self.device in (None, "cpu") else dataclasses.replace(self.limits, memory_bytes=None)
+        return (
+            self.limits
+            if self.device in (None, "cpu")
+            else dataclasses.replace(self.limits, memory_bytes=None)
+        )
 
     def with_overrides(self, **overrides: Any) -> ReviewPolicy:
         """This policy with some fields replaced (an unknown name is a TypeError)."""
@@ -201,7 +209,9 @@ def _reject(
 
     now = _still_open(api, repo_id, num) if check_state else "open"
     if now != "open":  # merged or closed meanwhile (by another reviewer): its outcome stands
-        return Outcome(pr_num=num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder)
+        return Outcome(
+            pr_num=num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder
+        )
 
     api.comment_discussion(repo_id, num, protocol.review_comment("rejected", reason), repo_type="dataset")
     try:
@@ -380,8 +390,12 @@ def _request(api: Any, repo_id: str, pr: Any, folder: str, local: Path, ctx: _Co
                                model_options=ctx.policy.model_options())  # fmt: skip
     if ctx.evaluate is None:
         msg = f"evaluation of {request['model']}@{request['revision'][:12]} queued for a maintainer"
-        if protocol.last_review(protocol.pr_comments(api, repo_id, pr.num, ctx.reviewers))[0] != "running":  # say it once
-            api.comment_discussion(repo_id, pr.num, protocol.review_comment("running", msg), repo_type="dataset")
+        if (
+            protocol.last_review(protocol.pr_comments(api, repo_id, pr.num, ctx.reviewers))[0] != "running"
+        ):  # say it once
+            api.comment_discussion(
+                repo_id, pr.num, protocol.review_comment("running", msg), repo_type="dataset"
+            )
         return Outcome(pr_num=pr.num, state="running", reason=msg, folder=folder)
     _evaluate_into_pr(api, repo_id, pr, folder, request, ctx.evaluate, ctx.policy.device_limits())
     again = dataclasses.replace(ctx, evaluate=None, evaluated=True, reviews={})
@@ -424,7 +438,9 @@ def _accept(
 
     now = _still_open(api, repo_id, pr.num)
     if now != "open":  # another reviewer decided it meanwhile
-        return Outcome(pr_num=pr.num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder)
+        return Outcome(
+            pr_num=pr.num, state="skipped", reason=f"the PR is {now} now; nothing posted", folder=folder
+        )
     verification = {**verdict.verification, "reviewed_at": layout.now().isoformat(), "pr": pr.num,
                     "validated_commit": validated}  # fmt: skip
     main_before = layout.head(api, repo_id, "main")

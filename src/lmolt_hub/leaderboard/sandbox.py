@@ -76,6 +76,7 @@ def time_budget(seconds: float, what: str) -> Iterator[None]:
 
 def one_line(exc: BaseException) -> str:
     """``Type: first line`` of an exception, and of its root cause where it has one."""
+
     def line(e: BaseException) -> str:
         text = str(e).strip()
         first = text.splitlines()[0][:200] if text else ""
@@ -186,7 +187,9 @@ def run_limited(fn: Callable[..., Any], *args: Any, limits: Limits, what: str) -
             left = deadline - time.monotonic()
             if left <= 0:
                 _kill(proc)
-                raise SandboxError(f"{what}: no result within {limits.timeout_s:g} s (while {where}); stopped")
+                raise SandboxError(
+                    f"{what}: no result within {limits.timeout_s:g} s (while {where}); stopped"
+                )
             if not parent.poll(min(left, 0.5)):
                 if not proc.is_alive() and not parent.poll():
                     break

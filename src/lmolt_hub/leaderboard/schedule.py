@@ -146,7 +146,9 @@ def _one(org: str, namespace: str | None, job_id: str | None, api: Any) -> str:
     return jobs[0].id
 
 
-def act(action: str, org: str, namespace: str | None = None, job_id: str | None = None, api: Any = None) -> str:
+def act(
+    action: str, org: str, namespace: str | None = None, job_id: str | None = None, api: Any = None
+) -> str:
     """``pause`` (suspend), ``resume`` or ``remove`` (delete) the org's reviewer Job; returns its id."""
     api = _api(api)
     jid = _one(org, namespace, job_id, api)
@@ -163,13 +165,19 @@ def add_arguments(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run the reviewer as a Hugging Face scheduled Job: create, pause, resume, remove, show",
     )  # fmt: skip
     p.add_argument("job_action", choices=["create", "pause", "resume", "remove", "show"])
-    p.add_argument("--schedule", default=DEFAULT_SCHEDULE, help=f"cron line or @hourly/@daily (default {DEFAULT_SCHEDULE!r})")
+    p.add_argument(
+        "--schedule",
+        default=DEFAULT_SCHEDULE,
+        help=f"cron line or @hourly/@daily (default {DEFAULT_SCHEDULE!r})",
+    )
     p.add_argument("--spot-check", type=int, default=DEFAULT_SPOT_CHECK, metavar="N",
                    help=f"pairs regenerated per direction (default {DEFAULT_SPOT_CHECK}; needs a GPU flavour, "
                         f"{GPU_FLAVOR}; 0: {CPU_FLAVOR})")  # fmt: skip
     p.add_argument("--flavor", default=None, help="Job hardware (default: what the spot check needs)")
     p.add_argument("--image", default=DEFAULT_IMAGE, help=f"Docker image (default {DEFAULT_IMAGE})")
-    p.add_argument("--package", default=DEFAULT_PACKAGE, help=f"what pip installs (default {DEFAULT_PACKAGE})")
+    p.add_argument(
+        "--package", default=DEFAULT_PACKAGE, help=f"what pip installs (default {DEFAULT_PACKAGE})"
+    )
     p.add_argument("--namespace", default=None, help="namespace the Job lives in (default the org)")
     p.add_argument("--id", default=None, help="the scheduled Job's id (default: found by its label)")
     p.add_argument("--dry-run", action="store_true",
@@ -202,14 +210,18 @@ def main(args: argparse.Namespace) -> int:
     problem = _check_options(args)
     if problem:
         raise SystemExit(f"lmolt-hub leaderboard schedule {args.job_action}: error: {problem}")
-    job = ReviewerJob(org, args.schedule, args.spot_check, args.flavor, args.image, args.package, args.namespace)
+    job = ReviewerJob(
+        org, args.schedule, args.spot_check, args.flavor, args.image, args.package, args.namespace
+    )
     if args.dry_run:
         if args.job_action == "create":
             print(json.dumps(job.spec(), indent=1))
             print(f"# the Job's shell script, as run by bash -c:\n{job.script()}", end="")
         else:
             which = args.id or f"labelled {LABEL}={org}"
-            print(f"dry run: would {args.job_action} the reviewer Job {which} in {args.namespace or org}; nothing sent")
+            print(
+                f"dry run: would {args.job_action} the reviewer Job {which} in {args.namespace or org}; nothing sent"
+            )
         return 0
     from lmolt_hub.hub.errors import ensure_hub_reachable
 
@@ -223,9 +235,13 @@ def main(args: argparse.Namespace) -> int:
             jobs = find_jobs(org, args.namespace)
             for j in jobs:
                 state = "paused" if j.suspend else "active"
-                print(f"{j.id}  {state}  {j.schedule}  {j.job_spec.flavor}  next run {j.status.next_job_run_at}")
+                print(
+                    f"{j.id}  {state}  {j.schedule}  {j.job_spec.flavor}  next run {j.status.next_job_run_at}"
+                )
             if not jobs:
-                print(f"no reviewer Job of {org} (create one: lmolt-hub leaderboard schedule create --org {org})")
+                print(
+                    f"no reviewer Job of {org} (create one: lmolt-hub leaderboard schedule create --org {org})"
+                )
         else:
             jid = act(args.job_action, org, args.namespace, args.id)
             done = {"pause": "paused", "resume": "resumed", "remove": "removed"}[args.job_action]
@@ -236,4 +252,3 @@ def main(args: argparse.Namespace) -> int:
         first = str(e).splitlines()[0]
         raise SystemExit(f"lmolt-hub leaderboard schedule {args.job_action}: error: {first}") from None
     return 0
-

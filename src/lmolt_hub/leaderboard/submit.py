@@ -56,7 +56,12 @@ def submit_results(results_path: Path | str, repo_id: str | None = None, api: An
         if Path(str(name)).name != name or not sample_path.is_file():
             raise FileNotFoundError(f"samples file {name!r} for {direction} not found next to {results_path}")
         files[f"{folder}/{name}"] = sample_path.read_bytes()
-    meta = {"type": "results", "model": model_id, "revision": revision, "submitted_at": layout.now().isoformat()}
+    meta = {
+        "type": "results",
+        "model": model_id,
+        "revision": revision,
+        "submitted_at": layout.now().isoformat(),
+    }
     files[f"{folder}/{SUBMISSION_FILE}"] = json.dumps(meta, indent=1, sort_keys=True).encode()
     return _open_pr(
         api, repo_id, files, f"Results: {model_id}@{revision[:12]}", f"Submitted results for {model_id}."
@@ -73,7 +78,12 @@ def submit_request(
     payload = json.dumps(request, indent=1, sort_keys=True).encode()
     namespace = layout.safe_part(model_id.split("/")[0]) if "/" in model_id else "_"
     folder = f"{SUBMISSIONS_DIR}/{namespace}/{layout.submission_id(model_id, revision or 'main', payload)}"
-    meta = {"type": "request", "model": model_id, "revision": revision, "submitted_at": layout.now().isoformat()}
+    meta = {
+        "type": "request",
+        "model": model_id,
+        "revision": revision,
+        "submitted_at": layout.now().isoformat(),
+    }
     files = {
         f"{folder}/{REQUEST_FILE}": payload,
         f"{folder}/{SUBMISSION_FILE}": json.dumps(meta, indent=1, sort_keys=True).encode(),

@@ -18,7 +18,9 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) and ![alt](src) ->
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 # A sentence ends at . ! or ? followed by white space and then a capital, a digit, an opening
 # bracket or quote, or the end of the paragraph; "e.g. x", "arXiv:2405.13984" and "1.5" do not end one.
-_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bcf)(?<!\bvs)[.!?](?=\s+[A-Z0-9(\"'\[]|\s*$)")
+_SENTENCE_END = re.compile(
+    r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bcf)(?<!\bvs)[.!?](?=\s+[A-Z0-9(\"'\[]|\s*$)"
+)
 
 
 def _first_paragraph(body: str) -> str:
@@ -142,7 +144,10 @@ def _leaderboard_links(storage: st.Storage) -> str:
         m["id"] for m in storage.list_repos("space")
         if not m.get("private") and m["id"].split("/")[-1] == LEADERBOARD_SPACE
     ]  # fmt: skip
-    links = [f'<a href="/spaces/{html.escape(s, quote=True)}/">Leaderboard Space {html.escape(s)}</a>' for s in spaces]
+    links = [
+        f'<a href="/spaces/{html.escape(s, quote=True)}/">Leaderboard Space {html.escape(s)}</a>'
+        for s in spaces
+    ]
     links.append(f'<a href="{LEADERBOARD_PATH}">Leaderboard (built site)</a>')
     return "<p>" + " &middot; ".join(links) + "</p>"
 

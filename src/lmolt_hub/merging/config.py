@@ -206,7 +206,9 @@ def with_local_paths(config: Any, mapping: dict[str, str]) -> Any:
         update["models"] = [m.model_copy(update={"model": swap(m.model)}) for m in config.models]
     if config.slices:
         update["slices"] = [
-            s.model_copy(update={"sources": [src.model_copy(update={"model": swap(src.model)}) for src in s.sources]})
+            s.model_copy(
+                update={"sources": [src.model_copy(update={"model": swap(src.model)}) for src in s.sources]}
+            )
             for s in config.slices
         ]
     if _tokenizer_ref(config) is not None:

@@ -115,8 +115,9 @@ def _download(repo_id: str, revision: str | None, ref: str) -> Parent:
     from huggingface_hub import snapshot_download
 
     hint = "no such directory either (looked in . and next to the recipe); check the id or the path"
-    info = repo_info(repo_id, revision, what="merge input", hint=hint, error=MergeConfigError,
-                     offline_is_missing=True)
+    info = repo_info(
+        repo_id, revision, what="merge input", hint=hint, error=MergeConfigError, offline_is_missing=True
+    )
     files = [s.rfilename for s in info.siblings or []]
     patterns = ["*.json", "tokenizer.model", "*.txt", "*.jinja", "README.md"]
     if any(f.endswith(".safetensors") for f in files):

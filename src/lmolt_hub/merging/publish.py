@@ -59,8 +59,15 @@ def card_data(meta: dict[str, Any], name: str) -> dict[str, Any]:
     if hub_parents:
         data["base_model"] = hub_parents
         data["base_model_relation"] = "merge"
-    merge = MergeMeta(name=name, method=meta["method"], parents=meta["parents"], parameters=meta["parameters"],
-                      dtype=meta.get("dtype"), recipe_digest=meta["recipe_digest"], git_sha=meta.get("git_sha"))
+    merge = MergeMeta(
+        name=name,
+        method=meta["method"],
+        parents=meta["parents"],
+        parameters=meta["parameters"],
+        dtype=meta.get("dtype"),
+        recipe_digest=meta["recipe_digest"],
+        git_sha=meta.get("git_sha"),
+    )
     return data | merge.to_front_matter()
 
 

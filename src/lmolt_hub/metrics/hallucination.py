@@ -136,7 +136,12 @@ def add_hallucination(
 
         stats = scores.stats
         h = nli_entailment(
-            [strip_cls(p) for p in predictions], references, nli_model, batch_size, device, revision=nli_revision
+            [strip_cls(p) for p in predictions],
+            references,
+            nli_model,
+            batch_size,
+            device,
+            revision=nli_revision,
         )
         h["dlen"] = stats.n_tokens_pred - stats.n_tokens_ref
         rows = zip(h["dlen"], h["entailment"], h["label"], h["win"], strict=True)

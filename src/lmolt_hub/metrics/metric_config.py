@@ -155,10 +155,17 @@ def _check_modules(value: Any, bad: str) -> dict[str, dict[str, str]]:
         if name not in MODULE_NAMES:
             raise MetricConfigError(f"{bad}: unknown module {name!r}; the modules are {list(MODULE_NAMES)}")
         ok = isinstance(pin, dict) and set(pin) == {"id", "revision"}
-        ok = ok and isinstance(pin["id"], str) and bool(HUB_ID.match(pin["id"])) and pin["id"].endswith("/" + name)
+        ok = (
+            ok
+            and isinstance(pin["id"], str)
+            and bool(HUB_ID.match(pin["id"]))
+            and pin["id"].endswith("/" + name)
+        )
         ok = ok and isinstance(pin["revision"], str) and len(pin["revision"]) == 40
         if not ok or any(c not in "0123456789abcdef" for c in pin["revision"]):
-            raise MetricConfigError(f"{bad}: {name} must be {{id: <org>/{name}, revision: <40-hex commit sha>}}")
+            raise MetricConfigError(
+                f"{bad}: {name} must be {{id: <org>/{name}, revision: <40-hex commit sha>}}"
+            )
         out[name] = {"id": pin["id"], "revision": pin["revision"]}
     return out
 
@@ -216,7 +223,9 @@ def load_metric_config(repo_id: str, revision: str | None = None, api: Any = Non
     from huggingface_hub import HfApi
 
     api = api or HfApi()
-    info = repo_info(repo_id, revision, repo_type="dataset", what="eval set", error=MetricConfigError, api=api)
+    info = repo_info(
+        repo_id, revision, repo_type="dataset", what="eval set", error=MetricConfigError, api=api
+    )
     sha = info.sha
     names = {s.rfilename for s in info.siblings or []}
     fixed = {"eval_dataset": repo_id, "eval_revision": sha}

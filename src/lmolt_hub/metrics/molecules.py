@@ -178,7 +178,7 @@ class MoleculeCache:
                         DataStructs.ExplicitBitVect(rdk),
                         DataStructs.ULongSparseIntVect(morgan),
                     )
-                text = (lambda x: x if isinstance(x, str) else None)  # noqa: E731
+                text = lambda x: x if isinstance(x, str) else None  # noqa: E731
                 loaded[str(smiles)] = (text(inchi), fps, text(canon))
         except Exception:  # noqa: BLE001 - a cache: a damaged file is recomputed
             return False

@@ -192,7 +192,9 @@ def score_direction(
     from lmolt_hub.metrics.modules import run_modules
 
     opts = dict(options or {})
-    nli_missing = bool(hallucination and direction == Direction.SMILES2CAPTION and nli is not None and nli.error)
+    nli_missing = bool(
+        hallucination and direction == Direction.SMILES2CAPTION and nli is not None and nli.error
+    )
     if nli is not None and nli.path:
         opts = {**{k: v for k, v in opts.items() if k not in ("nli_model", "nli_revision")}, **nli.options()}
     unknown = (

@@ -78,11 +78,15 @@ class Quickstart:
         from lmolt_hub.metrics.spaces import push_modules
 
         pins = push_modules(self.org)
-        spaces = [_repo(p["id"], "space", p["revision"], "metric module (evaluate.load)") for p in pins.values()]
+        spaces = [
+            _repo(p["id"], "space", p["revision"], "metric module (evaluate.load)") for p in pins.values()
+        ]
         nli = self.push_nli()
         return {"repos": nli["repos"] + spaces, "metric_modules": pins}
 
-    def datasets(self, nli_revision: str | None = None, modules: dict[str, Any] | None = None) -> dict[str, Any]:
+    def datasets(
+        self, nli_revision: str | None = None, modules: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         from lmolt_hub.data import build_from_config
 
         repos = []
@@ -241,7 +245,9 @@ def run(
         qs = Quickstart(root, org, limit, max_new_tokens)
         qs.log(f"[quickstart] local Hub at {hub.url} (store: {root / 'hub'})")
         nli = qs.stage("hub", qs.push_hub)
-        data = qs.stage("datasets", lambda: qs.datasets(nli["repos"][0]["revision"], nli.get("metric_modules")))
+        data = qs.stage(
+            "datasets", lambda: qs.datasets(nli["repos"][0]["revision"], nli.get("metric_modules"))
+        )
         chain = qs.stage("chain", qs.chain)
         models = [
             f"{org}/lmolt-slerp-cpo",

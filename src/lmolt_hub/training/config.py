@@ -222,7 +222,9 @@ def validate(method: str, script_args: ScriptArguments, training_args, model_arg
         raise RecipeError("load_in_4bit trains only LoRA adapters: set use_peft: true (QLoRA)")
     spec = method_spec(method)
     if script_args.unpair_triples and not spec.unpaired:
-        raise RecipeError(f"unpair_triples only applies to {names_where(lambda m: m.unpaired)}; remove it from this recipe")
+        raise RecipeError(
+            f"unpair_triples only applies to {names_where(lambda m: m.unpaired)}; remove it from this recipe"
+        )
     if not script_args.append_eos and spec.no_eos_trainer is None:
         raise RecipeError(
             f"append_eos: false only applies to {names_where(lambda m: m.no_eos_trainer is not None)} "

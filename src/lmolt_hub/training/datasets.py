@@ -26,6 +26,7 @@ from lmolt_hub.training.registry import method_spec
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(kw_only=True)
 class DatasetRef(HubRef):
     """The training dataset, pinned, with the config (``default`` triples or ``kto``) read from it."""

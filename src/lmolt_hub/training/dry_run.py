@@ -87,7 +87,9 @@ def plan_for_recipe(method: str, shape, training_args, model_args, num_processes
     )
 
 
-def dry_run(method: str, config_path: str | None, overrides: list[str], printer: Callable | None = None) -> int:
+def dry_run(
+    method: str, config_path: str | None, overrides: list[str], printer: Callable | None = None
+) -> int:
     """Print the estimated peak GPU memory and the effective global batch; train nothing.
 
     Only the base model's config.json is fetched. Without a GPU here the plan is still made

@@ -116,9 +116,7 @@ def save_merged(base_ref, model_args, adapter_dir: Path, out_dir: Path, tokenize
     from transformers import AutoModelForCausalLM
 
     # The parent's own dtype ("auto"): a merge publishes the parent's precision, not the QLoRA compute dtype.
-    base = AutoModelForCausalLM.from_pretrained(
-        base_ref.source, revision=base_ref.pinned, dtype="auto"
-    )
+    base = AutoModelForCausalLM.from_pretrained(base_ref.source, revision=base_ref.pinned, dtype="auto")
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out_dir)

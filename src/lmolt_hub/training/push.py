@@ -15,7 +15,9 @@ from lmolt_hub.training.config import RecipeError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output_dir", type=Path, help="a training output_dir (adapter_model.safetensors, README.md)")
+    parser.add_argument(
+        "output_dir", type=Path, help="a training output_dir (adapter_model.safetensors, README.md)"
+    )
     parser.add_argument(
         "--repo-id", default=None,
         help="target repo org/name (default: hub_model_id, or hub_org/hub_name, recorded in run_info.json)",
@@ -51,7 +53,9 @@ def push_output_dir(output_dir: Path, repo_id: str | None, revision: str | None 
     from lmolt_hub.training import publish
 
     if not any((output_dir / f).is_file() for f in publish.MODEL_FILES):
-        raise RecipeError(f"{output_dir} holds no model ({', '.join(publish.MODEL_FILES)}): pass a finished output_dir")
+        raise RecipeError(
+            f"{output_dir} holds no model ({', '.join(publish.MODEL_FILES)}): pass a finished output_dir"
+        )
     repo_id = repo_id or recorded_repo_id(output_dir)
     if not repo_id:
         raise RecipeError(f"{output_dir}/run_info.json names no target repo: pass --repo-id ORG/NAME")
@@ -63,7 +67,9 @@ def push_output_dir(output_dir: Path, repo_id: str | None, revision: str | None 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        repo_id, sha = push_output_dir(args.output_dir, args.repo_id, args.revision, args.private, args.overwrite)
+        repo_id, sha = push_output_dir(
+            args.output_dir, args.repo_id, args.revision, args.private, args.overwrite
+        )
     except RecipeError as e:
         print(f"lmolt-hub push: error: {e}", file=sys.stderr)
         return 2

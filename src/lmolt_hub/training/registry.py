@@ -111,7 +111,9 @@ def _validate_kto_pair(script_args, training_args) -> None:
     if KTO_PAIR not in losses:
         return
     if losses != [KTO_PAIR]:
-        raise RecipeError(f"loss_type {KTO_PAIR} cannot be combined with other losses {losses}: use [{KTO_PAIR}]")
+        raise RecipeError(
+            f"loss_type {KTO_PAIR} cannot be combined with other losses {losses}: use [{KTO_PAIR}]"
+        )
     for name, ok in (("ld_alpha", training_args.ld_alpha is None), ("use_weighting", not training_args.use_weighting),
                      ("f_divergence_type", str(getattr(training_args.f_divergence_type, "value", training_args.f_divergence_type)) == "reverse_kl")):  # fmt: skip
         if not ok:
@@ -130,7 +132,9 @@ def _cpo_classes() -> tuple[type, type]:
 
 def _cpo_objective(training_args, script_args) -> str:
     losses = _losses(training_args)
-    return f"CPO {' + '.join(losses) or 'sigmoid'} preference loss + {training_args.cpo_alpha} x NLL on chosen"
+    return (
+        f"CPO {' + '.join(losses) or 'sigmoid'} preference loss + {training_args.cpo_alpha} x NLL on chosen"
+    )
 
 
 # ---------------------------------------------------------------- KTO

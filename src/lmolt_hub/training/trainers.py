@@ -52,7 +52,9 @@ class LmoltDPOTrainer(DPOTrainer):
         if KTO_PAIR not in self.loss_types:
             return super()._compute_loss(model, inputs, return_outputs)
         if list(self.loss_types) != [KTO_PAIR]:  # config.validate refuses this before training
-            raise ValueError(f"loss_type {KTO_PAIR!r} cannot be combined with other losses: {self.loss_types}")
+            raise ValueError(
+                f"loss_type {KTO_PAIR!r} cannot be combined with other losses: {self.loss_types}"
+            )
         mode = "train" if self.model.training else "eval"
         policy, ref = self._completion_logps(model, inputs)
         (chosen, rejected), (ref_chosen, ref_rejected) = policy.chunk(2, dim=0), ref.chunk(2, dim=0)
@@ -79,7 +81,10 @@ class LmoltDPOTrainer(DPOTrainer):
         policy = out.log_probs[:, -seq_len:].sum(dim=1)
         if self.precompute_ref_logps:
             return policy, torch.cat((inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]), 0)
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+        ):
             if is_peft_model(self.model) and self.ref_model is None:  # the base, adapter disabled
                 unwrapped = self.accelerator.unwrap_model(self.model)
                 name = "ref" if "ref" in getattr(unwrapped, "peft_config", {}) else None
@@ -97,7 +102,9 @@ class LmoltDPOTrainer(DPOTrainer):
         metrics = self._metrics[mode]
         metrics["rewards/chosen"].append(gather(chosen_rewards).mean().item())
         metrics["rewards/rejected"].append(gather(rejected_rewards).mean().item())
-        metrics["rewards/accuracies"].append(gather((chosen_rewards > rejected_rewards).float()).mean().item())
+        metrics["rewards/accuracies"].append(
+            gather((chosen_rewards > rejected_rewards).float()).mean().item()
+        )
         metrics["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
         metrics["logps/chosen"].append(gather(chosen.detach()).mean().item())
         metrics["logps/rejected"].append(gather(rejected.detach()).mean().item())
@@ -107,7 +114,9 @@ class NoEOSSFTTrainer(SFTTrainer):
     """trl's SFTTrainer without the EOS it appends to every completion (the authors' sft.py)."""
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        dataset = super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
+        dataset = super()._prepare_dataset(
+            dataset, processing_class, args, packing, formatting_func, dataset_name
+        )
         eos = self._tokenizer.eos_token_id
 
         def drop_eos(example):

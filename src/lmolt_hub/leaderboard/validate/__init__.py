@@ -115,7 +115,11 @@ def check_declared_files(directory: Path, files: list[Path], declared: set[str])
     """A submission folder holds the declared files only (results + its samples, or a request, and
     the ``submission.json`` that ``submit`` writes)."""
     declared = declared | {SUBMISSION_FILE}
-    extra = sorted(p.relative_to(directory).as_posix() for p in files if p.relative_to(directory).as_posix() not in declared)
+    extra = sorted(
+        p.relative_to(directory).as_posix()
+        for p in files
+        if p.relative_to(directory).as_posix() not in declared
+    )
     if extra:
         raise SubmissionError(
             f"the submission folder holds files it does not declare ({', '.join(extra[:5])}); submit only "
@@ -151,7 +155,9 @@ def validate_results_submission(
         raise SubmissionError(f"the submission has no {RESULTS_FILE}")
     raw = path.read_bytes()
     results = load_results(path)
-    check_declared_files(directory, files, {RESULTS_FILE, *results["samples"].values(), *([REQUEST_FILE] if requested else [])})
+    check_declared_files(
+        directory, files, {RESULTS_FILE, *results["samples"].values(), *([REQUEST_FILE] if requested else [])}
+    )
     checks = ["size", "json", "complete", "schema"]
     check_versions(results)
     checks.append("versions")
@@ -175,15 +181,19 @@ def validate_results_submission(
         "license": facts["license"],
         "model_sha": facts["sha"],
         "weights_sha256": facts.get("weights_sha256"),
-        "samples_sha256": {name: results_sha256((directory / name).read_bytes())
-                           for name in sorted(results["samples"].values())},
+        "samples_sha256": {
+            name: results_sha256((directory / name).read_bytes())
+            for name in sorted(results["samples"].values())
+        },
         "eval_revision": cfg.eval_revision,
         "metric_config": cfg.to_dict(),
         "spot_check": None,
     }
     if spot_check_n > 0:
         if regenerate is None:  # the reviewer's set-up, not the submitter's fault
-            raise ValueError("spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.validate.regenerator)")
+            raise ValueError(
+                "spot_check_n > 0 needs a regenerate function (lmolt_hub.leaderboard.validate.regenerator)"
+            )
         verification["spot_check"] = spot_check(
             results, samples, regenerate, spot_check_n, facts["sha"], full=spot_check_full
         )
@@ -195,7 +205,11 @@ def validate_results_submission(
 
 
 def validate_request(
-    directory: Path, *, api: Any, max_bytes: int = MAX_SUBMISSION_BYTES, model_options: dict[str, Any] | None = None
+    directory: Path,
+    *,
+    api: Any,
+    max_bytes: int = MAX_SUBMISSION_BYTES,
+    model_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An evaluation request: ``request.json`` = {"model": id, "revision": rev or null}."""
     files = [p for p in directory.rglob("*") if p.is_file()]

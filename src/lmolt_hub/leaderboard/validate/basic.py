@@ -30,7 +30,6 @@ class ReviewerSetupError(RuntimeError):
     submitter's fault, so the PR stays pending with this reason."""
 
 
-
 def pair_hash(source: str, reference: str) -> str:
     """Hash of one evaluation pair; samples are matched to the eval set by id and this hash."""
     return hashlib.sha256(json.dumps([source, reference], ensure_ascii=False).encode()).hexdigest()
@@ -145,7 +144,6 @@ def check_versions(results: dict[str, Any]) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
-
 
 
 # --------------------------------------------------------------------------- the eval set

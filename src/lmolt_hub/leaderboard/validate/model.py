@@ -31,7 +31,9 @@ def _card_license(api: Any, repo_id: str, revision: str, info: Any) -> str | Non
 # Stated limits (docs/leaderboard.md): what one submission may make the reviewer download and build.
 MAX_PARAMS = 14_000_000_000  # a 7B model in any of the paper's set-ups fits with room to spare
 MAX_DOWNLOAD_BYTES = 40 * 1024**3
-_INSPECTED: dict[tuple[str, str, int], dict[str, int]] = {}  # (model, commit sha, limit) -> counts that passed
+_INSPECTED: dict[
+    tuple[str, str, int], dict[str, int]
+] = {}  # (model, commit sha, limit) -> counts that passed
 
 
 def _text_config(cfg: Any) -> Any:
@@ -96,10 +98,14 @@ def inspect_model(model_id: str, revision: str, max_params: int = MAX_PARAMS) ->
     try:
         cfg = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001 - whatever a hostile config.json makes transformers raise
-        raise SubmissionError(f"model {model_id} does not load without remote code: {_first_line(exc)}") from None
+        raise SubmissionError(
+            f"model {model_id} does not load without remote code: {_first_line(exc)}"
+        ) from None
     limit = f"over the reviewer's limit of {max_params:,}"
     if estimate_params(cfg) > max_params:
-        raise SubmissionError(f"model {model_id}: config.json declares ~{estimate_params(cfg):,} parameters, {limit}")
+        raise SubmissionError(
+            f"model {model_id}: config.json declares ~{estimate_params(cfg):,} parameters, {limit}"
+        )
     stage("building the declared shapes on the meta device")
     declared, n_declared, prefix = _declared_shapes(cfg)
     if n_declared > max_params:
@@ -108,7 +114,9 @@ def inspect_model(model_id: str, revision: str, max_params: int = MAX_PARAMS) ->
     stored = _stored_shapes(model_id, revision)
     n_stored = sum(math.prod(shape) for shape in stored.values())
     if n_stored > max_params:
-        raise SubmissionError(f"model {model_id}: its safetensors files hold {n_stored:,} parameters, {limit}")
+        raise SubmissionError(
+            f"model {model_id}: its safetensors files hold {n_stored:,} parameters, {limit}"
+        )
     for name, shape in sorted(stored.items()):
         bare = name.removeprefix(f"{prefix}.") if prefix else name
         want = declared.get(name) or declared.get(f"{prefix}.{name}") or declared.get(bare)

@@ -87,13 +87,17 @@ def spot_check(
     everything matched, and a failure never names the pairs that were checked."""
     spot_check_settings(results)
     pinned = {**results, "model": {**results["model"], "sha": model_sha or results["model"].get("sha")}}
-    picked = {d: [rows[i] for i in draw(len(rows), len(rows) if full else n)] for d, rows in sorted(samples.items())}
+    picked = {
+        d: [rows[i] for i in draw(len(rows), len(rows) if full else n)] for d, rows in sorted(samples.items())
+    }
     try:
         outputs = regenerate(pinned, picked)
     except SubmissionError:
         raise
     except Exception as exc:  # noqa: BLE001 - the submitted model could not be run (one line, below)
-        raise SubmissionError(f"spot check: the model could not be run to regenerate outputs ({_first_line(exc)})") from None
+        raise SubmissionError(
+            f"spot check: the model could not be run to regenerate outputs ({_first_line(exc)})"
+        ) from None
     checked = sum(len(rows) for rows in picked.values())
     differ = 0
     for direction, rows in picked.items():
@@ -186,7 +190,9 @@ def regenerator(device: str | None = "cpu", limits: Any = None) -> Regenerate:
     if device not in (None, "cpu"):
         limits = dataclasses.replace(limits, memory_bytes=None)  # CUDA reserves huge address space
 
-    def regenerate(results: dict[str, Any], rows_by_direction: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+    def regenerate(
+        results: dict[str, Any], rows_by_direction: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, list[str]]:
         return run_limited(regenerate_in_process, results, rows_by_direction, device, limits.template_seconds,
                            limits=limits, what="spot check")  # fmt: skip
 

@@ -59,7 +59,9 @@ TINY_ANCESTOR = AncestorScale(hidden_size=32, num_layers=1, vocab_size=400, bloc
 
 def corpus_tokenizer(corpus: Corpus, vocab_size: int):
     """The study tokenizer, trained on the pretraining text (training documents only)."""
-    return build_tokenizer((d for docs in corpus.train.values() for d in docs), vocab_size, (TEXT_TAG, SMILES_TAG))
+    return build_tokenizer(
+        (d for docs in corpus.train.values() for d in docs), vocab_size, (TEXT_TAG, SMILES_TAG)
+    )
 
 
 def encode(tokenizer, corpus: Corpus, part: str = "train") -> dict[str, list[list[int]]]:
@@ -229,7 +231,9 @@ def card(name: str, info: dict[str, Any]) -> str:
         s = a["smiles_samples"]
         body += ["", f"Unconditional SMILES samples (after `<smiles>`, temperature 1): {s['valid']}/{s['n']} "
                  f"valid by RDKit ({s['validity']:.1%}), {s['unique_valid']} unique valid.", ""]  # fmt: skip
-    meta = "---\nlicense: cc-by-4.0\nlibrary_name: transformers\ntags: [lmolt, cpu-study, pretraining]\n---\n\n"
+    meta = (
+        "---\nlicense: cc-by-4.0\nlibrary_name: transformers\ntags: [lmolt, cpu-study, pretraining]\n---\n\n"
+    )
     return meta + "\n".join(body) + "\n"
 
 

@@ -58,7 +58,12 @@ class Corpus:
         }
 
 
-MODALITY_TAG = {"english": TEXT_TAG, "chebi_caption": TEXT_TAG, "zinc": SMILES_TAG, "chebi_smiles": SMILES_TAG}
+MODALITY_TAG = {
+    "english": TEXT_TAG,
+    "chebi_caption": TEXT_TAG,
+    "zinc": SMILES_TAG,
+    "chebi_smiles": SMILES_TAG,
+}
 
 
 def _chebi_rows(split: str) -> list[dict[str, str]]:
@@ -98,7 +103,17 @@ def molsets_wheel(cache: Path) -> Path:
     if found:
         return found[-1]
     cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", MOLSETS, "--no-deps", "--only-binary=:all:", "-d", str(cache)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        MOLSETS,
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(cache),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     found = sorted(cache.glob("molsets-*.whl"))
     if proc.returncode != 0 or not found:
@@ -126,7 +141,9 @@ def _keys_of(smiles: list[str]) -> list[str | None]:
     return [inchikey(s) for s in smiles]
 
 
-def zinc_documents(n: int, heldout: int, exclude: set[str], seed: int = 0) -> tuple[list[str], list[str], int]:
+def zinc_documents(
+    n: int, heldout: int, exclude: set[str], seed: int = 0
+) -> tuple[list[str], list[str], int]:
     """A seeded sample of ``n`` (training) + ``heldout`` ZINC SMILES with no excluded InChIKey and no
     unparsable SMILES; returns (train, heldout, dropped). The extract is cached."""
     if n + heldout == 0:
@@ -178,7 +195,9 @@ def build_corpus(zinc_n: int, heldout_n: int, english_limit: int | None = None, 
     rng.shuffle(val)
     corpus.heldout["chebi_caption"] = [r["description"] for r in val[:heldout_n]]
     corpus.heldout["chebi_smiles"] = [r["SMILES"] for r in val[:heldout_n]]
-    z_train, z_held, corpus.dropped["zinc"] = zinc_documents(zinc_n, heldout_n if zinc_n else 0, exclude, seed)
+    z_train, z_held, corpus.dropped["zinc"] = zinc_documents(
+        zinc_n, heldout_n if zinc_n else 0, exclude, seed
+    )
     if zinc_n:
         corpus.train["zinc"], corpus.heldout["zinc"] = z_train, z_held
     return corpus

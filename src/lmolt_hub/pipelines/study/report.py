@@ -40,9 +40,15 @@ FUSED = ["SLERP+CPO (authors' schedule)", "SLERP+CPO", "TIES+CPO", "TIES (exact 
 # Last round (study 1: both bases trained from scratch, 500 held-out pairs, non-overlapping CIs),
 # as docs/cpu-study.md reported it before the ancestor: kept so a reader sees what the ancestor changed.
 PREVIOUS_VERDICT = [
-    ("1. Preference training on the slice beats SFT", "fails (CPO vs SFT: 0 better, 6 worse, 6 inside the noise, of 12)"),
+    (
+        "1. Preference training on the slice beats SFT",
+        "fails (CPO vs SFT: 0 better, 6 worse, 6 inside the noise, of 12)",
+    ),
     ("2. CPO beats the base models", "fails (CPO vs Base: 0 better, 6 worse, 6 inside the noise, of 12)"),
-    ("3. Fusion then CPO helps further over CPO", "mixed (SLERP+CPO vs CPO: 6 better, 1 worse, 5 inside the noise, of 12)"),
+    (
+        "3. Fusion then CPO helps further over CPO",
+        "mixed (SLERP+CPO vs CPO: 6 better, 1 worse, 5 inside the noise, of 12)",
+    ),
 ]
 
 
@@ -107,7 +113,7 @@ class Comparer:
         return self._scored[path, direction]
 
     def tests(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """"<dir> <column>" -> paired result of entries-by-direction ``a`` against ``b``."""
+        """ "<dir> <column>" -> paired result of entries-by-direction ``a`` against ``b``."""
         from lmolt_hub.pipelines.study.paired import paired_bootstrap
 
         out = {}
@@ -265,7 +271,14 @@ def bases_section(summary, cmp: Comparer) -> list[str]:
             continue
         tests = decide(cmp.tests(bases[own], rand))["tests"]
         for _, k, name in keys:
-            t = next((t for t in tests.values() if t["metric"] == k and Direction(t["direction"]).alias == name.split()[0]), None)
+            t = next(
+                (
+                    t
+                    for t in tests.values()
+                    if t["metric"] == k and Direction(t["direction"]).alias == name.split()[0]
+                ),
+                None,
+            )
             if t:
                 lines.append(f"| {label} | {name} | {t['diff']:.4g} [{t['ci'][0]:.4g}, {t['ci'][1]:.4g}] | "
                              f"{_f(t['p_holm'])} | {t['outcome']} |")  # fmt: skip
@@ -275,12 +288,16 @@ def bases_section(summary, cmp: Comparer) -> list[str]:
             continue
         kept = (info.get("selection") or {}).get("kept_epoch")
         curve = ", ".join(
-            f"**{e['epoch']:g}: {e['eval_loss']:.3f}**" if e["epoch"] == kept else f"{e['epoch']:g}: {e['eval_loss']:.3f}"
+            f"**{e['epoch']:g}: {e['eval_loss']:.3f}**"
+            if e["epoch"] == kept
+            else f"{e['epoch']:g}: {e['eval_loss']:.3f}"
             for e in info["eval_curve"]
         )
         lines.append(f"- `{name}`: {curve} ({info.get('seconds', 0):.0f} s)")
         if info["eval_curve"] and kept == info["eval_curve"][-1]["epoch"]:
-            lines[-1] += " — still improving at the last epoch: the budget, not the validation loss, stopped it"
+            lines[-1] += (
+                " — still improving at the last epoch: the budget, not the validation loss, stopped it"
+            )
         else:
             lines[-1] += " — validation loss stopped improving before the last epoch"
     return lines + [""]
