@@ -10,7 +10,6 @@ reason, and the honest submission must still end verified ("re-scored" and "repr
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import os
@@ -24,6 +23,8 @@ import pytest
 import lmolt_hub.leaderboard as S
 from lmolt_hub.naming import EVAL_DATASET
 
+from helpers.hub_submissions import eval_rows, model_repo, open_pr, pr_comments, rescore, submission_files
+
 pytestmark = pytest.mark.adversarial
 
 ORG = "lbx"
@@ -36,19 +37,10 @@ USERS = {"hf_mallory_token": "mallory", "hf_spoofer_token": "spoofer", "hf_lbxte
 
 
 def _eval_rows() -> list[dict[str, str]]:
-    from lmolt_hub.resources import chebi20_split
-
-    with open(chebi20_split("test"), encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:N_PAIRS]
-    return [{"id": r["CID"], "molecule": r["SMILES"], "caption": r["description"]} for r in rows]
+    return eval_rows(N_PAIRS)
 
 
-def _model_repo(api, repo: str, files: dict[str, bytes | Path]) -> str:
-    from huggingface_hub import CommitOperationAdd
-
-    api.create_repo(repo, exist_ok=True)
-    ops = [CommitOperationAdd(p, str(d) if isinstance(d, Path) else d) for p, d in files.items()]
-    return api.create_commit(repo, ops, commit_message="model").oid
+_model_repo = model_repo
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +99,8 @@ def _user(name: str):
 
 
 def _pr(api, files: dict[str, bytes], title: str = f"Results: {MODEL}@attack") -> int:
-    """A PR as a second user opens it with the real client (titled as `submit` titles it)."""
-    from huggingface_hub import CommitOperationAdd
-
-    ops = [CommitOperationAdd(p, data) for p, data in files.items()]
-    return api.create_commit(REPO, ops, commit_message=title, repo_type="dataset", create_pr=True).pr_num
+    """A PR as a second user opens it with the real client."""
+    return open_pr(api, REPO, files, title)
 
 
 def _honest(board) -> tuple[dict, dict[str, list[dict]]]:
@@ -124,32 +113,11 @@ def _honest(board) -> tuple[dict, dict[str, list[dict]]]:
     return results, samples
 
 
-def _files(folder: str, results: dict, samples: dict[str, list[dict]]) -> dict[str, bytes]:
-    files = {f"{folder}/results.json": json.dumps(results).encode()}
-    for d, name in results["samples"].items():
-        files[f"{folder}/{name}"] = "".join(json.dumps(r) + "\n" for r in samples[d]).encode()
-    return files
+_files = submission_files
 
 
 def _rescore(results: dict, samples: dict[str, list[dict]]) -> dict:
-    """What a careful forger does: recompute every number (corpus and per-sample, in place) for the
-    forged outputs with the harness's own scoring, so only the checks beyond the numbers can catch it."""
-    from lmolt_hub.metrics.scoring import score_direction
-
-    out = copy.deepcopy(results)
-    for d, rows in samples.items():
-        opts = {"nli_model": NLI} if d == "smiles2caption" else {}
-        s = score_direction(d, [r["output"] for r in rows], [r["reference"] for r in rows], options=opts,
-                            hallucination=True, bootstrap_resamples=BOOT, seed=0)  # fmt: skip
-        out["results"][d], out["confidence_intervals"][d], out["hallucination"][d] = (
-            s.corpus,
-            s.confidence_intervals,
-            s.hallucination,
-        )
-        out["n_samples"][d] = len(rows)
-        for row, metrics in zip(rows, s.per_sample, strict=True):  # the per-sample values too
-            row["metrics"] = json.loads(json.dumps(metrics, allow_nan=True).replace("NaN", "null"))
-    return json.loads(json.dumps(out, allow_nan=True).replace("NaN", "null"))
+    return rescore(results, samples, nli=NLI, boot=BOOT)
 
 
 def _planted_pickle_dir(board, references: list[str]) -> tuple[Path, Path]:
@@ -173,8 +141,7 @@ def _planted_pickle_dir(board, references: list[str]) -> tuple[Path, Path]:
 
 
 def _comments(api, num: int) -> list[str]:
-    details = api.get_discussion_details(REPO, num, repo_type="dataset")
-    return [e.content for e in details.events if e.type == "comment"]
+    return pr_comments(api, REPO, num)
 
 
 def _main_files(api) -> dict[str, str]:

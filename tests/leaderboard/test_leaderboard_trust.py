@@ -12,7 +12,6 @@ build) need no Hub and follow.
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import random
@@ -25,6 +24,8 @@ import pytest
 
 import lmolt_hub.leaderboard as S
 from lmolt_hub.naming import EVAL_DATASET
+
+from helpers.hub_submissions import eval_rows, model_repo, open_pr, pr_comments, rescore, submission_files
 
 # one review run of ten PRs, each model step in a child process: minutes on a busy 2-core machine
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.adversarial]
@@ -43,19 +44,10 @@ NESTED_LOOPS = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfo
 
 
 def _eval_rows() -> list[dict[str, str]]:
-    from lmolt_hub.resources import chebi20_split
-
-    with open(chebi20_split("test"), encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:N_PAIRS]
-    return [{"id": r["CID"], "molecule": r["SMILES"], "caption": r["description"]} for r in rows]
+    return eval_rows(N_PAIRS)
 
 
-def _model_repo(api, repo: str, files: dict[str, bytes | Path]) -> str:
-    from huggingface_hub import CommitOperationAdd
-
-    api.create_repo(repo, exist_ok=True)
-    ops = [CommitOperationAdd(p, str(d) if isinstance(d, Path) else d) for p, d in files.items()]
-    return api.create_commit(repo, ops, commit_message="model").oid
+_model_repo = model_repo
 
 
 def hostile_tokenizer_dir(tiny_llama_dir: Path, out: Path) -> Path:
@@ -77,39 +69,19 @@ def _user(name: str):
 
 
 def _pr(api, files: dict[str, bytes], title: str = "Results") -> int:
-    from huggingface_hub import CommitOperationAdd
-
-    ops = [CommitOperationAdd(p, data) for p, data in files.items()]
-    return api.create_commit(REPO, ops, commit_message=title, repo_type="dataset", create_pr=True).pr_num
+    """A PR as a second user opens it with the real client."""
+    return open_pr(api, REPO, files, title)
 
 
-def _files(folder: str, results: dict, samples: dict[str, list[dict]]) -> dict[str, bytes]:
-    files = {f"{folder}/results.json": json.dumps(results).encode()}
-    for d, name in results["samples"].items():
-        files[f"{folder}/{name}"] = "".join(json.dumps(r) + "\n" for r in samples[d]).encode()
-    return files
+_files = submission_files
 
 
 def _comments(api, num: int) -> list[str]:
-    details = api.get_discussion_details(REPO, num, repo_type="dataset")
-    return [e.content for e in details.events if e.type == "comment"]
+    return pr_comments(api, REPO, num)
 
 
 def _rescore(results: dict, samples: dict[str, list[dict]]) -> dict:
-    """A careful forger recomputes every number (corpus and per-sample) for his outputs."""
-    from lmolt_hub.metrics.scoring import score_direction
-
-    out = copy.deepcopy(results)
-    for d, rows in samples.items():
-        opts = {"nli_model": NLI} if d == "smiles2caption" else {}
-        s = score_direction(d, [r["output"] for r in rows], [r["reference"] for r in rows], options=opts,
-                            hallucination=True, bootstrap_resamples=BOOT, seed=0)  # fmt: skip
-        out["results"][d], out["confidence_intervals"][d], out["hallucination"][d] = (
-            s.corpus, s.confidence_intervals, s.hallucination,
-        )  # fmt: skip
-        for row, metrics in zip(rows, s.per_sample, strict=True):
-            row["metrics"] = json.loads(json.dumps(metrics, allow_nan=True).replace("NaN", "null"))
-    return json.loads(json.dumps(out, allow_nan=True).replace("NaN", "null"))
+    return rescore(results, samples, nli=NLI, boot=BOOT)
 
 
 @pytest.fixture(scope="module")
