@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from lmolt_hub.hub.cards import LeaderboardMeta
-from lmolt_hub.naming import default_org, leaderboard_dataset  # noqa: F401 - review.py calls layout.default_org()
+from lmolt_hub.naming import leaderboard_dataset
 
 SUBMISSIONS_DIR = "submissions"
 SUBMISSION_FILE = "submission.json"

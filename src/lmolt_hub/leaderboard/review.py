@@ -40,6 +40,7 @@ from lmolt_hub.leaderboard.validate import (
     validate_request,
     validate_results_submission,
 )
+from lmolt_hub.naming import default_org
 
 log = logging.getLogger(__name__)
 
@@ -547,7 +548,7 @@ def review(
 
         regenerate = regenerator(device=policy.device, limits=policy.limits)
     api = layout.hub_api(api)
-    org = org or layout.default_org()
+    org = org or default_org()
     repo_id = repo_id or layout.leaderboard_repo(org)
     main = layout.tree(api, repo_id, "main")
     history = sorted(
