@@ -20,10 +20,9 @@ from pathlib import Path
 
 def _run(args: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lmolt_hub.cli", "study", "cpu", *args], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    # the study's own progress lines stream through, so a long run can be watched (and tee'd)
+    proc = subprocess.run([sys.executable, "-m", "lmolt_hub.cli", "study", "cpu", *args], env=env)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
         raise SystemExit(proc.returncode)
     return time.perf_counter() - start
 
