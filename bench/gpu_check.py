@@ -40,8 +40,12 @@ sys.path.insert(0, str(ROOT / "src"))  # runs from a checkout without installing
 
 SECTIONS = ("build", "dtype", "train_cpo", "train_dpo", "train_sft_authors", "merge", "generate", "vllm")
 # Seconds each section may take on an H100/H200 (caps; our estimate of the sum: ~8 min; bench/README.md).
+# They sum to more than TOTAL_BUDGET_S on purpose: a section gets its cap or what is left of the
+# budget, whichever is smaller, so the run always ends (and writes its JSON) before gpu_check.sh's
+# `timeout 590` kills it.
 GPU_TIMEOUTS = {"build": 90, "dtype": 75, "train_cpo": 80, "train_dpo": 90, "train_sft_authors": 75,
                 "merge": 45, "generate": 80, "vllm": 100}  # fmt: skip
+TOTAL_BUDGET_S = 570  # under the wrapper's 590 s, with time to write the JSON
 MEDITRON_7B = {"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 11008,
                "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32017}  # fmt: skip
 
@@ -373,6 +377,11 @@ def _run_in_subprocess(name: str, ctx: dict[str, Any], timeout: float) -> dict[s
         return back["result"]
 
 
+def section_timeout(name: str, elapsed: float, budget: float = TOTAL_BUDGET_S) -> float:
+    """Seconds ``name`` may run: its cap, or what is left of the whole run's budget if less."""
+    return max(0.0, min(GPU_TIMEOUTS[name], budget - elapsed))
+
+
 def _section(name: str, ctx: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
@@ -419,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.tiny:
                 result = _section(name, ctx)
             else:
-                result = _run_in_subprocess(name, ctx, GPU_TIMEOUTS[name])
+                left = section_timeout(name, time.perf_counter() - started)
+                result = (_run_in_subprocess(name, ctx, left) if left >= 5
+                          else {"skipped": f"no time left of the {TOTAL_BUDGET_S} s budget"})  # fmt: skip
             doc["sections"][name] = result
             doc["total_seconds"] = time.perf_counter() - started
             out.write_text(json.dumps(doc, indent=2))  # after every section: a kill keeps what ran

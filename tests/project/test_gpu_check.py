@@ -60,3 +60,21 @@ def test_dtype_merge_and_generation_figures_are_consistent(check):
     gen = s["generate"]
     assert gen["all_identical"] and gen["identical_outputs"] == "8/8"  # batched == one prompt at a time
     assert gen["batched"]["tokens_per_s"] > 0 and gen["one_at_a_time"]["tokens_per_s"] > 0
+
+
+def test_section_timeouts_never_outlast_the_wrapper():
+    """The caps sum past the budget; each section gets the smaller of its cap and what is left, so the
+    whole run ends (JSON written) before gpu_check.sh's `timeout 590`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    wrapper = int((ROOT / "bench" / "gpu_check.sh").read_text().split("timeout ")[1].split()[0])
+    assert mod.TOTAL_BUDGET_S < wrapper
+    elapsed = 0.0
+    for name in mod.SECTIONS:  # worst case: every section runs into its timeout
+        elapsed += mod.section_timeout(name, elapsed)
+    assert elapsed <= mod.TOTAL_BUDGET_S
+    assert sum(mod.GPU_TIMEOUTS.values()) > mod.TOTAL_BUDGET_S  # so the clamp matters
+    assert mod.section_timeout("vllm", mod.TOTAL_BUDGET_S - 30) == 30
