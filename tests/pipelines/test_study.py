@@ -176,6 +176,8 @@ def test_tiny_study_resumes_without_redoing_finished_stages(tiny_run):
     ):
         assert f"[study] {stage}: done in a previous run, reusing it" in out
     assert again["trained"] == first["trained"] and again["results"] == first["results"]
+    assert again["timings_s"] == first["timings_s"]  # the cost record survives a re-run
+    assert again["timings_s"]["ancestor"] == 0.0 and again["timings_s"]["bases"] > 0
 
 
 def test_study_cli_refuses_bad_input(capsys):
@@ -186,3 +188,23 @@ def test_study_cli_refuses_bad_input(capsys):
     assert "invalid choice" in capsys.readouterr().err
     assert main(["study", "cpu", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_report_only_rerenders_from_study_json_and_keeps_the_timings(tiny_run, tmp_path):
+    root, summary = tiny_run
+    report = root / "run" / "cpu-study.md"
+    before = report.read_text()
+    report.write_text("stale\n")
+    _study_cli("--root", str(root / "run"), "--report-only", "--docs", str(tmp_path / "docs"))
+    assert report.read_text() == before == (tmp_path / "docs" / "cpu-study.md").read_text()
+    again = json.loads((root / "run" / "study.json").read_text())
+    assert again["timings_s"] == summary["timings_s"] and again["wall_s_total"] == summary["wall_s_total"]
+    assert "Changed before any claim was computed: ancestor steps 1,000 -> 4,000" in before
+
+
+def test_report_only_without_a_finished_run_says_so(tmp_path, capsys):
+    from lmolt_hub.cli import main
+
+    assert main(["study", "cpu", "--root", str(tmp_path / "empty"), "--report-only"]) == 2
+    err = capsys.readouterr().err
+    assert "no finished run" in err and "study.json" in err and "Traceback" not in err

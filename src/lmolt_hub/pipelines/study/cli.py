@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lmolt_hub.pipelines.study.run import STUDY_ORG, default_root, run
+from lmolt_hub.pipelines.study.run import STUDY_ORG, default_root, rerender, run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also copy the report and figures here (e.g. docs/ writes docs/cpu-study.md)")  # fmt: skip
     parser.add_argument("--ancestor", action="store_true",
                         help="train and push the generalist ancestor only (the study then reuses it from the same --root)")  # fmt: skip
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render DIR/cpu-study.md (and --docs) from a finished run's DIR/study.json; runs nothing")  # fmt: skip
     parser.add_argument("--port", type=int, default=0, help="port of the in-process local Hub")
     parser.add_argument("--fresh", action="store_true", help="delete DIR and start over")
 
@@ -36,6 +38,8 @@ def main(args: argparse.Namespace) -> int:
         print("lmolt-hub study: --jobs must be at least 1", file=sys.stderr)
         return 2
     root = (args.root or default_root(args.tiny)).resolve()
+    if args.report_only:
+        return rerender(root, args.docs)
     run(
         root,
         args.org,

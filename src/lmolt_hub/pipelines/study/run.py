@@ -275,6 +275,14 @@ def _cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _stage_seconds(st: Study) -> dict[str, float]:
+    """Seconds of each stage: this run's, or for a stage reused from an earlier finished run of the
+    study, what that run recorded (so re-running a finished study keeps its cost record). A stage
+    done by the separate ``--ancestor`` command counts 0: the study itself did not spend it."""
+    recorded = st.state.get("stage_seconds") or {}
+    return {name: round(recorded.get(name, 0.0) if reused else s, 1) for name, s, reused in st.timings}
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -296,6 +304,27 @@ def model_roles(org: str, scale: Scale) -> dict[str, dict[str, Any]]:
     for name, _, role in CHAINS:
         roles[f"{org}/{name}"] = {"role": role, "directions": list(DIRECTION_NAMES)}
     return roles
+
+
+def rerender(root: Path, docs: Path | None = None) -> int:
+    """Write ``DIR/cpu-study.md`` again from ``DIR/study.json`` (e.g. after a change to the report code),
+    keeping the recorded timings; nothing is trained or evaluated."""
+    import sys
+
+    from lmolt_hub.pipelines.study.report import publish_docs, write_study_report
+
+    path = root / "study.json"
+    if not path.is_file():
+        print(f"lmolt-hub study: no finished run in {root} (no study.json); run `lmolt-hub study cpu --root {root}` "
+              "first", file=sys.stderr)  # fmt: skip
+        return 2
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary["report"] = write_study_report(summary, root / "cpu-study.md")
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if docs is not None:
+        publish_docs(root, docs)
+    print(f"report: {summary['report']['report']}")
+    return 0
 
 
 def run(
@@ -371,7 +400,7 @@ def run(
             "results": evaluated["results"],
             "random": evaluated["random"],
             "leaderboard": {"site": board["site"], "reviews": board["reviews"], "rows": board["rows"]},
-            "timings_s": {name: round(s, 1) for name, s, _ in st.timings},
+            "timings_s": _stage_seconds(st),
             "wall_s_this_run": round(time.perf_counter() - started, 1),
             "wall_s_total": round(elapsed, 1),
             "cpu_s_total": round(cpu, 1),
@@ -379,6 +408,7 @@ def run(
         }
         report = st.stage("report", lambda: write_study_report(summary, root / "cpu-study.md"))
     st.state.put("elapsed_s", elapsed)
+    st.state.put("stage_seconds", summary["timings_s"])
     st.state.put("cpu_s", cpu)
     summary["report"] = report
     (root / "study.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
