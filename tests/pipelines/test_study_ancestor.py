@@ -146,6 +146,17 @@ def test_paired_bootstrap_sees_a_real_difference_and_none_between_equals():
     assert paired.paired_bootstrap(d, good, sub, ["bleu2"], n_resamples=20)["bleu2"]["n"] == 10
 
 
+def test_floating_point_dust_is_no_difference():
+    """Found in the first full run of study 2: two models that both score BLEU-2 "0" (NLTK's
+    exp(log(tiny)) ~ 1e-160 when no bigram matches) differed "significantly" by 1e-155."""
+    d, refs = "smiles2caption", _caption_outputs(30, True)
+    a = paired.score_outputs(d, {k: ("The xyz", r) for k, (_, r) in refs.items()})
+    b = paired.score_outputs(d, {k: ("molecule qqq is", r) for k, (_, r) in refs.items()})
+    res = paired.paired_bootstrap(d, a, b, ["bleu2", "rouge1"], n_resamples=50)
+    assert res["bleu2"]["diff"] == 0 and res["bleu2"]["ci"] == [0, 0] and res["bleu2"]["p"] == 1
+    assert res["rouge1"]["diff"] != 0  # a real (unigram) difference is still one
+
+
 def test_holm_and_the_claim_decision():
     adj = paired.holm({"a": 0.01, "b": 0.04, "c": 0.03})
     assert adj["a"] == (0.03, True) and adj["c"][0] == pytest.approx(0.06) and not adj["c"][1]

@@ -25,6 +25,10 @@ from lmolt_hub.formats.results import samples_filename
 from lmolt_hub.metrics import METRIC_INFO
 
 ALPHA = 0.05
+# Differences smaller than this are floating-point dust, not effects: NLTK's BLEU with a zero n-gram
+# precision is exp(log(tiny)) ~ 1e-155 rather than 0, so two models that both score "0" would
+# otherwise differ "significantly" by 1e-155. Every metric here is reported to 3-4 digits.
+NEGLIGIBLE = 1e-9
 
 
 def load_outputs(results_path: str | Path, direction: str) -> dict[str, tuple[str, str]]:
@@ -82,8 +86,11 @@ def paired_bootstrap(
         arr = arr[~np.isnan(arr)]
         if not len(arr) or m not in point_a or m not in point_b:
             continue
+        arr = np.where(np.abs(arr) < NEGLIGIBLE, 0.0, arr)
+        diff = float(point_a[m] - point_b[m])
+        diff = 0.0 if abs(diff) < NEGLIGIBLE else diff
         p = min(1.0, 2 * min(float(np.mean(arr <= 0)), float(np.mean(arr >= 0))))
-        out[m] = {"diff": float(point_a[m] - point_b[m]), "ci": [float(np.percentile(arr, 2.5)),
+        out[m] = {"diff": diff, "ci": [float(np.percentile(arr, 2.5)),
                   float(np.percentile(arr, 97.5))], "p": p, "n": len(common)}  # fmt: skip
     return out
 

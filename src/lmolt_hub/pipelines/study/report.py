@@ -43,6 +43,9 @@ DECISIONS = [
     "showed 1,000 steps take about 5 of the ancestor command's 60 minutes; the study's own cost is unchanged",
 ]
 FUSED = ["SLERP+CPO (authors' schedule)", "SLERP+CPO", "TIES+CPO", "TIES (exact 19:1)+CPO"]
+# Last round's M->L BLEU-2 of the models that start from the L->M base (study 1, from scratch; as
+# the issue that asked for the ancestor quotes them): what "inherits no language" looked like.
+PREVIOUS_M2L_BLEU2 = {"Base L->M (caption2smiles)": 0.000, "SFT": 0.004, "CPO": 0.000}
 # Last round (study 1: both bases trained from scratch, 500 held-out pairs, non-overlapping CIs),
 # as docs/cpu-study.md reported it before the ancestor: kept so a reader sees what the ancestor changed.
 PREVIOUS_VERDICT = [
@@ -243,20 +246,45 @@ def _doc(path: str) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def bases_section(summary, cmp: Comparer) -> list[str]:
-    """Each base in both directions against the random init (paired on the pairs both were scored on)."""
+BASE_KEYS = [("caption2smiles", "validity", "L->M validity"), ("caption2smiles", "bleu", "L->M BLEU"),
+             ("smiles2caption", "bleu2", "M->L BLEU-2"), ("smiles2caption", "rougeL", "M->L ROUGE-L")]  # fmt: skip
+
+
+def _base_entries(summary) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(random init, own direction -> base) entries by direction, for ``Comparer.tests``."""
     rand_doc = _doc(summary["random"]["results"])
     rand = {d: {"path": summary["random"]["results"], "results": rand_doc["results"][d],
                 "ci": rand_doc["confidence_intervals"].get(d, {})} for d in rand_doc["directions"]}  # fmt: skip
     bases = {}
     for item in summary["results"]:
-        own = summary["roles"][item["model"]].get("own")
-        if own:
+        if own := summary["roles"][item["model"]].get("own"):
             doc = _doc(item["results"])
             bases[own] = {d: {"path": item["results"], "results": doc["results"][d],
                               "ci": doc["confidence_intervals"].get(d, {})} for d in doc["results"]}  # fmt: skip
-    keys = [("caption2smiles", "validity", "L->M validity"), ("caption2smiles", "bleu", "L->M BLEU"),
-            ("smiles2caption", "bleu2", "M->L BLEU-2"), ("smiles2caption", "rougeL", "M->L ROUGE-L")]  # fmt: skip
+    return rand, bases
+
+
+def base_tests(summary, cmp: Comparer) -> dict[str, dict[str, dict[str, Any]]]:
+    """own direction -> "L->M BLEU"-style name -> paired test of that base against the random init
+    (Holm over the base's ``BASE_KEYS`` metrics of both directions)."""
+    from lmolt_hub.pipelines.study.paired import decide
+
+    rand, bases = _base_entries(summary)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for own, entry in bases.items():
+        tests = decide(cmp.tests(entry, rand))["tests"]
+        for _, k, name in BASE_KEYS:
+            for t in tests.values():
+                if t["metric"] == k and Direction(t["direction"]).alias == name.split()[0]:
+                    out.setdefault(own, {})[name] = t
+    return out
+
+
+def bases_section(summary, cmp: Comparer) -> list[str]:
+    """Each base in both directions against the random init (paired on the pairs both were scored on)."""
+    rand, bases = _base_entries(summary)
+    rand_doc = _doc(summary["random"]["results"])
+    keys = BASE_KEYS
     n_rand = rand_doc["n_samples"].get("caption2smiles")
     lines = ["## Do the bases learn, in both directions?", "",
              f"The random init (`{summary['org']}/lmolt-cpu-init`: the ancestor's architecture, tokenizer and "
@@ -270,22 +298,10 @@ def bases_section(summary, cmp: Comparer) -> list[str]:
     lines += ["", f"Paired difference base − random init on the {n_rand} shared pairs (95% CI; Holm over "
               "each base's metrics of both directions):", "",
               "| Base | metric | difference [95% CI] | p (Holm) | outcome |", "|---|---|---|---|---|"]  # fmt: skip
-    from lmolt_hub.pipelines.study.paired import decide
-
+    found = base_tests(summary, cmp)
     for own, label in (("caption2smiles", "L->M base"), ("smiles2caption", "M->L base")):
-        if own not in bases:
-            continue
-        tests = decide(cmp.tests(bases[own], rand))["tests"]
-        for _, k, name in keys:
-            t = next(
-                (
-                    t
-                    for t in tests.values()
-                    if t["metric"] == k and Direction(t["direction"]).alias == name.split()[0]
-                ),
-                None,
-            )
-            if t:
+        for _, _, name in BASE_KEYS:
+            if t := found.get(own, {}).get(name):
                 lines.append(f"| {label} | {name} | {t['diff']:.4g} [{t['ci'][0]:.4g}, {t['ci'][1]:.4g}] | "
                              f"{_f(t['p_holm'])} | {t['outcome']} |")  # fmt: skip
     lines += ["", "Best-epoch selection (validation loss per epoch; the kept epoch in bold):", ""]
@@ -363,6 +379,53 @@ def _test_row(name: str, t: dict[str, Any]) -> str:
     sym = {"better": "▲ better", "worse": "▼ worse", "noise": "≈"}[t["outcome"]]
     return (f"| {name} | {t['diff']:.4g} | [{t['ci'][0]:.4g}, {t['ci'][1]:.4g}] | {_f(t['p'])} | "
             f"{_f(t['p_holm'])} | {sym} |")  # fmt: skip
+
+
+def _which(names: list[str]) -> str:
+    """ "all 6 M->L metrics and L->M BLEU, Validity" from test names like "M->L BLEU-2"."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        alias, metric = n.split(" ", 1)
+        groups.setdefault(alias, []).append(metric)
+    total = {"M->L": 6, "L->M": 6}  # metrics per direction in the paired tests (FCD left out)
+    parts = [f"all {len(ms)} {a} metrics" if len(ms) == total.get(a) else f"{a} {', '.join(ms)}"
+             for a, ms in groups.items()]  # fmt: skip
+    return " and ".join(parts) if parts else "nothing"
+
+
+def _says(t: dict[str, Any]) -> str:
+    return (f"{t['a']} vs {t['b']}: **{t['verdict']}**, better on {_which(t['better'])}, "
+            f"worse on {_which(t['worse'])}")  # fmt: skip
+
+
+def plain_verdict(found: list[dict[str, Any]], rows, bases: dict[str, dict[str, dict[str, Any]]],
+                  l2m_base_m2l: float | None = None) -> list[str]:  # fmt: skip
+    """The verdict in words, generated from the same tests as the tables (nothing typed by hand)."""
+    lines = ["## Verdict in plain words", "",
+             "Generated from the paired tests below; \"undecided\" is the pre-declared rule's word for "
+             "\"significantly better on some metrics and worse on others\" as well as for \"no significant "
+             "difference\", so each line says which.", ""]  # fmt: skip
+    for c in found:
+        lines.append(f"- **{c['claim']}**: {_says(c['headline'])}.")
+        lines += [f"  - {_says(t)}." for t in c["comparisons"]]
+    m2l = bases.get("caption2smiles", {})
+    if (b2 := m2l.get("M->L BLEU-2")) and (rl := m2l.get("M->L ROUGE-L")):
+        above = "better" in (b2["outcome"], rl["outcome"])
+        lines.append(f"- **Does the L->M base inherit the ancestor's language?** "
+                     f"{'Yes' if above else 'No'}: against the random init, its M->L BLEU-2 is {b2['outcome']} "
+                     f"(difference {b2['diff']:.3g}) and its M->L ROUGE-L {rl['outcome']} (difference {rl['diff']:.3g}). "
+                     + ("" if above else "It does not caption: the ancestor saw no pairs, and four epochs on L->M "
+                        "alone did not teach M->L. That is a finding, not a failure of the run; what it inherits "
+                        "shows instead in how far SFT on the slice gets in M->L (next line)."))  # fmt: skip
+    then = ", ".join(f"{k} {v:.3f}" for k, v in PREVIOUS_M2L_BLEU2.items())
+    now = ", ".join(f"{k} {rows[k]['smiles2caption']['results']['bleu2']:.3f}" for k in ("SFT", "CPO")
+                    if "smiles2caption" in rows.get(k, {}))  # fmt: skip
+    if now and l2m_base_m2l is not None:
+        now = f"Base L->M (caption2smiles) {l2m_base_m2l:.3f}, {now}"
+    if now:
+        lines.append(f"- **What the ancestor changed** (M->L BLEU-2 of models trained from the L->M base on the "
+                     f"slice): last round, from scratch: {then}; this round: {now}.")  # fmt: skip
+    return lines + [""]
 
 
 def claims_section(found: list[dict[str, Any]]) -> list[str]:
@@ -483,6 +546,10 @@ def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, 
         *_cost(summary),
         *(f"- Changed before any claim was computed: {d}." for d in DECISIONS), "",
     ]  # fmt: skip
+    l2m_base = _base_entries(summary)[1].get("caption2smiles", {}).get("smiles2caption")
+    lines += plain_verdict(
+        found, rows, base_tests(summary, cmp), l2m_base and l2m_base["results"].get("bleu2")
+    )
     lines += claims_section(found)
     lines += ancestor_section(summary)
     lines += bases_section(summary, cmp)
