@@ -467,12 +467,12 @@ def structure_figure(out: Path) -> str:
              ("merge", "chain")]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.set_axis_off()
-    for a, b in edges:
-        ax.annotate("", xy=boxes[b][:2], xytext=boxes[a][:2],
-                    arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 18, "shrinkB": 18})  # fmt: skip
-    for x, y, text in boxes.values():
-        ax.text(x, y, text, ha="center", va="center", fontsize=8.5,
-                bbox={"boxstyle": "round", "fc": "#eef3fb", "ec": "#4a6fa5"})  # fmt: skip
+    drawn = {k: ax.text(x, y, text, ha="center", va="center", fontsize=8.5,
+                        bbox={"boxstyle": "round", "fc": "#eef3fb", "ec": "#4a6fa5"})
+             for k, (x, y, text) in boxes.items()}  # fmt: skip
+    for a, b in edges:  # from the bottom of box a to the top of box b, so every arrowhead shows
+        ax.annotate("", xy=(0.5, 1.0), xycoords=drawn[b], xytext=(0.5, 0.0), textcoords=drawn[a],
+                    arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 6, "shrinkB": 6})  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     fig.tight_layout()
