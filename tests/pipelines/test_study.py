@@ -176,7 +176,8 @@ def test_tiny_study_resumes_without_redoing_finished_stages(tiny_run):
     ):
         assert f"[study] {stage}: done in a previous run, reusing it" in out
     assert again["trained"] == first["trained"] and again["results"] == first["results"]
-    assert again["timings_s"] == first["timings_s"]  # the cost record survives a re-run
+    # the cost record survives a re-run
+    assert again["timings_s"] == first["timings_s"] and again["peak_rss_mb"] == first["peak_rss_mb"]
     assert again["timings_s"]["ancestor"] == 0.0 and again["timings_s"]["bases"] > 0
 
 

@@ -404,11 +404,13 @@ def run(
             "wall_s_this_run": round(time.perf_counter() - started, 1),
             "wall_s_total": round(elapsed, 1),
             "cpu_s_total": round(cpu, 1),
-            "peak_rss_mb": mem.peak_mb,
+            # an interrupted or repeated run: the peak of all its runs (a no-op re-run peaks low)
+            "peak_rss_mb": max(mem.peak_mb, before.get("peak_rss_mb") or 0.0),
         }
         report = st.stage("report", lambda: write_study_report(summary, root / "cpu-study.md"))
     st.state.put("elapsed_s", elapsed)
     st.state.put("stage_seconds", summary["timings_s"])
+    st.state.put("peak_rss_mb", summary["peak_rss_mb"])
     st.state.put("cpu_s", cpu)
     summary["report"] = report
     (root / "study.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
