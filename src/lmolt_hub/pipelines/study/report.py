@@ -503,12 +503,12 @@ def _cost(summary: dict[str, Any]) -> list[str]:
     scale, anc = summary["scale"], summary.get("ancestor_run")
     lines = [f"- Cost of `lmolt-hub study cpu`: **{summary['wall_s_total'] / 60:.1f} min wall** "
              f"({summary.get('cpu_s_total', 0) / 60:.1f} CPU-minutes over all processes), **peak memory "
-             f"{summary['peak_rss_mb'] / 1024:.2f} GB** (all processes), {scale['jobs']} worker processes. Stages: "
+             f"{summary['peak_rss_mb'] / 1024:.2f} GiB** (all processes), {scale['jobs']} worker processes. Stages: "
              + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items()) + "."]  # fmt: skip
     if anc:
         lines.append(f"- Cost of `lmolt-hub study cpu --ancestor` (a separate command, run first): "
                      f"**{anc['wall_s'] / 60:.1f} min wall** ({anc['cpu_s'] / 60:.1f} CPU-minutes), peak memory "
-                     f"{anc['peak_rss_mb'] / 1024:.2f} GB.")  # fmt: skip
+                     f"{anc['peak_rss_mb'] / 1024:.2f} GiB.")  # fmt: skip
     lines.append(f"- Cache state of the timed run: {summary.get('cache_state') or 'not recorded'}.")
     return lines
 
