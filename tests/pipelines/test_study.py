@@ -141,6 +141,14 @@ def test_tiny_study_report_and_figures_are_well_formed(tiny_run):
         assert claim["verdict"] in VERDICTS
         assert f"| {claim['claim']} | **{claim['verdict']}**" in text
     assert "last round (from scratch" in text and "## The ancestor" in text
+    # the plain-words verdict: one line per claim, generated from the same tests, and the bases question
+    plain = text.split("## Verdict in plain words")[1].split("\n## ")[0]
+    for claim in summary["report"]["claims"]:
+        assert f"- **{claim['claim']}**: " in plain and f"**{claim['verdict']}**" in plain
+    assert (
+        "Does the L->M base inherit the ancestor's language?** " in plain
+        and "What the ancestor changed" in plain
+    )
     assert re.search(r"\| CPO − SFT|### CPO − SFT", text)  # the paired-difference tables
     for fig in ("figure1_distributions.png", "figure2_win_rates.png", "structure.png"):
         png = root / "docs" / "cpu-study" / fig
