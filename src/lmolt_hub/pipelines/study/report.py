@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -85,18 +86,23 @@ def load_rows(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     return rows
 
 
+@cache
+def _paper_tables() -> dict[str, Any]:
+    return json.loads(Path(PAPER_TABLES).read_text(encoding="utf-8"))
+
+
 def paper_columns() -> dict[str, dict[str, str]]:
     """direction -> {paper column: our metric key}."""
     from lmolt_hub.leaderboard.records import paper_metric_key
 
-    tables = json.loads(Path(PAPER_TABLES).read_text(encoding="utf-8"))
+    tables = _paper_tables()
     return {
         d: {col: paper_metric_key(d, col) for col in tables[PAPER_KEYS[d]]["metrics"]} for d in DIRECTIONS
     }
 
 
 def paper_value(role: str, direction: str, column: str) -> float | None:
-    tables = json.loads(Path(PAPER_TABLES).read_text(encoding="utf-8"))
+    tables = _paper_tables()
     model, fusion, method = PAPER_ROWS[role]
     for row in tables[PAPER_KEYS[direction]]["rows"]:
         if (row["model"], row.get("fusion"), row["method"]) == (model, fusion, method):
@@ -113,6 +119,7 @@ class Comparer:
     def __init__(self, rows, columns: dict[str, dict[str, str]], resamples: int):
         self.rows, self.columns, self.resamples = rows, columns, resamples
         self._scored: dict[tuple[str, str], Any] = {}
+        self._compared: dict[tuple[str, str], dict[str, Any]] = {}  # claims and the effects table share
 
     def _scores(self, path: str, direction: str):
         from lmolt_hub.pipelines.study.paired import load_outputs, score_outputs
@@ -139,8 +146,10 @@ class Comparer:
     def compare(self, role_a: str, role_b: str) -> dict[str, Any]:
         from lmolt_hub.pipelines.study.paired import decide
 
-        tests = self.tests(self.rows.get(role_a, {}), self.rows.get(role_b, {}))
-        return decide(tests) | {"a": role_a, "b": role_b, "n": len(tests)}
+        if (role_a, role_b) not in self._compared:
+            tests = self.tests(self.rows.get(role_a, {}), self.rows.get(role_b, {}))
+            self._compared[role_a, role_b] = decide(tests) | {"a": role_a, "b": role_b, "n": len(tests)}
+        return self._compared[role_a, role_b]
 
 
 def claims(cmp: Comparer) -> list[dict[str, Any]]:
@@ -264,12 +273,11 @@ def _base_entries(summary) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return rand, bases
 
 
-def base_tests(summary, cmp: Comparer) -> dict[str, dict[str, dict[str, Any]]]:
-    """own direction -> "L->M BLEU"-style name -> paired test of that base against the random init
-    (Holm over the base's ``BASE_KEYS`` metrics of both directions)."""
+def base_tests(rand, bases, cmp: Comparer) -> dict[str, dict[str, dict[str, Any]]]:
+    """own direction -> "L->M BLEU"-style name -> paired test of that base (``_base_entries``) against
+    the random init (Holm over the base's ``BASE_KEYS`` metrics of both directions)."""
     from lmolt_hub.pipelines.study.paired import decide
 
-    rand, bases = _base_entries(summary)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for own, entry in bases.items():
         tests = decide(cmp.tests(entry, rand))["tests"]
@@ -280,12 +288,11 @@ def base_tests(summary, cmp: Comparer) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def bases_section(summary, cmp: Comparer) -> list[str]:
-    """Each base in both directions against the random init (paired on the pairs both were scored on)."""
-    rand, bases = _base_entries(summary)
-    rand_doc = _doc(summary["random"]["results"])
+def bases_section(summary, rand, bases, found: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Each base in both directions against the random init (``base_tests``: paired on the pairs both
+    were scored on)."""
     keys = BASE_KEYS
-    n_rand = rand_doc["n_samples"].get("caption2smiles")
+    n_rand = _doc(summary["random"]["results"])["n_samples"].get("caption2smiles")
     lines = ["## Do the bases learn, in both directions?", "",
              f"The random init (`{summary['org']}/lmolt-cpu-init`: the ancestor's architecture, tokenizer and "
              f"seed, untrained; scored on the first {n_rand} held-out pairs) against each base (the whole "
@@ -298,7 +305,6 @@ def bases_section(summary, cmp: Comparer) -> list[str]:
     lines += ["", f"Paired difference base − random init on the {n_rand} shared pairs (95% CI; Holm over "
               "each base's metrics of both directions):", "",
               "| Base | metric | difference [95% CI] | p (Holm) | outcome |", "|---|---|---|---|---|"]  # fmt: skip
-    found = base_tests(summary, cmp)
     for own, label in (("caption2smiles", "L->M base"), ("smiles2caption", "M->L base")):
         for _, _, name in BASE_KEYS:
             if t := found.get(own, {}).get(name):
@@ -546,13 +552,13 @@ def render(summary: dict[str, Any], figure_files: dict[str, str]) -> tuple[str, 
         *_cost(summary),
         *(f"- Changed before any claim was computed: {d}." for d in DECISIONS), "",
     ]  # fmt: skip
-    l2m_base = _base_entries(summary)[1].get("caption2smiles", {}).get("smiles2caption")
-    lines += plain_verdict(
-        found, rows, base_tests(summary, cmp), l2m_base and l2m_base["results"].get("bleu2")
-    )
+    rand, bases = _base_entries(summary)
+    vs_random = base_tests(rand, bases, cmp)
+    l2m_base = bases.get("caption2smiles", {}).get("smiles2caption")
+    lines += plain_verdict(found, rows, vs_random, l2m_base and l2m_base["results"].get("bleu2"))
     lines += claims_section(found)
     lines += ancestor_section(summary)
-    lines += bases_section(summary, cmp)
+    lines += bases_section(summary, rand, bases, vs_random)
     lines += ["## Results (Tables 1-2 layout)", "",
               "The paper's numbers are Meditron-7B on 3k L+M-24 pairs; ours are a few-million-parameter model "
               "on ChEBI-20. Compare directions of effects (next table), not absolute values.", ""]  # fmt: skip
