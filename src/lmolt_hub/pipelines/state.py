@@ -52,3 +52,13 @@ class Stages:
         self.timings.append((name, seconds, False))
         self.log(f"[{self.prefix}] {name}: {seconds:.1f} s")
         return out
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds of each stage: this run's, or for a reused stage what the run that finished it
+        recorded (``record``), so re-running a finished pipeline keeps its cost record. A stage done by
+        a separate command that records nothing (the study's ``--ancestor``) counts 0."""
+        recorded = self.state.get("stage_seconds") or {}
+        return {name: round(recorded.get(name, 0.0) if reused else s, 1) for name, s, reused in self.timings}
+
+    def record(self, seconds: dict[str, float]) -> None:
+        self.state.put("stage_seconds", seconds)

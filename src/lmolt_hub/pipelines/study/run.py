@@ -275,14 +275,6 @@ def _cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _stage_seconds(st: Study) -> dict[str, float]:
-    """Seconds of each stage: this run's, or for a stage reused from an earlier finished run of the
-    study, what that run recorded (so re-running a finished study keeps its cost record). A stage
-    done by the separate ``--ancestor`` command counts 0: the study itself did not spend it."""
-    recorded = st.state.get("stage_seconds") or {}
-    return {name: round(recorded.get(name, 0.0) if reused else s, 1) for name, s, reused in st.timings}
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -400,7 +392,7 @@ def run(
             "results": evaluated["results"],
             "random": evaluated["random"],
             "leaderboard": {"site": board["site"], "reviews": board["reviews"], "rows": board["rows"]},
-            "timings_s": _stage_seconds(st),
+            "timings_s": st.stages.seconds(),
             "wall_s_this_run": round(time.perf_counter() - started, 1),
             "wall_s_total": round(elapsed, 1),
             "cpu_s_total": round(cpu, 1),
@@ -409,7 +401,7 @@ def run(
         }
         report = st.stage("report", lambda: write_study_report(summary, root / "cpu-study.md"))
     st.state.put("elapsed_s", elapsed)
-    st.state.put("stage_seconds", summary["timings_s"])
+    st.stages.record(summary["timings_s"])
     st.state.put("peak_rss_mb", summary["peak_rss_mb"])
     st.state.put("cpu_s", cpu)
     summary["report"] = report
